@@ -1,0 +1,167 @@
+"""The action registry: each action declared once, used to render prompts and validate input.
+
+Names, argument keys and usage text follow MLAgentBench / MLR-Copilot, so prompts and logs
+stay compatible with theirs. The functions behind the actions live in ``files``,
+``execute`` and ``llm_actions``; they register themselves with ``@action``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from ..errors import ActionInputError
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of an action. ``usage`` is the placeholder shown in the prompt."""
+
+    name: str
+    usage: str
+    type: type = str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    name: str
+    description: str
+    args: tuple[Arg, ...]
+    return_value: str
+    function: Callable[..., str] = field(compare=False, repr=False)
+    uses_llm: bool = False
+    bookkeeping: bool = False  # engine-internal (research log): consumes no step
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.args)
+
+    @property
+    def required_arg_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.args if a.required)
+
+    def usage_block(self) -> str:
+        """The ```Action / Action Input``` usage block, as MLAgentBench renders it."""
+        lines = [f'    "{a.name}": [{a.usage}]' for a in self.args]
+        body = "{\n" + ",\n".join(lines) + "\n}" if lines else "{}"
+        return (f"Action: {self.name}\nAction Input: {body}\n"
+                f"Observation: [{self.return_value}]")
+
+    def render(self) -> str:
+        """The tool description as it appears in the agent prompt."""
+        return (f"- {self.name}:\n        {self.description}\n        Usage:\n        ```\n"
+                + "\n".join("        " + line for line in self.usage_block().splitlines())
+                + "\n        ```\n")
+
+    def validate(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Check and coerce an Action Input; raise ActionInputError with a usage hint."""
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise ActionInputError(self._input_error(f"Action Input must be a JSON object, got {type(raw).__name__}"))
+        known = set(self.arg_names)
+        unknown = [k for k in raw if k not in known]
+        missing = [a.name for a in self.args if a.required and a.name not in raw]
+        if missing:
+            extra = f" (unknown keys given: {', '.join(map(repr, unknown))})" if unknown else ""
+            raise ActionInputError(self._input_error(
+                f"missing required argument(s) {', '.join(map(repr, missing))}{extra}"))
+        out: dict[str, Any] = {}
+        for arg in self.args:
+            if arg.name not in raw:
+                continue
+            out[arg.name] = _coerce(arg, raw[arg.name], self)
+        return out
+
+    def _input_error(self, problem: str) -> str:
+        return (f"The Action Input for {self.name} is not valid: {problem}. "
+                f"It must be a valid JSON object with these keys:\n{self.usage_block()}")
+
+
+def _coerce(arg: Arg, value: Any, info: ActionInfo) -> Any:
+    if arg.type is int:
+        if isinstance(value, bool):
+            raise ActionInputError(info._input_error(f"'{arg.name}' must be an integer, got {value!r}"))
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            return int(value.strip())
+        raise ActionInputError(info._input_error(f"'{arg.name}' must be an integer, got {value!r}"))
+    if arg.type is str:
+        if isinstance(value, str):
+            return value
+        if value is None:
+            return ""
+        if isinstance(value, (int, float, bool)):
+            return str(value)
+        if isinstance(value, (list, dict)):
+            return json.dumps(value)
+    return value
+
+
+class ActionRegistry:
+    """Holds every known action, in registration order."""
+
+    def __init__(self) -> None:
+        self._actions: dict[str, ActionInfo] = {}
+
+    def register(self, info: ActionInfo) -> ActionInfo:
+        if info.name in self._actions:
+            raise ValueError(f"action {info.name!r} registered twice")
+        self._actions[info.name] = info
+        return info
+
+    def __getitem__(self, name: str) -> ActionInfo:
+        return self._actions[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._actions
+
+    def names(self) -> list[str]:
+        return list(self._actions)
+
+    def all(self) -> list[ActionInfo]:
+        return list(self._actions.values())
+
+    def lookup(self, name: str) -> ActionInfo | None:
+        """Find an action by name, forgiving case and surrounding spaces/punctuation."""
+        if name in self._actions:
+            return self._actions[name]
+        key = _norm(name)
+        for info in self._actions.values():
+            if _norm(info.name) == key:
+                return info
+        return None
+
+
+def _norm(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+REGISTRY = ActionRegistry()
+
+
+def action(name: str, description: str, args: list[Arg], return_value: str, *,
+           uses_llm: bool = False, bookkeeping: bool = False,
+           registry: ActionRegistry = REGISTRY) -> Callable[[Callable[..., str]], Callable[..., str]]:
+    """Decorator: declare an action once. The function is called as ``fn(ctx, **args)``."""
+
+    def wrap(fn: Callable[..., str]) -> Callable[..., str]:
+        registry.register(ActionInfo(name=name, description=description, args=tuple(args),
+                                     return_value=return_value, function=fn,
+                                     uses_llm=uses_llm, bookkeeping=bookkeeping))
+        return fn
+
+    return wrap
+
+
+DEFAULT_OFFERED = (
+    "List Files", "Copy File", "Undo Edit Script", "Execute Script", "Final Answer",
+    "Understand File", "Inspect Script Lines", "Edit Script (AI)", "Edit Script Segment (AI)",
+    "Reflection", "Retrieve Model", "Retrieve Dataset",
+)
+"""Actions offered to the agent by default, as in MLR-Copilot. Request Help is added
+when a person is there to answer; Read/Write/Append File are registered, not offered."""

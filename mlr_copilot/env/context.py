@@ -1,0 +1,58 @@
+"""What an action function receives: the workspace, its rules, the models, the human.
+
+Kept apart from ``environment`` so action modules (files, execute, llm_actions) depend
+only on this small surface, never on the agent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, Sequence
+
+from ..llm.base import Models
+
+DEFAULT_SCRIPT_TIMEOUT_S = 3600.0
+DEFAULT_OBSERVATION_BUDGET = 10_000  # characters kept from a script's output (head + tail)
+
+
+class HumanChannel(Protocol):
+    """How Request Help reaches a person. ``None`` answer: nobody is there."""
+
+    def ask(self, question: str) -> str | None:
+        ...
+
+
+@dataclass
+class EnvConfig:
+    """Options of the experiment engine; defaults documented here, overridden by CLI flags."""
+
+    read_only: Sequence[str] = ()  # glob patterns relative to the workspace
+    sandbox: str = "auto"  # auto | bwrap | none
+    allow_network: bool = False
+    device: str | None = None  # value for CUDA_VISIBLE_DEVICES; None leaves it unset
+    python: Sequence[str] = ("python", "-u")  # interpreter used by Execute Script
+    script_timeout_s: float = DEFAULT_SCRIPT_TIMEOUT_S
+    max_time_s: float | None = None  # wall-clock limit of the whole run
+    max_steps: int = 50
+    observation_budget: int = DEFAULT_OBSERVATION_BUDGET
+    memory_limit_mb: int | None = None  # RLIMIT_DATA for scripts (not AS: CUDA reserves huge VA)
+    max_file_size_mb: int | None = 20_000
+    max_processes: int | None = 4096
+    secret_names: Sequence[str] = ()  # extra variable names to scrub (e.g. keys found in .env)
+    hf_endpoint: str | None = None  # Hugging Face Hub endpoint for Retrieve Model/Dataset
+
+
+@dataclass
+class ActionContext:
+    """Passed to every action function as its first argument."""
+
+    workspace: Path
+    env_log_dir: Path
+    config: EnvConfig
+    sandbox: "object"  # env.sandbox.Sandbox: path resolution, read-only checks, running scripts
+    models: Models | None = None
+    human: HumanChannel | None = None
+    step: int = 0
+    deadline: float | None = None  # time.monotonic() value when the run must stop
+    research_problem: str = ""
+    extras: dict = field(default_factory=dict)

@@ -1,0 +1,95 @@
+"""The one contract every LLM backend fulfils, and the types it returns.
+
+A backend converts to and from its provider's format and classifies its errors into
+``mlr_copilot.errors``; retries, budgets, cost, caching and call logging live in
+``llm.client.LLMClient``, which wraps any backend and has the same ``complete``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, asdict
+from typing import Mapping, Protocol, Sequence, runtime_checkable
+
+Message = Mapping[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
+
+
+@dataclass(frozen=True)
+class ResponseSpec:
+    """The ExperimentAgent's response format, for backends that can constrain decoding.
+
+    ``entries`` are the section names in order (Reflection, ..., Action, Action Input is
+    implied last); ``actions`` maps each offered action name to its argument keys
+    (required first, then optional). Backends that cannot constrain ignore it.
+    """
+
+    entries: tuple[str, ...]
+    actions: Mapping[str, tuple[str, ...]]
+    required_args: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(self.input_tokens + other.input_tokens,
+                     self.output_tokens + other.output_tokens,
+                     self.cached_tokens + other.cached_tokens)
+
+
+@dataclass
+class Completion:
+    text: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    latency_s: float = 0.0
+    cost_usd: float = 0.0
+    stop_reason: str | None = None
+    cached: bool = False  # served from the response cache
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """``complete`` is all an agent or an LLM-backed action needs."""
+
+    model: str
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 2000,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+        response_spec: ResponseSpec | None = None,
+        purpose: str = "agent",
+    ) -> Completion:
+        ...
+
+
+def as_messages(prompt_or_messages: str | Sequence[Message], system: str | None = None) -> list[dict]:
+    """Accept a plain prompt or chat messages; always return a list of message dicts."""
+    if isinstance(prompt_or_messages, str):
+        messages = [{"role": "user", "content": prompt_or_messages}]
+    else:
+        messages = [dict(m) for m in prompt_or_messages]
+    if system and not (messages and messages[0].get("role") == "system"):
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+@dataclass
+class Models:
+    """The models of one run, by role (as in MLR-Copilot: main, fast, edit)."""
+
+    main: LLM
+    fast: LLM
+    edit: LLM
+
+    @classmethod
+    def single(cls, llm: LLM) -> "Models":
+        return cls(main=llm, fast=llm, edit=llm)
