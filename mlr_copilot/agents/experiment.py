@@ -1,0 +1,273 @@
+"""The ExperimentAgent: the research action loop in the MLAgentBench / MLR-Copilot style.
+
+One step: render the prompt (stable part first: instructions, tools, problem; then the
+research-log summary, the last K steps and the latest human feedback), ask the main
+model, parse the response (with corrective retries), execute the action in the
+Environment, snapshot, write a research-log entry with the fast model, take feedback,
+write the step record. The loop never touches subprocesses or SDKs itself.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+from ..errors import LLMContextTooLongError, RunStopped
+from ..feedback import FeedbackChannel, StepView
+from ..llm.base import Completion, Models, ResponseSpec, Usage
+from ..logs import utc_now
+from ..templates import render
+from .parsing import FormatError, corrective_message, parse_response
+
+logger = logging.getLogger(__name__)
+
+NARRATIVE_ENTRIES = ("Reflection", "Research Plan and Status", "Fact Check", "Thought")
+DEFAULT_HISTORY_STEPS = 3
+DEFAULT_PARSE_ATTEMPTS = 5
+DEFAULT_OBSERVATION_PROMPT_CHARS = 4000  # longer observations are summarised for the prompt
+DEFAULT_AGENT_MAX_TOKENS = 2000
+RESEARCH_LOG_PROMPT_CHARS = 3000  # a longer research log is summarised by the fast model
+SUMMARY_BLOCK_CHARS = 6000
+
+
+class EnvironmentLike(Protocol):
+    action_infos: Sequence[Any]
+
+    def execute(self, name: str, args: dict, *, step: int) -> Any: ...
+
+    def execute_internal(self, name: str, args: dict, *, step: int) -> Any: ...
+
+    def snapshot(self, step: int) -> None: ...
+
+    def time_left(self) -> float | None: ...
+
+
+class StepRecorder(Protocol):
+    def write_step(self, record: dict) -> None: ...
+
+
+@dataclass
+class AgentConfig:
+    max_steps: int = 50
+    history_steps: int = DEFAULT_HISTORY_STEPS
+    max_parse_attempts: int = DEFAULT_PARSE_ATTEMPTS
+    observation_prompt_chars: int = DEFAULT_OBSERVATION_PROMPT_CHARS
+    max_tokens: int = DEFAULT_AGENT_MAX_TOKENS
+    temperature: float = 0.0
+    research_log: bool = True  # write a research-log entry with the fast model after each step
+
+
+@dataclass
+class StepMemory:
+    """What the agent remembers of a finished step (rebuilt from the log on resume)."""
+
+    step: int
+    entries: dict[str, str]
+    action: str
+    action_input: dict
+    observation: str  # as shown in the prompt (summarised when long)
+    feedback: str | None = None
+
+
+@dataclass
+class AgentState:
+    history: list[StepMemory] = field(default_factory=list)
+    feedback: str | None = None  # feedback given after the last step, for the next prompt
+    final_answer: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    llm_calls: int = 0
+
+    @property
+    def next_step(self) -> int:
+        return self.history[-1].step + 1 if self.history else 1
+
+
+class ExperimentAgent:
+    def __init__(self, env: EnvironmentLike, models: Models, problem: str, *,
+                 feedback: FeedbackChannel, recorder: StepRecorder,
+                 config: AgentConfig | None = None, state: AgentState | None = None):
+        self.env = env
+        self.models = models
+        self.problem = problem.strip()
+        self.feedback = feedback
+        self.recorder = recorder
+        self.config = config or AgentConfig()
+        self.state = state or AgentState()
+        self.offered = list(env.action_infos)
+        self.spec = ResponseSpec(
+            entries=NARRATIVE_ENTRIES,
+            actions={a.name: a.arg_names for a in self.offered},
+            required_args={a.name: a.required_arg_names for a in self.offered},
+        )
+        self.system_prompt = render(
+            "agents.prompts", "experiment_system",
+            tools="\n".join(a.render() for a in self.offered),
+            problem=self.problem,
+            action_names=", ".join(a.name for a in self.offered),
+        )
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> tuple[str, str]:
+        """Run until a Final Answer or a limit. Returns (status, message).
+
+        Errors the agent cannot fix propagate as ``RunStopped`` (budget, format error,
+        LLM failure) or as exceptions (our bugs); the runner records them.
+        """
+        while True:
+            step = self.state.next_step
+            if step > self.config.max_steps:
+                return "step_limit", f"Reached the step limit ({self.config.max_steps} steps)."
+            left = self.env.time_left()
+            if left is not None and left <= 0:
+                return "time_limit", "Reached the wall-clock limit of the run."
+            stop = self.run_step(step)
+            if self.state.final_answer is not None:
+                return "final_answer", "The agent gave a Final Answer."
+            if stop:
+                return "interrupted", "Stopped by the human (/stop)."
+
+    def run_step(self, step: int) -> bool:
+        """One full step. Returns True when the human asked to stop."""
+        started, t0 = utc_now(), time.monotonic()
+        completion, parsed, prompt, attempts, errors = self._ask_model(step)
+        observation = self.env.execute(parsed.action, parsed.action_input, step=step)
+        self.env.snapshot(step)
+        full_text = observation.text
+        prompt_obs = self._observation_for_prompt(parsed.action, full_text)
+        if observation.is_final:
+            self.state.final_answer = str(parsed.action_input.get("final_answer", full_text))
+        view = StepView(step, parsed.entries.get("Thought", ""), parsed.action, parsed.action_input, full_text)
+        result = self.feedback.after_step(view) if not observation.is_final else None
+        feedback_text = result.text if result else None
+        if self.config.research_log:
+            self._write_research_log(step, parsed, prompt_obs, feedback_text)
+        memory = StepMemory(step, parsed.entries, parsed.action, parsed.action_input, prompt_obs, feedback_text)
+        self.state.history.append(memory)
+        self.state.feedback = feedback_text
+        self.recorder.write_step({
+            "type": "step", "step": step, "timestamp": utc_now(), "start_time": started,
+            "duration_s": round(time.monotonic() - t0, 3),
+            "prompt": prompt, "response": completion.text, "entries": parsed.entries,
+            "action": parsed.action, "action_input": parsed.action_input,
+            "observation": prompt_obs, "full_observation": full_text,
+            "full_observation_path": getattr(observation, "full_text_path", None),
+            "exit_code": getattr(observation, "exit_code", None),
+            "feedback": feedback_text, "parse_attempts": attempts, "parse_errors": errors,
+            "usage": {"model": completion.model, **completion.usage.__dict__,
+                      "cost_usd": completion.cost_usd, "latency_s": completion.latency_s},
+        })
+        return bool(result and result.stop)
+
+    # ---------------------------------------------------------------- prompt
+    def build_prompt(self, history_steps: int | None = None) -> str:
+        k = self.config.history_steps if history_steps is None else history_steps
+        history = self.state.history
+        recent = history[-k:] if k > 0 else []
+        older = history[: len(history) - len(recent)]
+        parts = []
+        if older:
+            parts.append("Earlier steps (observations elided; see the research log):")
+            parts += [f"Step {m.step}: {m.action} {json.dumps(m.action_input, ensure_ascii=False)[:300]}"
+                      for m in older]
+        for m in recent:
+            body = "\n".join(f"{name}: {text}" for name, text in m.entries.items()
+                             if name not in ("Action", "Action Input"))
+            parts.append(f"Step {m.step}:\n{body}\nAction: {m.action}\n"
+                         f"Action Input: {json.dumps(m.action_input, ensure_ascii=False)}\n"
+                         f"Observation:\n```\n{m.observation}\n```")
+            if m.feedback:
+                parts.append(f"Human feedback after step {m.step}: {m.feedback}")
+        history_text = ("Here are your previous steps:\n" + "\n\n".join(parts)) if parts else \
+            "This is your first step: you know nothing about the files yet."
+        feedback = (f"Latest human feedback (take it into account now): {self.state.feedback}"
+                    if self.state.feedback else "")
+        return render("agents.prompts", "experiment_step", research_log=self._research_log_text(),
+                      history=history_text, feedback=feedback)
+
+    def _ask_model(self, step: int):
+        """Ask the main model until the response parses (bounded), shortening on overflow."""
+        history_steps = self.config.history_steps
+        prompt = self.build_prompt(history_steps)
+        messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
+        errors: list[str] = []
+        attempt = 0
+        while attempt < self.config.max_parse_attempts:
+            attempt += 1
+            try:
+                completion = self._call(self.models.main, messages, purpose="agent_step",
+                                        response_spec=self.spec, max_tokens=self.config.max_tokens)
+            except LLMContextTooLongError:
+                if history_steps == 0 and len(messages) == 2:
+                    raise
+                history_steps = max(0, history_steps - 1)
+                logger.warning("Prompt too long for the model: keeping %d recent steps", history_steps)
+                prompt = self.build_prompt(history_steps)
+                messages = [messages[0], {"role": "user", "content": prompt}]
+                attempt -= 1
+                continue
+            try:
+                parsed = parse_response(completion.text, self.offered)
+                return completion, parsed, prompt, attempt, errors
+            except FormatError as exc:
+                errors.append(str(exc))
+                logger.info("Step %d: response not parsed (attempt %d): %s", step, attempt, exc)
+                messages = messages[:2] + [
+                    {"role": "assistant", "content": completion.text},
+                    {"role": "user", "content": corrective_message(exc, self.offered)},
+                ]
+        raise RunStopped("format_error",
+                         f"The model's response could not be parsed after {attempt} attempts at step {step}: "
+                         f"{errors[-1] if errors else 'no response'}")
+
+    def _call(self, llm, messages, *, purpose: str, max_tokens: int,
+              response_spec: ResponseSpec | None = None) -> Completion:
+        completion = llm.complete(messages, max_tokens=max_tokens, temperature=self.config.temperature,
+                                  response_spec=response_spec, purpose=purpose)
+        self.state.usage = self.state.usage + completion.usage
+        self.state.cost_usd += completion.cost_usd
+        self.state.llm_calls += 1
+        return completion
+
+    # -------------------------------------------------- summaries (no steps)
+    def _observation_for_prompt(self, action: str, text: str) -> str:
+        limit = self.config.observation_prompt_chars
+        if len(text) <= limit:
+            return text
+        blocks = [text[i:i + SUMMARY_BLOCK_CHARS] for i in range(0, len(text), SUMMARY_BLOCK_CHARS)]
+        summaries = []
+        for i, block in enumerate(blocks, 1):
+            prompt = render("agents.prompts", "summarize_observation", part=i, parts=len(blocks),
+                            action=action, text=block)
+            summaries.append(self._call(self.models.fast, [{"role": "user", "content": prompt}],
+                                        purpose="summarize_observation", max_tokens=400).text.strip())
+        joined = "\n".join(summaries)
+        return f"[The observation was {len(text)} characters long; summary:]\n{joined[:limit]}"
+
+    def _write_research_log(self, step: int, parsed, observation: str, feedback: str | None) -> None:
+        prompt = render("agents.prompts", "research_log_entry", step=step,
+                        thought=parsed.entries.get("Thought", ""), action=parsed.action,
+                        action_input=json.dumps(parsed.action_input, ensure_ascii=False)[:1000],
+                        observation=observation[:2500], feedback=feedback or "none")
+        entry = self._call(self.models.fast, [{"role": "user", "content": prompt}],
+                           purpose="research_log_entry", max_tokens=300).text.strip()
+        self.env.execute_internal("Append Summary to Research Log",
+                                  {"content": f"[Step {step}] {entry}\n"}, step=step)
+
+    def _research_log_text(self) -> str:
+        if not self.config.research_log or not self.state.history:
+            return ""
+        log = self.research_log_content()
+        if not log.strip():
+            return ""
+        if len(log) > RESEARCH_LOG_PROMPT_CHARS:
+            prompt = render("agents.prompts", "summarize_research_log", log=log[-4 * RESEARCH_LOG_PROMPT_CHARS:])
+            log = self._call(self.models.fast, [{"role": "user", "content": prompt}],
+                             purpose="summarize_research_log", max_tokens=500).text.strip()
+        return f"Research log so far:\n{log}\n"
+
+    def research_log_content(self) -> str:
+        reader = getattr(self.env, "read_research_log", None)
+        return reader() if reader else ""

@@ -1,0 +1,178 @@
+"""Starting (and resuming) an experiment run: wires task, run dir, models, environment, agent.
+
+This is the one place that assembles the three roles; it also turns every way a run can
+end into a recorded status, so no run ends without saying why.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from ..env.actions import DEFAULT_OFFERED, REGISTRY
+from ..errors import ConfigError, LLMError, RunStopped
+from ..feedback import FeedbackChannel, make_feedback
+from ..llm.base import Models
+from ..run_record import RunRecorder
+from .experiment import AgentConfig, ExperimentAgent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    """Every option of ``mlr-copilot run``; defaults are the documented ones."""
+
+    task: str
+    llm: str | None = None  # None: the embedded local model
+    llm_base_url: str | None = None
+    max_steps: int = 50
+    max_time_s: float | None = None
+    device: str | None = None
+    feedback: str = "auto"  # auto | console | none
+    feedback_file: str | None = None
+    sandbox: str = "auto"  # auto | bwrap | none
+    allow_network: bool = False
+    max_cost: float | None = None
+    max_llm_calls: int | None = None
+    llm_cache: bool = False
+    log_root: str = "logs"
+    work_dir: str | None = None
+    root: str = "."  # project root holding problems/, workspaces/, tasks/
+    actions_add: Sequence[str] = field(default_factory=tuple)
+    actions_remove: Sequence[str] = field(default_factory=tuple)
+    history_steps: int = 3
+    max_parse_attempts: int = 5
+    script_timeout_s: float = 3600.0
+    python: Sequence[str] = ("python", "-u")
+    research_log: bool = True
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    status: str
+    message: str
+    final_answer: str | None = None
+
+
+def offered_actions(add: Sequence[str] = (), remove: Sequence[str] = (), *, human: bool = False) -> list[str]:
+    """The action names offered to the agent, validated against the registry."""
+    import mlr_copilot.env.environment  # noqa: F401  (registers every action)
+
+    names = list(DEFAULT_OFFERED) + (["Request Help"] if human else [])
+    for raw in add:
+        info = REGISTRY.lookup(raw)
+        if info is None or info.bookkeeping:
+            raise ConfigError(f"--actions-add: unknown action {raw!r}. Known actions: {', '.join(_public_names())}")
+        if info.name not in names:
+            names.append(info.name)
+    for raw in remove:
+        info = REGISTRY.lookup(raw)
+        if info is None or info.name not in names:
+            raise ConfigError(f"--actions-remove: {raw!r} is not offered. Offered: {', '.join(names)}")
+        if info.name == "Final Answer":
+            raise ConfigError("--actions-remove: Final Answer cannot be removed: the agent needs a way to finish.")
+        names.remove(info.name)
+    return names
+
+
+def _public_names() -> list[str]:
+    return [a.name for a in REGISTRY.all() if not a.bookkeeping]
+
+
+def run_experiment(options: RunOptions, *, models: Models | None = None,
+                   feedback: FeedbackChannel | None = None) -> RunResult:
+    """Start a new run of ``options.task``. ``models``/``feedback`` may be injected (tests, pipeline)."""
+    from ..env.environment import Environment
+    from ..env.rundir import create_run_dir, prepare_workspace
+    from ..tasks import find_task
+
+    root = Path(options.root)
+    task = find_task(root, options.task)
+    problem = task.problem_text()
+    feedback = feedback or make_feedback(options.feedback, options.feedback_file)
+    offered = offered_actions(options.actions_add, options.actions_remove,
+                              human=feedback.interactive or bool(options.feedback_file))
+    run_dir = create_run_dir(Path(options.log_root), task.name)
+    workspace = prepare_workspace(task.workspace_path, run_dir, work_dir=options.work_dir)
+    recorder = RunRecorder(run_dir, info={"task": task.name, "llm": options.llm or "local",
+                                          "options": _jsonable(asdict(options)),
+                                          "workspace": str(workspace), "offered_actions": offered})
+    return _drive(options, recorder, run_dir, workspace, problem, task, offered, models, feedback,
+                  Environment)
+
+
+def _drive(options, recorder, run_dir, workspace, problem, task, offered, models, feedback, Environment,
+           state=None) -> RunResult:
+    t0 = time.monotonic()
+    agent = None
+    status, message = "error", "the run did not start"
+    try:
+        if models is None:
+            models = _build_models(options, run_dir, recorder)
+        recorder.info["models"] = {role: getattr(getattr(models, role), "model", "?") for role in ("main", "fast", "edit")}
+        recorder.save()
+        env = Environment(_env_config(options, task), workspace=workspace, env_log_dir=run_dir / "env_log",
+                          models=models, human=feedback if "Request Help" in offered else None,
+                          research_problem=problem, offered=offered)
+        if state is None:
+            env.snapshot(0)
+        agent = ExperimentAgent(env, models, problem, feedback=feedback, recorder=recorder,
+                                config=AgentConfig(max_steps=options.max_steps, history_steps=options.history_steps,
+                                                   max_parse_attempts=options.max_parse_attempts,
+                                                   research_log=options.research_log),
+                                state=state)
+        status, message = agent.run()
+    except RunStopped as exc:
+        status, message = exc.status, str(exc)
+    except LLMError as exc:
+        status, message = "llm_error", f"{type(exc).__name__}: {exc}"
+    except ConfigError as exc:
+        status, message = "error", str(exc)
+    except KeyboardInterrupt:
+        status, message = "interrupted", "Interrupted (Ctrl-C)."
+    except Exception as exc:  # our own bug: record it, keep logs and workspace intact
+        status, message = "error", f"Internal error: {type(exc).__name__}: {exc} (traceback in error.txt)"
+        (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+    finally:
+        if agent is not None:
+            s = agent.state
+            recorder.update_totals(llm_calls=s.llm_calls, input_tokens=s.usage.input_tokens,
+                                   output_tokens=s.usage.output_tokens, cached_tokens=s.usage.cached_tokens,
+                                   cost_usd=s.cost_usd, wall_time_s=recorder.info["totals"].get("wall_time_s", 0.0)
+                                   + time.monotonic() - t0)
+        final = agent.state.final_answer if agent is not None else None
+        recorder.finish(status, message, final)
+    return RunResult(run_dir, status, message, final)
+
+
+def _env_config(options: RunOptions, task):
+    from ..config import secret_names_from_dotenv
+    from ..env.context import EnvConfig
+
+    return EnvConfig(read_only=tuple(task.read_only), sandbox=options.sandbox, allow_network=options.allow_network,
+                     device=options.device, python=tuple(options.python), script_timeout_s=options.script_timeout_s,
+                     max_time_s=options.max_time_s, max_steps=options.max_steps,
+                     secret_names=tuple(secret_names_from_dotenv()))
+
+
+def _build_models(options: RunOptions, run_dir: Path, recorder: RunRecorder) -> Models:
+    from ..llm.registry import build_models
+
+    return build_models(options.llm, base_url=options.llm_base_url, run_dir=run_dir,
+                        max_cost=options.max_cost, max_llm_calls=options.max_llm_calls,
+                        use_cache=options.llm_cache)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -1,0 +1,252 @@
+"""Command line: argument parsing and subcommands only; the work is done elsewhere.
+
+Every subcommand imports what it needs when it runs, so ``mlr-copilot --help`` loads no
+SDK, no torch and no transformers.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import MLRError
+
+logger = logging.getLogger("mlr_copilot")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _add_llm_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--llm", default=None, help="claude, gpt4, llama, local (default), or anthropic:<model>, "
+                   "openai:<model>, hf:<repo or path>, gguf:<file>, replay:<run dir>")
+    p.add_argument("--llm-base-url", default=None, help="base URL of an OpenAI-compatible server (vLLM, Ollama, ...)")
+    p.add_argument("--max-cost", type=float, default=None, help="stop the run cleanly when LLM cost reaches this (USD)")
+    p.add_argument("--max-llm-calls", type=int, default=None, help="stop the run cleanly after this many LLM calls")
+    p.add_argument("--llm-cache", action="store_true", help="cache responses in SQLite so identical reruns cost nothing")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    _add_llm_options(p)
+    p.add_argument("--max-steps", type=int, default=50, help="agent actions allowed (default 50)")
+    p.add_argument("--max-time", type=float, default=None, help="wall-clock limit of the run in seconds")
+    p.add_argument("--device", default=None, help="CUDA_VISIBLE_DEVICES for scripts, e.g. 0 or 0,1")
+    p.add_argument("--feedback", choices=("auto", "console", "none"), default="auto",
+                   help="human feedback after each step (auto: ask when run in a terminal)")
+    p.add_argument("--feedback-file", default=None, help="file whose appended lines become feedback")
+    p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto", help="script isolation")
+    p.add_argument("--allow-network", action="store_true", help="let scripts use the network (bwrap mode)")
+    p.add_argument("--log-root", default="logs", help="where run directories are created (default logs/)")
+    p.add_argument("--work-dir", default=None, help="use this directory as the run's workspace")
+    p.add_argument("--root", default=".", help="project root holding problems/, workspaces/, tasks/")
+    p.add_argument("--actions-add", default="", help="comma-separated actions to offer in addition")
+    p.add_argument("--actions-remove", default="", help="comma-separated actions not to offer")
+    p.add_argument("--history-steps", type=int, default=3, help="recent steps shown in full in the prompt")
+    p.add_argument("--script-timeout", type=float, default=3600.0, help="seconds before a script is killed")
+    p.add_argument("--no-research-log", action="store_true", help="skip the fast model's research-log entries")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlr-copilot", description="Autonomous ML research with LLM agents.")
+    parser.add_argument("--version", action="version", version=f"mlr-copilot {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the ExperimentAgent on a task")
+    p.add_argument("task", nargs="?", help="task name (see `mlr-copilot tasks`)")
+    p.add_argument("--resume", metavar="LOGDIR", default=None, help="continue a run that died")
+    _add_run_options(p)
+
+    sub.add_parser("tasks", help="list available tasks").add_argument("--root", default=".")
+
+    p = sub.add_parser("show", help="print a run step by step (also original MLR-Copilot logs)")
+    p.add_argument("logdir")
+    p.add_argument("--chars", type=int, default=800, help="observation characters shown per step")
+
+    p = sub.add_parser("import-log", help="convert an original MLR-Copilot full_log.json")
+    p.add_argument("original")
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("restore", help="rebuild a step's workspace from the snapshots")
+    p.add_argument("logdir")
+    p.add_argument("--step", type=int, required=True)
+    p.add_argument("--to", required=True)
+
+    p = sub.add_parser("baseline", help="run a task's unchanged starter code and record its score")
+    p.add_argument("task")
+    p.add_argument("--root", default=".")
+
+    p = sub.add_parser("eval", help="grade finished runs")
+    p.add_argument("logdirs", nargs="+")
+    p.add_argument("--all-steps", action="store_true", help="also grade every step's snapshot")
+    p.add_argument("--root", default=".")
+    p.add_argument("--out", default=None, help="folder for the summary table and plot (many runs)")
+
+    p = sub.add_parser("batch", help="run tasks x LLMs x trials in parallel, then evaluate")
+    p.add_argument("--tasks", required=True, help="comma-separated task names")
+    p.add_argument("--llm", default="local", help="comma-separated LLM names")
+    p.add_argument("--trials", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--max-steps", type=int, default=50)
+    p.add_argument("--max-time", type=float, default=None)
+    p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto")
+    p.add_argument("--log-root", default="logs")
+    p.add_argument("--root", default=".")
+    p.add_argument("--out", default=None, help="folder for the summary (default: <log-root>/batch-<ts>)")
+
+    for name, helptext in (("idea", "generate a research problem, hypothesis and plan from a paper"),
+                           ("pipeline", "idea generation, then the experiment, in one go")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("paper", help="PDF, .txt/.md file, arXiv id or URL")
+        p.add_argument("--task", required=True, help="task name: writes problems/<task>")
+        p.add_argument("--ideas", type=int, default=1, help="candidate ideas to generate and rank")
+        p.add_argument("--yes", action="store_true", help="accept every stage without review")
+        p.add_argument("--force", action="store_true", help="overwrite an existing problem")
+        p.add_argument("--offline", action="store_true", help="do not search related work online")
+        if name == "pipeline":
+            _add_run_options(p)
+        else:
+            _add_llm_options(p)
+            p.add_argument("--log-root", default="logs")
+            p.add_argument("--root", default=".")
+
+    p = sub.add_parser("doctor", help="check the installation: packages, keys, model, sandbox, GPUs")
+    p.add_argument("--log-root", default="logs")
+    return parser
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in value.split(",") if x.strip())
+
+
+def run_options_from_args(args: argparse.Namespace, task: str):
+    from .agents.runner import RunOptions
+
+    return RunOptions(task=task, llm=args.llm, llm_base_url=args.llm_base_url, max_steps=args.max_steps,
+                      max_time_s=args.max_time, device=args.device, feedback=args.feedback,
+                      feedback_file=args.feedback_file, sandbox=args.sandbox, allow_network=args.allow_network,
+                      max_cost=args.max_cost, max_llm_calls=args.max_llm_calls, llm_cache=args.llm_cache,
+                      log_root=args.log_root, work_dir=args.work_dir, root=args.root,
+                      actions_add=_split(args.actions_add), actions_remove=_split(args.actions_remove),
+                      history_steps=args.history_steps, script_timeout_s=args.script_timeout,
+                      research_log=not args.no_research_log)
+
+
+def _print_run_result(result) -> int:
+    print(f"Run finished: {result.status} — {result.message}")
+    if result.final_answer:
+        print(f"Final answer: {result.final_answer}")
+    print(f"Log: {result.run_dir}")
+    return EXIT_OK if result.status in ("final_answer", "step_limit", "time_limit") else EXIT_FAILED
+
+
+def cmd_run(args) -> int:
+    if args.resume:
+        from .agents.resume import resume_run
+        return _print_run_result(resume_run(Path(args.resume), feedback_mode=args.feedback,
+                                            feedback_file=args.feedback_file))
+    if not args.task:
+        raise SystemExit("mlr-copilot run: a task name is required (see `mlr-copilot tasks`), or --resume LOGDIR")
+    from .agents.runner import run_experiment
+    return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
+
+
+def cmd_tasks(args) -> int:
+    from .tasks import discover_tasks, describe_tasks
+    print(describe_tasks(discover_tasks(Path(args.root))))
+    return EXIT_OK
+
+
+def cmd_show(args) -> int:
+    from .show import render_run
+    render_run(args.logdir, max_observation_chars=args.chars)
+    return EXIT_OK
+
+
+def cmd_import_log(args) -> int:
+    from .log_import import import_original_log
+    out = import_original_log(args.original, args.out)
+    print(f"Imported into {out}")
+    return EXIT_OK
+
+
+def cmd_restore(args) -> int:
+    from .env.snapshots import restore
+    restore(Path(args.logdir), args.step, Path(args.to))
+    print(f"Workspace of step {args.step} restored to {args.to}")
+    return EXIT_OK
+
+
+def cmd_baseline(args) -> int:
+    from .tasks import find_task, run_baseline
+    grade = run_baseline(find_task(Path(args.root), args.task))
+    print(f"Baseline of {args.task}: {grade}")
+    return EXIT_OK if grade.valid else EXIT_FAILED
+
+
+def cmd_eval(args) -> int:
+    from .evaluation import evaluate_cli
+    return evaluate_cli([Path(p) for p in args.logdirs], root=Path(args.root), all_steps=args.all_steps,
+                        out=Path(args.out) if args.out else None)
+
+
+def cmd_batch(args) -> int:
+    from .batch import BatchOptions, run_batch
+    summary = run_batch(BatchOptions(tasks=_split(args.tasks), llms=_split(args.llm), trials=args.trials,
+                                     workers=args.workers, max_steps=args.max_steps, max_time_s=args.max_time,
+                                     sandbox=args.sandbox, log_root=args.log_root, root=args.root, out=args.out))
+    print(summary)
+    return EXIT_OK
+
+
+def cmd_idea(args, then_run: bool = False) -> int:
+    from .agents.idea_cli import idea_command
+    return idea_command(args, then_run=then_run)
+
+
+def cmd_doctor(args) -> int:
+    from .doctor import run_doctor
+    return run_doctor(log_root=Path(args.log_root))
+
+
+COMMANDS = {"run": cmd_run, "tasks": cmd_tasks, "show": cmd_show, "import-log": cmd_import_log,
+            "restore": cmd_restore, "baseline": cmd_baseline, "eval": cmd_eval, "batch": cmd_batch,
+            "idea": cmd_idea, "pipeline": lambda a: cmd_idea(a, then_run=True), "doctor": cmd_doctor}
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    try:
+        from rich.logging import RichHandler
+        handler: logging.Handler = RichHandler(show_path=False, rich_tracebacks=False)
+    except ImportError:  # rich is a dependency; keep the CLI usable without it
+        handler = logging.StreamHandler()
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    _configure_logging(args.verbose)
+    from .config import load_dotenv_once
+    load_dotenv_once()
+    try:
+        return COMMANDS[args.command](args)
+    except MLRError as exc:
+        print(f"mlr-copilot {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        print(f"mlr-copilot {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""A deterministic LLM that returns given responses: for tests and dry runs.
+
+``ScriptedLLM(["resp1", "resp2"])`` answers each call with the next response.
+A response may be a callable taking the messages, to answer from the prompt.
+Every call's messages are kept in ``calls`` so tests can check what the model saw.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable, Sequence, Union
+
+from ..errors import ReplayDivergedError
+from .base import Completion, Message, ResponseSpec, Usage
+
+Response = Union[str, Callable[[Sequence[Message]], str], BaseException]
+
+
+class ScriptedLLM:
+    def __init__(self, responses: Iterable[Response], model: str = "scripted", *,
+                 repeat_last: bool = False):
+        self.model = model
+        self._responses = list(responses)
+        self._index = 0
+        self._repeat_last = repeat_last
+        self.calls: list[dict] = []
+
+    @property
+    def remaining(self) -> int:
+        return len(self._responses) - self._index
+
+    def complete(self, messages: Sequence[Message], *, max_tokens: int = 2000,
+                 temperature: float = 0.0, stop: Sequence[str] = (),
+                 response_spec: ResponseSpec | None = None, purpose: str = "agent") -> Completion:
+        started = time.monotonic()
+        self.calls.append({"messages": [dict(m) for m in messages], "max_tokens": max_tokens,
+                           "stop": list(stop), "purpose": purpose})
+        if self._index >= len(self._responses):
+            if self._repeat_last and self._responses:
+                response = self._responses[-1]
+            else:
+                raise ReplayDivergedError(
+                    f"ScriptedLLM has no response left for call {self._index + 1} (purpose: {purpose})")
+        else:
+            response = self._responses[self._index]
+            self._index += 1
+        if isinstance(response, BaseException):
+            raise response
+        text = response(messages) if callable(response) else response
+        for s in stop:
+            if s and s in text:
+                text = text[: text.index(s)]
+        prompt_chars = sum(len(m.get("content", "")) for m in messages)
+        return Completion(text=text, model=self.model,
+                          usage=Usage(input_tokens=prompt_chars // 4, output_tokens=len(text) // 4),
+                          latency_s=time.monotonic() - started, stop_reason="end")

@@ -1,0 +1,76 @@
+"""The record of one experiment run: ``agent_log/full_log.jsonl`` and ``run.json``.
+
+``full_log.jsonl`` starts with a ``run_start`` record (schema version, task, models,
+options) and holds one ``step`` record per step, flushed as written. ``run.json`` is
+rewritten atomically after every step with the status and totals, so it is current
+even when the process is killed.
+"""
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .logs import SCHEMA_VERSION, JsonlWriter, read_jsonl, utc_now, write_json_atomic
+
+RUN_STATUSES = ("running", "final_answer", "step_limit", "time_limit", "budget", "format_error",
+                "interrupted", "llm_error", "error")
+
+
+class RunRecorder:
+    def __init__(self, run_dir: Path, info: dict[str, Any] | None = None):
+        self.run_dir = Path(run_dir)
+        self.agent_log_dir = self.run_dir / "agent_log"
+        self.full_log = JsonlWriter(self.agent_log_dir / "full_log.jsonl")
+        self.run_json_path = self.run_dir / "run.json"
+        if self.run_json_path.exists():
+            import json
+            self.info = json.loads(self.run_json_path.read_text(encoding="utf-8"))
+        else:
+            self.info = {
+                "schema_version": SCHEMA_VERSION,
+                "mlr_copilot_version": __version__,
+                "python": sys.version.split()[0],
+                "platform": platform.platform(),
+                "status": "running",
+                "start": utc_now(),
+                "end": None,
+                "final_answer": None,
+                "message": None,
+                "resumes": [],
+                "totals": {"steps": 0, "llm_calls": 0, "input_tokens": 0, "output_tokens": 0,
+                           "cached_tokens": 0, "cost_usd": 0.0, "wall_time_s": 0.0},
+                **(info or {}),
+            }
+            self.full_log.write({"type": "run_start", "step": 0, "timestamp": self.info["start"],
+                                 **{k: v for k, v in self.info.items() if k not in ("totals", "resumes")}})
+            self.save()
+
+    def save(self) -> None:
+        write_json_atomic(self.run_json_path, self.info)
+
+    def write_step(self, record: dict[str, Any]) -> None:
+        self.full_log.write(record)
+        self.info["totals"]["steps"] = record["step"]
+
+    def update_totals(self, *, llm_calls: int, input_tokens: int, output_tokens: int,
+                      cached_tokens: int, cost_usd: float, wall_time_s: float) -> None:
+        self.info["totals"].update(llm_calls=llm_calls, input_tokens=input_tokens,
+                                   output_tokens=output_tokens, cached_tokens=cached_tokens,
+                                   cost_usd=round(cost_usd, 6), wall_time_s=round(wall_time_s, 3))
+        self.save()
+
+    def finish(self, status: str, message: str, final_answer: str | None = None) -> None:
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        self.info.update(status=status, message=message, end=utc_now())
+        if final_answer is not None:
+            self.info["final_answer"] = final_answer
+        self.full_log.write({"type": "run_end", "step": self.info["totals"]["steps"], "timestamp": utc_now(),
+                             "status": status, "message": message, "final_answer": final_answer})
+        self.save()
+
+    def steps(self) -> list[dict[str, Any]]:
+        return [r for r in read_jsonl(self.full_log.path) if r.get("type") == "step"]

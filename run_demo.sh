@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the ExperimentAgent on a task: bash run_demo.sh <task> [llm]
+#   llm: local (default, offline embedded model), claude, gpt4, llama
+# Works from any directory; sets up .venv on first use.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+LLMS="local claude gpt4 llama"
+
+task="${1:-}"
+llm="${2:-local}"
+tasks="$(cd "$ROOT/workspaces" 2>/dev/null && for d in */; do [ -f "$ROOT/problems/${d%/}" ] && echo "${d%/}"; done | tr '\n' ' ')"
+
+if [ -z "$task" ]; then
+  echo "usage: bash run_demo.sh <task> [llm]" >&2
+  echo "  tasks: $tasks" >&2
+  echo "  llms:  $LLMS (default: local)" >&2
+  exit 2
+fi
+case " $tasks " in *" $task "*) ;; *)
+  echo "run_demo.sh: unknown task '$task'. Valid tasks: $tasks" >&2; exit 2;; esac
+case " $LLMS " in *" $llm "*) ;; *)
+  echo "run_demo.sh: unknown LLM '$llm'. Valid LLMs: $LLMS" >&2; exit 2;; esac
+
+source "$ROOT/scripts/setup.sh"
+cd "$ROOT"
+shift $(( $# >= 2 ? 2 : 1 ))
+exec python -m mlr_copilot run "$task" --llm "$llm" "$@"
