@@ -1,0 +1,1 @@
+"""Prompt templates of the LLM-backed actions (string.Template files, rendered strictly)."""

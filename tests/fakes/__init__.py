@@ -1,0 +1,1 @@
+"""Fake servers speaking real wire protocols, for tests."""
