@@ -25,7 +25,8 @@ def _add_llm_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--llm-base-url", default=None, help="base URL of an OpenAI-compatible server (vLLM, Ollama, ...)")
     p.add_argument("--max-cost", type=float, default=None, help="stop the run cleanly when LLM cost reaches this (USD)")
     p.add_argument("--max-llm-calls", type=int, default=None, help="stop the run cleanly after this many LLM calls")
-    p.add_argument("--llm-cache", action="store_true", help="cache responses in SQLite so identical reruns cost nothing")
+    p.add_argument("--llm-cache", nargs="?", const="", default=None, metavar="PATH",
+                   help="reuse answers to identical LLM calls (SQLite; default in the user cache)")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -45,6 +46,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--actions-remove", default="", help="comma-separated actions not to offer")
     p.add_argument("--history-steps", type=int, default=3, help="recent steps shown in full in the prompt")
     p.add_argument("--script-timeout", type=float, default=3600.0, help="seconds before a script is killed")
+    p.add_argument("--hf-endpoint", default=None, help="Hugging Face Hub endpoint for Retrieve Model/Dataset")
     p.add_argument("--no-research-log", action="store_true", help="skip the fast model's research-log entries")
 
 
@@ -131,7 +133,7 @@ def run_options_from_args(args: argparse.Namespace, task: str):
                       log_root=args.log_root, work_dir=args.work_dir, root=args.root,
                       actions_add=_split(args.actions_add), actions_remove=_split(args.actions_remove),
                       history_steps=args.history_steps, script_timeout_s=args.script_timeout,
-                      research_log=not args.no_research_log)
+                      research_log=not args.no_research_log, hf_endpoint=args.hf_endpoint)
 
 
 def _print_run_result(result) -> int:
@@ -233,9 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     _configure_logging(args.verbose)
-    from .config import load_dotenv_once
-    load_dotenv_once()
     try:
+        from .config import load_env_file
+        load_env_file()
         return COMMANDS[args.command](args)
     except MLRError as exc:
         print(f"mlr-copilot {args.command}: {exc}", file=sys.stderr)

@@ -17,6 +17,7 @@ from typing import Any, Protocol, Sequence
 from ..errors import LLMContextTooLongError, RunStopped
 from ..feedback import FeedbackChannel, StepView
 from ..llm.base import Completion, Models, ResponseSpec, Usage
+from ..llm.client import set_step
 from ..logs import utc_now
 from ..templates import render
 from .parsing import FormatError, corrective_message, parse_response
@@ -132,6 +133,7 @@ class ExperimentAgent:
     def run_step(self, step: int) -> bool:
         """One full step. Returns True when the human asked to stop."""
         started, t0 = utc_now(), time.monotonic()
+        set_step(self.models, step)
         completion, parsed, prompt, attempts, errors = self._ask_model(step)
         observation = self.env.execute(parsed.action, parsed.action_input, step=step)
         full_text = observation.text

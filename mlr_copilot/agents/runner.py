@@ -38,7 +38,8 @@ class RunOptions:
     allow_network: bool = False
     max_cost: float | None = None
     max_llm_calls: int | None = None
-    llm_cache: bool = False
+    llm_cache: str | None = None  # None: no cache; "": the default cache file; else its path
+    hf_endpoint: str | None = None
     log_root: str = "logs"
     work_dir: str | None = None
     root: str = "."  # project root holding problems/, workspaces/, tasks/
@@ -151,21 +152,37 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
 
 
 def _env_config(options: RunOptions, task):
-    from ..config import secret_names_from_dotenv
     from ..env.context import EnvConfig
 
     return EnvConfig(read_only=tuple(task.read_only), sandbox=options.sandbox, allow_network=options.allow_network,
                      device=options.device, python=tuple(options.python), script_timeout_s=options.script_timeout_s,
                      max_time_s=options.max_time_s, max_steps=options.max_steps,
-                     secret_names=tuple(secret_names_from_dotenv()))
+                     secret_names=tuple(_dotenv_names()), hf_endpoint=options.hf_endpoint)
+
+
+def _dotenv_names() -> list[str]:
+    """Every variable a ``.env`` defines is kept from scripts, whatever its name."""
+    from ..config import load_env_file
+
+    try:
+        return load_env_file(env={})
+    except Exception as exc:  # an unreadable .env must not stop the run; the shell env still applies
+        logger.warning("Could not read .env: %s", exc)
+        return []
 
 
 def _build_models(options: RunOptions, run_dir: Path, recorder: RunRecorder) -> Models:
-    from ..llm.registry import build_models
+    from ..llm.cache import ResponseCache
+    from ..llm.client import Budget
+    from ..llm.registry import build_models, resolve_models
+    from ..logs import JsonlWriter
 
-    return build_models(options.llm, base_url=options.llm_base_url, run_dir=run_dir,
-                        max_cost=options.max_cost, max_llm_calls=options.max_llm_calls,
-                        use_cache=options.llm_cache)
+    budget = Budget(max_cost_usd=options.max_cost, max_llm_calls=options.max_llm_calls)
+    cache = None if options.llm_cache is None else ResponseCache(options.llm_cache or None)
+    recorder.info["llm_models"] = resolve_models(options.llm, base_url=options.llm_base_url).to_dict()
+    recorder.info["budget"] = budget.summary()
+    return build_models(options.llm, base_url=options.llm_base_url, budget=budget, cache=cache,
+                        call_log=JsonlWriter(run_dir / "agent_log" / "llm_calls.jsonl"))
 
 
 def _jsonable(value):

@@ -1,0 +1,298 @@
+"""The one wrapper around every backend: retries, budget, cost, call log and cache.
+
+Where retries happen: **here, and only here.** The SDK backends are built with the
+SDKs' own ``max_retries`` set to 0 (their ``timeout`` is used as is), so one logical call
+makes at most ``max_attempts`` HTTP requests in total; never ``max_attempts`` times the
+SDK's own count. Doing it here rather than in the SDK means every attempt is counted in
+the call log, the budget is checked before each attempt, a ``retry-after`` longer than the
+SDK's 60 s ceiling is still honoured, and local backends get the same policy.
+
+Policy: errors with ``retryable`` true (rate limit, server error, timeout, connection,
+malformed or empty answer) are retried with exponential backoff and jitter; a rate
+limit's ``retry-after`` is waited instead when given (capped at ``MAX_RETRY_AFTER_S``).
+Authentication, permission, context-too-long and other 4xx errors are raised at once.
+
+Accounting: every call (cache hits included, marked ``cached``) is one line in the call log
+(``agent_log/llm_calls.jsonl``); secrets are scrubbed from every string in it. One
+``Budget`` is shared by all roles of a run; when its cost or call limit is reached the next
+call raises ``BudgetExceededError`` (a clean ``RunStopped`` with status ``budget``).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import wait_exponential_jitter
+
+from ..errors import BudgetExceededError, ConfigError, LLMEmptyResponseError, LLMError
+from ..logs import JsonlWriter, utc_now
+from .base import Completion, Message, Models, ResponseSpec, Usage, as_messages
+from .cache import ResponseCache, messages_sha256, request_key
+from .pricing import Price, find_price
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_ATTEMPTS = 5
+BACKOFF_INITIAL_S = 1.0
+BACKOFF_MAX_S = 60.0
+BACKOFF_JITTER_S = 1.0
+MAX_RETRY_AFTER_S = 300.0
+CALL_RECORD_TYPE = "llm_call"
+
+# Strings shaped like provider keys, scrubbed even when their value is not configured here
+# (OpenAI echoes a masked key in its 401 message, for instance).
+_KEY_PATTERNS = (
+    re.compile(r"\bsk-[A-Za-z0-9_\-*]{8,}"),
+    re.compile(r"\bhf_[A-Za-z0-9]{16,}"),
+)
+REDACTED = "[REDACTED]"
+
+
+class Budget:
+    """Limits and running totals shared by every client of a run (main, fast, edit).
+
+    ``max_llm_calls`` counts calls that reach a model (a retried call counts once; cache
+    hits do not count, being free). ``max_cost_usd`` is compared with the cost spent so
+    far; the call that crosses it completes (it is already paid) and the next one stops.
+    """
+
+    def __init__(self, max_cost_usd: float | None = None, max_llm_calls: int | None = None):
+        if max_cost_usd is not None and not max_cost_usd >= 0:
+            raise ConfigError(f"--max-cost must be a non-negative number of USD, not {max_cost_usd!r}")
+        if max_llm_calls is not None and (int(max_llm_calls) != max_llm_calls or max_llm_calls < 0):
+            raise ConfigError(f"--max-llm-calls must be a non-negative integer, not {max_llm_calls!r}")
+        self.max_cost_usd = max_cost_usd
+        self.max_llm_calls = max_llm_calls
+        self.cost_usd = 0.0
+        self.calls = 0          # calls that reached a model
+        self.cached_calls = 0   # calls answered by the response cache
+        self.unpriced_calls = 0  # calls whose cost is unknown (not counted in cost_usd)
+        self.usage = Usage()
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    def exceeded(self) -> str | None:
+        """Why the budget is spent, or None."""
+        if self.max_llm_calls is not None and self.calls >= self.max_llm_calls:
+            return (f"LLM call budget reached: {self.calls} calls made, --max-llm-calls is "
+                    f"{self.max_llm_calls} (cost so far ${self.cost_usd:.4f})")
+        if self.max_cost_usd is not None and self.cost_usd >= self.max_cost_usd:
+            return (f"LLM cost budget reached: ${self.cost_usd:.4f} spent, --max-cost is "
+                    f"${self.max_cost_usd:.2f} (after {self.calls} calls)")
+        return None
+
+    def check(self) -> None:
+        reason = self.exceeded()
+        if reason:
+            raise BudgetExceededError(reason)
+
+    def next_seq(self) -> int:
+        with self._lock:
+            self._seq += 1
+            return self._seq
+
+    def start_call(self) -> None:
+        """Check the limits and count one call, atomically."""
+        with self._lock:
+            self.check()
+            self.calls += 1
+
+    def add(self, cost_usd: float | None, usage: Usage, *, cached: bool = False) -> None:
+        with self._lock:
+            if cached:
+                self.cached_calls += 1
+                return
+            self.usage = self.usage + usage
+            if cost_usd is None:
+                self.unpriced_calls += 1
+            else:
+                self.cost_usd += cost_usd
+
+    def summary(self) -> dict[str, Any]:
+        """Totals for run.json and the end-of-run report."""
+        return {"calls": self.calls, "cached_calls": self.cached_calls,
+                "cost_usd": round(self.cost_usd, 6), "unpriced_calls": self.unpriced_calls,
+                "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
+                "cached_tokens": self.usage.cached_tokens,
+                "max_cost_usd": self.max_cost_usd, "max_llm_calls": self.max_llm_calls}
+
+
+def scrub(value: Any, secrets: Sequence[str]) -> Any:
+    """``value`` with every secret and key-shaped string replaced, in all nested strings."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret and secret in value:
+                value = value.replace(secret, REDACTED)
+        for pattern in _KEY_PATTERNS:
+            value = pattern.sub(REDACTED, value)
+        return value
+    if isinstance(value, dict):
+        return {k: scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v, secrets) for v in value]
+    return value
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, LLMError) and bool(getattr(exc, "retryable", False))
+
+
+def _backend_identity(backend: Any) -> str:
+    return getattr(backend, "identity", None) or f"{type(backend).__name__}:{backend.model}"
+
+
+class LLMClient:
+    """Wraps one backend for one role; same ``complete`` as any backend (``llm.base.LLM``)."""
+
+    def __init__(self, backend: Any, *, call_log: JsonlWriter | None = None,
+                 budget: Budget | None = None, cache: ResponseCache | None = None,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, role: str = "main",
+                 price: Price | None = None, secrets: Iterable[str] = (),
+                 sleep: Callable[[float], None] = time.sleep):
+        if max_attempts < 1:
+            raise ConfigError(f"max_attempts must be at least 1, not {max_attempts}")
+        self.backend = backend
+        self.model: str = backend.model
+        self.role = role
+        self.call_log = call_log
+        self.budget = budget if budget is not None else Budget()
+        self.cache = cache
+        self.max_attempts = max_attempts
+        self.price = price if price is not None else find_price(self.model)
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self.step: int | None = None  # set by the agent (see set_step) for the call log
+        self._sleep = sleep
+        self._identity = _backend_identity(backend)
+
+    # -- the call ---------------------------------------------------------------------
+    def complete(self, messages: Sequence[Message] | str, *, max_tokens: int = 2000,
+                 temperature: float = 0.0, stop: Sequence[str] = (),
+                 response_spec: ResponseSpec | None = None, purpose: str = "agent") -> Completion:
+        msgs = as_messages(messages)
+        stop = list(stop or ())
+        started = time.monotonic()
+        record = self._new_record(msgs, purpose, max_tokens, temperature, stop)
+        cache_key = self._cache_key(msgs, max_tokens, temperature, stop, response_spec)
+        if cache_key is not None:
+            hit = self.cache.get(cache_key)  # type: ignore[union-attr]
+            if hit is not None:
+                hit.cached, hit.cost_usd = True, 0.0
+                self.budget.add(0.0, hit.usage, cached=True)
+                self._write(record, completion=hit, attempts=0, elapsed=time.monotonic() - started)
+                return hit
+
+        attempts = 0
+        spent = 0.0
+        unpriced = False
+        try:
+            self.budget.start_call()
+            retrying = Retrying(stop=stop_after_attempt(self.max_attempts), wait=self._wait,
+                                retry=retry_if_exception(_is_retryable), sleep=self._sleep,
+                                reraise=True, before_sleep=self._before_sleep(purpose))
+            for attempt in retrying:
+                with attempt:
+                    if attempts:
+                        self.budget.check()
+                    attempts += 1
+                    completion = self.backend.complete(
+                        msgs, max_tokens=max_tokens, temperature=temperature, stop=stop,
+                        response_spec=response_spec, purpose=purpose)
+                    cost = self._cost(completion.usage)
+                    unpriced = unpriced or cost is None
+                    spent += cost or 0.0
+                    self.budget.add(cost, completion.usage)
+                    if not completion.text.strip():
+                        raise LLMEmptyResponseError(
+                            f"{self.model} returned an empty completion "
+                            f"(stop reason: {completion.stop_reason or 'unknown'})")
+        except BudgetExceededError:
+            if attempts == 0:  # refused before any request: not a call, nothing to log
+                raise
+            self._write(record, error=sys.exc_info()[1], attempts=attempts,
+                        cost=None if unpriced else spent, elapsed=time.monotonic() - started)
+            raise
+        except BaseException as exc:
+            if attempts > 1 and isinstance(exc, LLMError):
+                exc.args = (f"{exc} (gave up after {attempts} attempts)",)
+            self._write(record, error=exc, attempts=attempts, cost=None if unpriced else spent,
+                        elapsed=time.monotonic() - started)
+            raise
+        completion.cost_usd = spent  # an unknown price counts 0 here and is logged as null
+        if cache_key is not None:
+            self.cache.put(cache_key, completion)  # type: ignore[union-attr]
+        self._write(record, completion=completion, attempts=attempts,
+                    elapsed=time.monotonic() - started)
+        return completion
+
+    # -- helpers ------------------------------------------------------------------------
+    def _cost(self, usage: Usage) -> float | None:
+        return None if self.price is None else self.price.cost(usage)
+
+    def _cache_key(self, msgs, max_tokens, temperature, stop, response_spec) -> str | None:
+        if self.cache is None:
+            return None
+        return self.cache.occurrence_key(request_key(
+            self._identity, self.model, msgs, max_tokens=max_tokens, temperature=temperature,
+            stop=stop, response_spec=response_spec))
+
+    @staticmethod
+    def _wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None and retry_after >= 0:
+            return min(float(retry_after), MAX_RETRY_AFTER_S)
+        return wait_exponential_jitter(initial=BACKOFF_INITIAL_S, max=BACKOFF_MAX_S,
+                                       jitter=BACKOFF_JITTER_S)(state)
+
+    def _before_sleep(self, purpose: str) -> Callable[[RetryCallState], None]:
+        def report(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            log.warning("%s call (%s, %s) failed on attempt %d/%d: %s; retrying in %.1fs",
+                        self.model, self.role, purpose, state.attempt_number, self.max_attempts,
+                        exc, wait)
+        return report
+
+    def _new_record(self, msgs, purpose, max_tokens, temperature, stop) -> dict[str, Any]:
+        return {"type": CALL_RECORD_TYPE, "timestamp": utc_now(), "step": self.step,
+                "call": self.budget.next_seq(), "role": self.role, "purpose": purpose,
+                "model": self.model, "backend": self._identity,
+                "params": {"max_tokens": max_tokens, "temperature": temperature, "stop": stop},
+                "messages": msgs, "messages_sha256": messages_sha256(msgs)}
+
+    def _write(self, record: dict[str, Any], *, attempts: int, elapsed: float,
+               completion: Completion | None = None, error: BaseException | None = None,
+               cost: float | None = 0.0) -> None:
+        if completion is not None:
+            record.update(response_model=completion.model, completion=completion.text,
+                          stop_reason=completion.stop_reason,
+                          usage={"input_tokens": completion.usage.input_tokens,
+                                 "output_tokens": completion.usage.output_tokens,
+                                 "cached_tokens": completion.usage.cached_tokens},
+                          latency_s=round(completion.latency_s, 4),
+                          cost_usd=(0.0 if completion.cached else
+                                    None if self.price is None else completion.cost_usd),
+                          cached=completion.cached, error=None, error_type=None)
+        else:
+            record.update(response_model=None, completion=None, stop_reason=None, usage=None,
+                          latency_s=None, cost_usd=cost, cached=False,
+                          error=str(error) or type(error).__name__,
+                          error_type=type(error).__name__)
+        record.update(attempts=attempts, elapsed_s=round(elapsed, 4))
+        if self.call_log is not None:
+            self.call_log.write(scrub(record, self.secrets))
+
+    def __repr__(self) -> str:
+        return f"LLMClient({self._identity}, role={self.role})"
+
+
+def set_step(models: Models, step: int | None) -> None:
+    """Tell every client of a run which agent step its next calls belong to (for the log)."""
+    for llm in {id(m): m for m in (models.main, models.fast, models.edit)}.values():
+        if isinstance(llm, LLMClient):
+            llm.step = step
