@@ -64,12 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("tasks", help="list available tasks").add_argument("--root", default=".")
 
     p = sub.add_parser("show", help="print a run step by step (also original MLR-Copilot logs)")
-    p.add_argument("logdir")
-    p.add_argument("--chars", type=int, default=800, help="observation characters shown per step")
+    p.add_argument("logdir", help="run folder logs/<task>/<ts>, its full_log.jsonl, or an original full_log.json")
+    p.add_argument("--max-chars", type=int, default=800, help="observation characters shown per step (0: all)")
+    p.add_argument("--entries", action="store_true", help="also show Reflection, Research Plan and Status, Fact Check")
 
     p = sub.add_parser("import-log", help="convert an original MLR-Copilot full_log.json")
-    p.add_argument("original")
-    p.add_argument("--out", required=True)
+    p.add_argument("original", help="the original full_log.json, or the folder holding it")
+    p.add_argument("--out", required=True, help="run folder to create (agent_log/full_log.jsonl and run.json)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing import in --out")
 
     p = sub.add_parser("restore", help="rebuild a step's workspace from the snapshots")
     p.add_argument("logdir")
@@ -163,14 +165,14 @@ def cmd_tasks(args) -> int:
 
 def cmd_show(args) -> int:
     from .show import render_run
-    render_run(args.logdir, max_observation_chars=args.chars)
+    render_run(args.logdir, max_observation_chars=args.max_chars, entries=args.entries)
     return EXIT_OK
 
 
 def cmd_import_log(args) -> int:
-    from .log_import import import_original_log
-    out = import_original_log(args.original, args.out)
-    print(f"Imported into {out}")
+    from .log_import import import_original_log, load_steps
+    out = import_original_log(args.original, args.out, overwrite=args.overwrite)
+    print(f"Imported {len(load_steps(out))} steps into {out}")
     return EXIT_OK
 
 

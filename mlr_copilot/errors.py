@@ -43,6 +43,18 @@ class ReadOnlyError(ActionError):
     """The task declares this file read-only."""
 
 
+class FormatError(MLRError):
+    """The model's response does not follow the response format (missing entry, unknown
+    action, Action Input that is not JSON). The message names the problem so that a
+    corrective message can be sent; ``kind`` classifies it, ``action`` is the action
+    meant when it was recognised."""
+
+    def __init__(self, message: str, *, kind: str = "format", action: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.action = action
+
+
 # --- LLM layer --------------------------------------------------------------------
 
 class LLMError(MLRError):
