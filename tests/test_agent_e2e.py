@@ -87,6 +87,9 @@ def test_agent_debugs_a_script_and_gives_a_final_answer(tmp_path):
     assert run["task"] == "toy" and run["end"]
     # The research log was written by the fast model, without consuming steps.
     assert "[Step 6]" in (run_dir / "workspace" / "research_log.log").read_text()
+    # ... and its content feeds the next prompts.
+    assert "Research log so far" in models.main.calls[2]["messages"][-1]["content"]
+    assert "[Step 2] Entry: did the step." in models.main.calls[2]["messages"][-1]["content"]
 
 
 def test_feedback_typed_at_a_step_appears_in_the_next_prompt(tmp_path):

@@ -117,11 +117,11 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
             models = _build_models(options, run_dir, recorder)
         recorder.info["models"] = {role: getattr(getattr(models, role), "model", "?") for role in ("main", "fast", "edit")}
         recorder.save()
+        spent = recorder.info["totals"].get("wall_time_s", 0.0) if state is not None else 0.0
+        deadline = (time.monotonic() + options.max_time_s - spent) if options.max_time_s else None
         env = Environment(_env_config(options, task), workspace=workspace, env_log_dir=run_dir / "env_log",
                           models=models, human=feedback if "Request Help" in offered else None,
-                          research_problem=problem, offered=offered)
-        if state is None:
-            env.snapshot(0)
+                          research_problem=problem, offered=offered, deadline=deadline)
         agent = ExperimentAgent(env, models, problem, feedback=feedback, recorder=recorder,
                                 config=AgentConfig(max_steps=options.max_steps, history_steps=options.history_steps,
                                                    max_parse_attempts=options.max_parse_attempts,

@@ -39,6 +39,7 @@ class EnvConfig:
     max_file_size_mb: int | None = 20_000
     max_processes: int | None = 4096
     secret_names: Sequence[str] = ()  # extra variable names to scrub (e.g. keys found in .env)
+    hidden_paths: Sequence[str] = ()  # extra files/folders masked inside bwrap (secrets, keys)
     hf_endpoint: str | None = None  # Hugging Face Hub endpoint for Retrieve Model/Dataset
 
 

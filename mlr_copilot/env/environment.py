@@ -1,0 +1,239 @@
+"""The Environment: the only way an agent acts on the world.
+
+It offers a set of actions, validates each Action Input against the action's declaration,
+runs it with a sandboxed context, turns the errors the model can fix (``ActionError``) into
+observations, records every action in ``env_log/trace.jsonl`` and snapshots the workspace
+after every agent step. Our own bugs propagate: the agent loop ends the run with status
+``error``.
+
+Steps are numbered from 1; the snapshot of step 0 is the workspace as the run began.
+Bookkeeping actions (research-log entries and retrieval) run through
+:meth:`Environment.execute_internal`: traced, but they consume no step and take no snapshot.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..errors import ActionError, ConfigError, RunStopped
+from ..llm.base import Models
+from ..logs import SCHEMA_VERSION, JsonlWriter, utc_now
+from . import execute as _execute  # noqa: F401  (registers Execute Script)
+from . import files as _files  # noqa: F401  (registers the file actions)
+from .actions import DEFAULT_OFFERED, REGISTRY, ActionInfo
+from .context import ActionContext, EnvConfig, HumanChannel
+from .sandbox import Sandbox
+from .snapshots import SnapshotStore, diff_manifests, list_steps, load_manifest
+
+try:  # the LLM-backed actions register themselves when their module is present
+    from . import llm_actions as _llm_actions  # noqa: F401
+except ModuleNotFoundError as _e:  # pragma: no cover - only while that module is absent
+    if _e.name != f"{__package__}.llm_actions":
+        raise
+
+logger = logging.getLogger(__name__)
+
+ERROR_PREFIX = "EnvError: "  # as MLAgentBench marks observations that report a failed action
+
+
+@dataclass
+class Observation:
+    """What one action produced, as the agent sees it and as the trace records it."""
+
+    text: str
+    action: str
+    args: dict[str, Any]
+    ok: bool = True
+    is_final: bool = False
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    full_text_path: str | None = None  # the full output of a script, when there was one
+    step: int = 0
+    start_time: str = ""
+    internal: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Timer:
+    wall: str = field(default_factory=utc_now)
+    t0: float = field(default_factory=time.monotonic)
+
+    def elapsed(self) -> float:
+        return round(time.monotonic() - self.t0, 4)
+
+
+class Environment:
+    """Dispatches actions inside one workspace; see the module docstring."""
+
+    def __init__(self, config: EnvConfig, *, workspace: Path, env_log_dir: Path,
+                 models: Models | None = None, human: HumanChannel | None = None,
+                 research_problem: str = "", offered: Sequence[str] | None = None,
+                 deadline: float | None = None):
+        self.config = config
+        self.workspace = Path(workspace)
+        self.env_log_dir = Path(env_log_dir)
+        self.env_log_dir.mkdir(parents=True, exist_ok=True)
+        self.sandbox = Sandbox(self.workspace, config, self.env_log_dir)
+        self.snapshots = SnapshotStore(self.env_log_dir, self.workspace)
+        if deadline is None and config.max_time_s is not None:
+            deadline = time.monotonic() + float(config.max_time_s)
+        self.deadline = deadline
+        self.ctx = ActionContext(workspace=self.sandbox.workspace, env_log_dir=self.env_log_dir,
+                                 config=config, sandbox=self.sandbox, models=models, human=human,
+                                 deadline=deadline, research_problem=research_problem)
+        self._offered = self._choose_offered(offered, models, human)
+        trace_path = self.env_log_dir / "trace.jsonl"
+        fresh = not trace_path.exists() or trace_path.stat().st_size == 0
+        self.trace = JsonlWriter(trace_path)
+        if fresh:
+            self.trace.write({"type": "trace_start", "schema_version": SCHEMA_VERSION, "step": 0,
+                              "timestamp": utc_now(), "workspace": str(self.sandbox.workspace),
+                              "sandbox": self.sandbox.mode, "offered": self._offered})
+        if not list_steps(self.env_log_dir):
+            self.snapshot(0)
+
+    # ------------------------------------------------------------- the offer
+    @staticmethod
+    def _choose_offered(offered: Sequence[str] | None, models: Models | None,
+                        human: HumanChannel | None) -> list[str]:
+        if offered is None:
+            names = [n for n in DEFAULT_OFFERED if n in REGISTRY and (models or not REGISTRY[n].uses_llm)]
+            if human is not None and "Request Help" in REGISTRY:
+                names.append("Request Help")
+            return names
+        names = []
+        for n in offered:
+            info = REGISTRY.lookup(n)
+            if info is None:
+                raise ConfigError(f"Unknown action {n!r}; known actions: {', '.join(REGISTRY.names())}")
+            if info.uses_llm and models is None:
+                raise ConfigError(f"The action {info.name!r} needs a model, but none was given")
+            names.append(info.name)
+        return names
+
+    @property
+    def action_infos(self) -> list[ActionInfo]:
+        """The offered actions, in registry order (the order the prompt lists them)."""
+        chosen = set(self._offered)
+        return [info for info in REGISTRY.all() if info.name in chosen]
+
+    @property
+    def offered_names(self) -> list[str]:
+        return [info.name for info in self.action_infos]
+
+    def read_research_log(self) -> str:
+        """The research log the fast model keeps in the workspace (empty when none yet)."""
+        from .llm_actions import read_research_log
+
+        return read_research_log(self.ctx)
+
+    # ------------------------------------------------------------ limits
+    def time_left(self) -> float | None:
+        """Seconds until the run's wall-clock limit; None when there is none."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def check_time(self) -> None:
+        """Raise RunStopped('time_limit') once the run's wall-clock limit has passed."""
+        left = self.time_left()
+        if left is not None and left <= 0:
+            raise RunStopped("time_limit", f"The run's time limit of {self.config.max_time_s} s is reached")
+
+    # ----------------------------------------------------------- executing
+    def execute(self, name: str, args: Mapping[str, Any] | None, *, step: int) -> Observation:
+        """Run one agent action as step ``step`` (>= 1), trace it and snapshot the workspace."""
+        if step < 1:
+            raise ValueError(f"agent steps are numbered from 1 (got {step})")
+        self.check_time()
+        info = REGISTRY.lookup(name)
+        if info is None or info.name not in self._offered:
+            timer = _Timer()
+            obs = Observation(text=self._not_offered(name), action=name, args=dict(args or {}),
+                              ok=False, step=step, start_time=timer.wall)
+        else:
+            obs = self._run(info, args, step)
+            if info.name == "Execute Script":
+                self._undo_read_only_changes(obs)
+        self._record(obs)
+        self.snapshot(step)
+        return obs
+
+    def execute_internal(self, name: str, args: Mapping[str, Any] | None, *, step: int) -> Observation:
+        """Run a bookkeeping action (any registered one): traced, no step used, no snapshot."""
+        info = REGISTRY.lookup(name)
+        if info is None:
+            raise ConfigError(f"Unknown action {name!r}")
+        obs = self._run(info, args, step, internal=True)
+        self._record(obs)
+        return obs
+
+    def _record(self, obs: Observation) -> None:
+        """One trace line per action, flushed and fsynced before the step goes on."""
+        self.trace.write({"type": "action", "step": obs.step, "timestamp": obs.start_time,
+                          "action": obs.action, "args": obs.args, "observation": obs.text,
+                          "ok": obs.ok, "is_final": obs.is_final, "internal": obs.internal,
+                          "duration_s": obs.duration_s, "exit_code": obs.exit_code,
+                          "full_text_path": obs.full_text_path})
+
+    def _run(self, info: ActionInfo, args: Mapping[str, Any] | None, step: int,
+             internal: bool = False) -> Observation:
+        timer = _Timer()
+        ctx = self.ctx
+        ctx.step = step
+        ctx.extras.clear()
+        raw = dict(args) if isinstance(args, Mapping) else args
+        ok = True
+        try:
+            valid = info.validate(args)
+            text = info.function(ctx, **valid)
+        except ActionError as e:
+            ok, text = False, ERROR_PREFIX + str(e)
+        if not isinstance(text, str):
+            raise TypeError(f"action {info.name!r} returned {type(text).__name__}, not str")
+        return Observation(text=text, action=info.name, args=raw if isinstance(raw, dict) else {"_raw": raw},
+                           ok=ok, is_final=ok and info.name == "Final Answer",
+                           exit_code=ctx.extras.get("exit_code"), duration_s=timer.elapsed(),
+                           full_text_path=ctx.extras.get("full_text_path"), step=step,
+                           start_time=timer.wall, internal=internal)
+
+    def _not_offered(self, name: str) -> str:
+        return (f"{ERROR_PREFIX}Invalid action: {name!r} is not one of the available actions. "
+                f"The available actions are: {', '.join(self.offered_names)}.")
+
+    def _undo_read_only_changes(self, obs: Observation) -> None:
+        """Put back read-only files a script changed or removed (mode none cannot block it)."""
+        if not self.config.read_only:
+            return
+        steps = list_steps(self.env_log_dir)
+        if not steps:
+            return
+        before = load_manifest(self.env_log_dir, steps[-1])
+        now = self.snapshots.take_scan()
+        d = diff_manifests(before, now)
+        hit = [p for p in d["changed"] + d["removed"] if self.sandbox.is_read_only(p)]
+        if not hit:
+            return
+        for rel in hit:
+            info = before["files"].get(rel)
+            if info is not None:
+                self.snapshots.restore_file(rel, info)
+        obs.text += (f"\n\nNote: the script changed read-only file(s) {', '.join(hit[:10])}"
+                     f"{' and more' if len(hit) > 10 else ''}; they were restored.")
+
+    # ----------------------------------------------------------- snapshots
+    def snapshot(self, step: int) -> dict[str, Any]:
+        """Record the workspace as step ``step``; returns the manifest."""
+        return self.snapshots.take(step)
+
+    def restore_to(self, step: int) -> dict[str, list[str]]:
+        """Make the workspace what it was after ``step`` (for resume); returns what changed."""
+        return self.snapshots.sync_workspace(step)
+
+    def last_snapshot_step(self) -> int | None:
+        steps = list_steps(self.env_log_dir)
+        return steps[-1] if steps else None
