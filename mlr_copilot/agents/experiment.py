@@ -154,7 +154,7 @@ class ExperimentAgent:
         self.recorder.write_step({
             "type": "step", "step": step, "timestamp": utc_now(), "start_time": started,
             "duration_s": round(time.monotonic() - t0, 3),
-            "prompt": prompt, "response": completion.text, "entries": parsed.entries,
+            "prompt": f"{self.system_prompt}\n\n{prompt}", "response": completion.text, "entries": parsed.entries,
             "action": parsed.action, "action_input": parsed.action_input,
             "observation": prompt_obs, "full_observation": full_text,
             "full_observation_path": getattr(observation, "full_text_path", None),

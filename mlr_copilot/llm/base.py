@@ -24,6 +24,9 @@ class ResponseSpec:
     entries: tuple[str, ...]
     actions: Mapping[str, tuple[str, ...]]
     required_args: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Optional JSON type per argument: action -> {key: "string"|"integer"|"number"|"boolean"};
+    # keys not listed are strings. Lets a grammar emit integers where the action wants one.
+    arg_types: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass
