@@ -68,7 +68,8 @@ def _run_one(opts: BatchOptions, job: BatchRun) -> BatchRun:
 
 def run_batch(opts: BatchOptions, progress: Callable[[BatchRun, int, int], None] | None = None) -> str:
     """Run every combination; evaluate; write summary files. Returns the Markdown summary."""
-    from .evaluation import evaluate_runs, write_summary
+    from .evaluation import evaluate_runs, summarize, summary_markdown, write_summary
+    from .tasks import discover_tasks
 
     jobs = [BatchRun(t, llm, k) for t in opts.tasks for llm in opts.llms for k in range(1, opts.trials + 1)]
     out = Path(opts.out) if opts.out else Path(opts.log_root) / f"batch-{time.strftime('%Y-%m-%dT%H-%M-%SZ', time.gmtime())}"
@@ -84,11 +85,15 @@ def run_batch(opts: BatchOptions, progress: Callable[[BatchRun, int, int], None]
             logger.info("batch %d/%d: %s %s trial %d -> %s", done, len(jobs), job.task, job.llm, job.trial,
                         job.run_dir or job.error)
     run_dirs = [j.run_dir for j in jobs if j.run_dir is not None]
-    results = evaluate_runs(run_dirs, root=Path(opts.root))
+    evals = evaluate_runs(run_dirs, discover_tasks(Path(opts.root)))
     crashed = [{"task": j.task, "llm": j.llm, "trial": j.trial, "error": j.error} for j in jobs if j.run_dir is None]
     write_json_atomic(out / "batch.json", {"jobs": [{"task": j.task, "llm": j.llm, "trial": j.trial,
                                                      "run_dir": str(j.run_dir) if j.run_dir else None,
                                                      "exit_code": j.exit_code, "error": j.error} for j in jobs],
                                            "crashed": crashed})
-    summary = write_summary(results, out, crashed=crashed)
-    return summary
+    files = write_summary(evals, out)
+    text = summary_markdown(summarize(evals))
+    if crashed:
+        text += "\n\nRuns that crashed before writing a log:\n" + "\n".join(
+            f"- {c['task']} / {c['llm']} / trial {c['trial']}: {c['error']}" for c in crashed)
+    return text + "\n\nSummary files: " + ", ".join(str(p) for p in files.values())

@@ -78,9 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=int, required=True)
     p.add_argument("--to", required=True)
 
+    p = sub.add_parser("prepare", help="build a task's data and hidden answers (offline tasks need no network)")
+    p.add_argument("tasks", nargs="+", help="task names, or 'all'")
+    p.add_argument("--online", action="store_true", help="allow downloads (cifar10, imdb, feedback, babylm)")
+    p.add_argument("--force", action="store_true", help="rebuild even if already prepared")
+    p.add_argument("--root", default=".")
+
     p = sub.add_parser("baseline", help="run a task's unchanged starter code and record its score")
     p.add_argument("task")
     p.add_argument("--root", default=".")
+    p.add_argument("--online", action="store_true", help="let prepare download the data")
+    p.add_argument("--timeout", type=float, default=None, help="seconds before the starter is stopped")
+    p.add_argument("--no-record", action="store_true", help="do not write tasks/<task>/baseline.json")
 
     p = sub.add_parser("eval", help="grade finished runs")
     p.add_argument("logdirs", nargs="+")
@@ -183,9 +192,22 @@ def cmd_restore(args) -> int:
     return EXIT_OK
 
 
+def cmd_prepare(args) -> int:
+    from .tasks import discover_tasks, find_task
+    root = Path(args.root)
+    names = list(discover_tasks(root)) if args.tasks == ["all"] else args.tasks
+    failed = 0
+    for name in names:
+        result = find_task(root, name).prepare(online=args.online, force=args.force)
+        print(f"{name}: {result.message}")
+        failed += not result.ready
+    return EXIT_OK if not failed else EXIT_FAILED
+
+
 def cmd_baseline(args) -> int:
     from .tasks import find_task, run_baseline
-    grade = run_baseline(find_task(Path(args.root), args.task))
+    grade = run_baseline(find_task(Path(args.root), args.task), online=args.online, timeout_s=args.timeout,
+                         record=not args.no_record)
     print(f"Baseline of {args.task}: {grade}")
     return EXIT_OK if grade.valid else EXIT_FAILED
 
@@ -216,7 +238,7 @@ def cmd_doctor(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "tasks": cmd_tasks, "show": cmd_show, "import-log": cmd_import_log,
-            "restore": cmd_restore, "baseline": cmd_baseline, "eval": cmd_eval, "batch": cmd_batch,
+            "restore": cmd_restore, "prepare": cmd_prepare, "baseline": cmd_baseline, "eval": cmd_eval, "batch": cmd_batch,
             "idea": cmd_idea, "pipeline": lambda a: cmd_idea(a, then_run=True), "doctor": cmd_doctor}
 
 

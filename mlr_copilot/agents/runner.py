@@ -94,6 +94,9 @@ def run_experiment(options: RunOptions, *, models: Models | None = None,
 
     root = Path(options.root)
     task = find_task(root, options.task)
+    prep = task.prepare(online=True)  # builds offline data; uses the cache before any download
+    if not prep.ready:
+        raise ConfigError(prep.message)
     problem = task.problem_text()
     feedback = feedback or make_feedback(options.feedback, options.feedback_file)
     offered = offered_actions(options.actions_add, options.actions_remove,
@@ -157,7 +160,8 @@ def _env_config(options: RunOptions, task):
     return EnvConfig(read_only=tuple(task.read_only), sandbox=options.sandbox, allow_network=options.allow_network,
                      device=options.device, python=tuple(options.python), script_timeout_s=options.script_timeout_s,
                      max_time_s=options.max_time_s, max_steps=options.max_steps,
-                     secret_names=tuple(_dotenv_names()), hf_endpoint=options.hf_endpoint)
+                     secret_names=tuple(_dotenv_names()), hf_endpoint=options.hf_endpoint,
+                     hidden_paths=tuple(str(p) for p in task.hidden_paths()))
 
 
 def _dotenv_names() -> list[str]:

@@ -1,0 +1,10 @@
+"""Accuracy of the most probable cultivar in submission.csv (id + columns "0", "1", "2")."""
+from mlr_copilot.grading import accuracy_from_probabilities, read_answers, read_submission
+
+CLASSES = ["0", "1", "2"]
+
+
+def grade(workspace, answers):
+    truth = read_answers(answers / "test_labels.csv")
+    probs = read_submission(workspace, id_column="id", columns=CLASSES, expected_ids=truth["id"])
+    return accuracy_from_probabilities(probs.to_numpy(), truth["cultivar"], CLASSES)
