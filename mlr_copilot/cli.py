@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--actions-remove", default="", help="comma-separated actions not to offer")
     p.add_argument("--history-steps", type=int, default=3, help="recent steps shown in full in the prompt")
     p.add_argument("--script-timeout", type=float, default=3600.0, help="seconds before a script is killed")
+    p.add_argument("--python", default=None, help="interpreter for Execute Script, e.g. 'python3 -u' "
+                   "(default: the Python running mlr-copilot)")
     p.add_argument("--hf-endpoint", default=None, help="Hugging Face Hub endpoint for Retrieve Model/Dataset")
     p.add_argument("--no-research-log", action="store_true", help="skip the fast model's research-log entries")
 
@@ -144,7 +147,8 @@ def run_options_from_args(args: argparse.Namespace, task: str):
                       log_root=args.log_root, work_dir=args.work_dir, root=args.root,
                       actions_add=_split(args.actions_add), actions_remove=_split(args.actions_remove),
                       history_steps=args.history_steps, script_timeout_s=args.script_timeout,
-                      research_log=not args.no_research_log, hf_endpoint=args.hf_endpoint)
+                      research_log=not args.no_research_log, hf_endpoint=args.hf_endpoint,
+                      python=tuple(shlex.split(args.python)) if args.python else ())
 
 
 def _print_run_result(result) -> int:

@@ -48,7 +48,7 @@ class RunOptions:
     history_steps: int = 3
     max_parse_attempts: int = 5
     script_timeout_s: float = 3600.0
-    python: Sequence[str] = ("python", "-u")
+    python: Sequence[str] = ()  # empty: the engine's default (this Python, unbuffered)
     research_log: bool = True
 
 
@@ -105,7 +105,8 @@ def run_experiment(options: RunOptions, *, models: Models | None = None,
     workspace = prepare_workspace(task.workspace_path, run_dir, work_dir=options.work_dir)
     recorder = RunRecorder(run_dir, info={"task": task.name, "llm": options.llm or "local",
                                           "options": _jsonable(asdict(options)),
-                                          "workspace": str(workspace), "offered_actions": offered})
+                                          "root": str(root.resolve()),  # resume works from any folder
+                                          "workspace": str(workspace.resolve()), "offered_actions": offered})
     return _drive(options, recorder, run_dir, workspace, problem, task, offered, models, feedback,
                   Environment)
 
@@ -139,18 +140,28 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
         status, message = "error", str(exc)
     except KeyboardInterrupt:
         status, message = "interrupted", "Interrupted (Ctrl-C)."
+    except OSError as exc:  # the log disk is full or a file-size limit is reached, most often
+        status, message = "error", (f"Cannot write the run's files: {exc}. The disk may be full or a "
+                                    f"file-size limit reached; the records written so far are intact. "
+                                    f"Free some space, then continue with: mlr-copilot run --resume {run_dir}")
     except Exception as exc:  # our own bug: record it, keep logs and workspace intact
         status, message = "error", f"Internal error: {type(exc).__name__}: {exc} (traceback in error.txt)"
         (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
     finally:
-        if agent is not None:
-            s = agent.state
-            recorder.update_totals(llm_calls=s.llm_calls, input_tokens=s.usage.input_tokens,
-                                   output_tokens=s.usage.output_tokens, cached_tokens=s.usage.cached_tokens,
-                                   cost_usd=s.cost_usd, wall_time_s=recorder.info["totals"].get("wall_time_s", 0.0)
-                                   + time.monotonic() - t0)
         final = agent.state.final_answer if agent is not None else None
-        recorder.finish(status, message, final)
+        try:
+            if agent is not None:
+                s = agent.state
+                recorder.update_totals(llm_calls=s.llm_calls, input_tokens=s.usage.input_tokens,
+                                       output_tokens=s.usage.output_tokens, cached_tokens=s.usage.cached_tokens,
+                                       cost_usd=s.cost_usd,
+                                       wall_time_s=recorder.info["totals"].get("wall_time_s", 0.0)
+                                       + time.monotonic() - t0)
+            recorder.finish(status, message, final)
+        except OSError as exc:  # run.json has what could be saved; the result still says why
+            logger.error("Could not record the end of the run in %s: %s", run_dir, exc)
+        finally:
+            recorder.close()
     return RunResult(run_dir, status, message, final)
 
 
@@ -158,10 +169,11 @@ def _env_config(options: RunOptions, task):
     from ..env.context import EnvConfig
 
     return EnvConfig(read_only=tuple(task.read_only), sandbox=options.sandbox, allow_network=options.allow_network,
-                     device=options.device, python=tuple(options.python), script_timeout_s=options.script_timeout_s,
+                     device=options.device, script_timeout_s=options.script_timeout_s,
                      max_time_s=options.max_time_s, max_steps=options.max_steps,
                      secret_names=tuple(_dotenv_names()), hf_endpoint=options.hf_endpoint,
-                     hidden_paths=tuple(str(p) for p in task.hidden_paths()))
+                     hidden_paths=tuple(str(p) for p in task.hidden_paths()),
+                     **({"python": tuple(options.python)} if options.python else {}))
 
 
 def _dotenv_names() -> list[str]:

@@ -5,6 +5,7 @@ only on this small surface, never on the agent.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -30,7 +31,9 @@ class EnvConfig:
     sandbox: str = "auto"  # auto | bwrap | none
     allow_network: bool = False
     device: str | None = None  # value for CUDA_VISIBLE_DEVICES; None leaves it unset
-    python: Sequence[str] = ("python", "-u")  # interpreter used by Execute Script
+    # Execute Script's interpreter: by default the Python running mlr-copilot, so scripts see
+    # the same packages (a bare "python" may be another interpreter, or none at all).
+    python: Sequence[str] = (sys.executable or "python3", "-u")
     script_timeout_s: float = DEFAULT_SCRIPT_TIMEOUT_S
     max_time_s: float | None = None  # wall-clock limit of the whole run
     max_steps: int = 50

@@ -50,8 +50,8 @@ SHORT_NAMES: dict[str, tuple[str, str, str, str, str | None]] = {
               "MLR_LLAMA_MODEL", None),
 }
 EXPLICIT_FORMS = ("anthropic:<model>", "openai:<model>", "hf:<repo id or local path>",
-                  "gguf:<path to .gguf>", "replay:<run log dir>")
-_LOCAL_KINDS = ("hf", "gguf", "local", "replay")
+                  "gguf:<path to .gguf>", "replay:<run log dir>", "scripted:<responses.json>")
+_LOCAL_KINDS = ("hf", "gguf", "local", "replay", "scripted")
 _DESCRIPTIONS = {
     "local": "embedded Qwen2.5-Coder-1.5B (GGUF, llama-cpp-python), no key needed",
     "claude": "Anthropic Claude: Sonnet (main, edit) and Haiku (fast)",
@@ -165,7 +165,7 @@ def resolve_models(name: str | None, *, base_url: str | None = None,
         return ModelSpecs(short, spec, spec, spec)
     prefix, sep, rest = raw.partition(":")
     prefix, rest = prefix.lower(), rest.strip()
-    if not sep or prefix not in ("anthropic", "openai", "hf", "gguf", "replay"):
+    if not sep or prefix not in ("anthropic", "openai", "hf", "gguf", "replay", "scripted"):
         raise _unknown(raw)
     if not rest:
         form = next(f for f in EXPLICIT_FORMS if f.startswith(prefix + ":"))
@@ -182,6 +182,11 @@ def resolve_models(name: str | None, *, base_url: str | None = None,
             spec = BackendSpec("gguf", str(p))
         elif prefix == "replay":
             spec = BackendSpec("replay", str(find_call_log(rest)))
+        elif prefix == "scripted":
+            from .scripted import load_script
+            load_script(rest)  # fail early, with a clear message
+            path = str(Path(rest).expanduser().resolve())
+            return ModelSpecs(raw, *(BackendSpec("scripted", f"{path}#{role}") for role in ROLES))
         else:
             spec = BackendSpec("hf", rest)
     return ModelSpecs(raw, spec, spec, spec)
@@ -223,6 +228,10 @@ def _build_backend(spec: BackendSpec, env: Mapping[str, str], timeout_s: float) 
     if spec.kind == "replay":
         from .replay import ReplayLLM
         return ReplayLLM(spec.model)
+    if spec.kind == "scripted":
+        from .scripted import ScriptedLLM
+        path, _, role = spec.model.rpartition("#")
+        return ScriptedLLM.from_file(path, role)
     raise ConfigError(f"unknown backend kind {spec.kind!r}")  # not reachable from resolve_models
 
 
