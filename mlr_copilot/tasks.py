@@ -296,7 +296,8 @@ def discover_tasks(root: str | Path = ".") -> dict[str, Task]:
     if not problems.is_dir():
         return {}
     names = {p.name[: -len(p.suffix)] if p.suffix in (".txt", ".md") else p.name
-             for p in problems.iterdir() if p.is_file() and not p.name.startswith(".")}
+             for p in problems.iterdir()
+             if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".idea.json")}
     tasks = {}
     for name in sorted(names):
         try:

@@ -110,3 +110,13 @@ def test_baseline_of_a_broken_starter_is_invalid_with_the_error(tmp_path):
     (task.workspace_path / "train.py").write_text("raise SystemExit('no model today')\n")
     grade = run_baseline(task, record=False)
     assert not grade.valid and "exited with status 1" in grade.reason and "no model today" in grade.reason
+
+
+def test_idea_json_beside_a_problem_is_not_a_task(tmp_path):
+    from mlr_copilot.tasks import discover_tasks
+    from task_helpers import copy_task_tree
+
+    root = copy_task_tree(tmp_path / "project")
+    (root / "problems" / "digits.idea.json").write_text("{}")
+    assert "digits.idea.json" not in discover_tasks(root)
+    assert "digits" in discover_tasks(root)

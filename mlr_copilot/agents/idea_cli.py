@@ -1,0 +1,75 @@
+"""``mlr-copilot idea`` / ``pipeline``: options in, ``generate_idea`` out, a short report printed.
+
+Kept apart from ``cli.py`` (argument parsing only) and from ``idea.py`` (no terminal I/O).
+The LLM calls go through ``build_models`` with a budget and a call log in the run
+directory (``agent_log/llm_calls.jsonl``), the same accounting an experiment run uses.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..llm.base import Models
+from .idea import IdeaResult, generate_idea
+from .idea_review import ReviewPolicy
+
+logger = logging.getLogger(__name__)
+
+
+def build_idea_models(args: argparse.Namespace, run_dir: Path) -> Models:
+    from ..llm.cache import ResponseCache
+    from ..llm.client import Budget
+    from ..llm.registry import build_models
+    from ..logs import JsonlWriter
+
+    budget = Budget(max_cost_usd=getattr(args, "max_cost", None), max_llm_calls=getattr(args, "max_llm_calls", None))
+    cache_opt = getattr(args, "llm_cache", None)
+    cache = None if cache_opt is None else ResponseCache(cache_opt or None)
+    return build_models(getattr(args, "llm", None), base_url=getattr(args, "llm_base_url", None), budget=budget,
+                        cache=cache, call_log=JsonlWriter(run_dir / "agent_log" / "llm_calls.jsonl"))
+
+
+def run_idea(args: argparse.Namespace, review: ReviewPolicy | None = None) -> IdeaResult:
+    """The idea half of ``idea`` and ``pipeline``: returns where the problem was written."""
+    from ..env.rundir import create_run_dir
+
+    root = Path(getattr(args, "root", "."))
+    run_dir = create_run_dir(Path(getattr(args, "log_root", "logs")), args.task)
+    models = build_idea_models(args, run_dir)
+    return generate_idea(args.paper, args.task, models, problems_dir=root / "problems",
+                         workspaces_dir=root / "workspaces", run_dir=run_dir, ideas=args.ideas,
+                         review=review or ReviewPolicy.for_terminal(yes=args.yes),
+                         online=not getattr(args, "offline", False), force=args.force,
+                         problem_name=getattr(args, "problem_name", None))
+
+
+def describe_result(result: IdeaResult) -> str:
+    record = result.record
+    best = record.best()
+    lines = [f"Research problem written to {result.problem_path}",
+             f"Structured idea: {result.idea_path}",
+             f"Problem: {record.problem.research_problem}",
+             f"Hypothesis (candidate {best.index + 1} of {len(record.candidates)}, "
+             + (f"review {best.total_score}/25" if best.review else "not scored: " + best.review_error)
+             + f"): {best.hypothesis.hypothesis}"]
+    if record.related_work.papers:
+        lines.append(f"Related work: {len(record.related_work.papers)} papers from {record.related_work.source}")
+    elif record.related_work.notes:
+        lines.append("Related work: none (" + "; ".join(record.related_work.notes) + ")")
+    lines.append(f"LLM calls: {result.llm_calls}, tokens: {result.usage.input_tokens} in / "
+                 f"{result.usage.output_tokens} out")
+    lines.append(f"Log: {result.log_path}")
+    return "\n".join(lines)
+
+
+def idea_command(args: argparse.Namespace, then_run: bool = False) -> int:
+    result = run_idea(args)
+    print(describe_result(result))
+    if not then_run:
+        return 0
+    # pipeline: the experiment on workspaces/<task>, reading the problem just written
+    from ..cli import _print_run_result, run_options_from_args
+    from .runner import run_experiment
+
+    return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
