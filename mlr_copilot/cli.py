@@ -233,7 +233,12 @@ def cmd_batch(args) -> int:
 
 def cmd_idea(args, then_run: bool = False) -> int:
     from .agents.idea_cli import idea_command
-    return idea_command(args, then_run=then_run)
+    code = idea_command(args)
+    if code or not then_run:
+        return code
+    # pipeline: the experiment on workspaces/<task>, reading the problem just written
+    from .agents.runner import run_experiment
+    return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
 
 
 def cmd_doctor(args) -> int:

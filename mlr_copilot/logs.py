@@ -31,7 +31,11 @@ def _default(obj: Any) -> Any:
 
 
 class JsonlWriter:
-    """Appends one JSON object per line; thread-safe; every line flushed and fsynced."""
+    """Appends one JSON object per line; thread-safe; every line flushed and fsynced.
+
+    A write that fails part-way (disk full, file-size limit) is taken back, so the file
+    holds only whole lines; the error is raised for the caller to report.
+    """
 
     def __init__(self, path: str | os.PathLike, *, fsync: bool = True):
         self.path = Path(path)
@@ -54,9 +58,18 @@ class JsonlWriter:
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
+                start = os.fstat(fd).st_size
                 written = 0
-                while written < len(data):
-                    written += os.write(fd, data[written:])
+                try:
+                    while written < len(data):
+                        written += os.write(fd, data[written:])
+                except OSError:  # disk full, file-size limit: take back the partial line
+                    if written:
+                        try:
+                            os.ftruncate(fd, start)
+                        except OSError:
+                            pass
+                    raise
                 if self._fsync:
                     os.fsync(fd)
             finally:

@@ -3,16 +3,21 @@
 ``full_log.jsonl`` starts with a ``run_start`` record (schema version, task, models,
 options) and holds one ``step`` record per step, flushed as written. ``run.json`` is
 rewritten atomically after every step with the status and totals, so it is current
-even when the process is killed.
+even when the process is killed. While a recorder is open it holds an exclusive lock on
+``<run dir>/.lock`` (released by ``finish``, or by the system when the process dies), so
+a run is never continued by two processes at once.
 """
 from __future__ import annotations
 
+import fcntl
+import os
 import platform
 import sys
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .errors import ConfigError
 from .logs import SCHEMA_VERSION, JsonlWriter, read_jsonl, utc_now, write_json_atomic
 
 RUN_STATUSES = ("running", "final_answer", "step_limit", "time_limit", "budget", "format_error",
@@ -22,6 +27,8 @@ RUN_STATUSES = ("running", "final_answer", "step_limit", "time_limit", "budget",
 class RunRecorder:
     def __init__(self, run_dir: Path, info: dict[str, Any] | None = None):
         self.run_dir = Path(run_dir)
+        self._lock_fd: int | None = None
+        self._lock()
         self.agent_log_dir = self.run_dir / "agent_log"
         self.full_log = JsonlWriter(self.agent_log_dir / "full_log.jsonl")
         self.run_json_path = self.run_dir / "run.json"
@@ -48,12 +55,30 @@ class RunRecorder:
                                  **{k: v for k, v in self.info.items() if k not in ("totals", "resumes")}})
             self.save()
 
+    def _lock(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ConfigError(f"The run {self.run_dir} is in use by another process (a run or a resume "
+                              f"still going); wait for it to end, or stop it first.") from None
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        """Release the run's lock (``finish`` does it); harmless when already released."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
     def save(self) -> None:
         write_json_atomic(self.run_json_path, self.info)
 
     def write_step(self, record: dict[str, Any]) -> None:
         self.full_log.write(record)
         self.info["totals"]["steps"] = record["step"]
+        self.save()
 
     def update_totals(self, *, llm_calls: int, input_tokens: int, output_tokens: int,
                       cached_tokens: int, cost_usd: float, wall_time_s: float) -> None:
@@ -68,9 +93,14 @@ class RunRecorder:
         self.info.update(status=status, message=message, end=utc_now())
         if final_answer is not None:
             self.info["final_answer"] = final_answer
-        self.full_log.write({"type": "run_end", "step": self.info["totals"]["steps"], "timestamp": utc_now(),
-                             "status": status, "message": message, "final_answer": final_answer})
-        self.save()
+        try:
+            self.full_log.write({"type": "run_end", "step": self.info["totals"]["steps"], "timestamp": utc_now(),
+                                 "status": status, "message": message, "final_answer": final_answer})
+        finally:  # run.json gets the status even when the log disk is full
+            try:
+                self.save()
+            finally:
+                self.close()
 
     def steps(self) -> list[dict[str, Any]]:
         return [r for r in read_jsonl(self.full_log.path) if r.get("type") == "step"]

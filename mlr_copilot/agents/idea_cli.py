@@ -63,13 +63,8 @@ def describe_result(result: IdeaResult) -> str:
     return "\n".join(lines)
 
 
-def idea_command(args: argparse.Namespace, then_run: bool = False) -> int:
+def idea_command(args: argparse.Namespace) -> int:
+    """``mlr-copilot idea``: generate and print where the problem was written."""
     result = run_idea(args)
     print(describe_result(result))
-    if not then_run:
-        return 0
-    # pipeline: the experiment on workspaces/<task>, reading the problem just written
-    from ..cli import _print_run_result, run_options_from_args
-    from .runner import run_experiment
-
-    return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
+    return 0

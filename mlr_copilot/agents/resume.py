@@ -1,73 +1,377 @@
 """Resume a run that died: restore the last completed step and go on from there.
 
-A step is complete when its record is in ``full_log.jsonl`` (it is written last, after
-the action, the research-log entry and the snapshot). Resuming restores the workspace to
-that step's snapshot, rebuilds the agent's memory from the log and continues numbering,
-so no step is lost or duplicated.
+A step is complete when its record is in ``full_log.jsonl``: it is written last, after the
+action, the research-log entry and the snapshot. A run killed at any point (during an LLM
+call, a script, a snapshot or a log write) is resumed by:
+
+1. refusing a run that finished (it says so and changes nothing) or that another process
+   still holds (``run_record`` locks the run directory while a process works on it);
+2. taking back what the dead process left half-done: a torn last line of each log (kept
+   in ``<log>.torn``), scripts of the dead run still running in the workspace, snapshot
+   manifests and undo history of the step that was cut short;
+3. restoring the workspace (research log included) to the last complete step's snapshot
+   and rebuilding the agent's memory from the step records, so the next prompt is the one
+   the run would have sent, and numbering goes on from there;
+4. recording the resume (``run.json`` ``resumes``, a ``resume`` record in the run log, the
+   call log and the trace) and carrying totals and budget over, so ``--max-cost``,
+   ``--max-llm-calls`` and ``--max-time`` count the whole run, not the last stretch.
+
+The calls of a step that was cut short were made and paid for: they stay in
+``llm_calls.jsonl`` and in the totals; a replay of the run skips them (``llm.replay``).
 """
 from __future__ import annotations
 
+import calendar
+import json
 import logging
+import os
+import re
+import signal
+import time
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 from ..feedback import make_feedback
 from ..llm.base import Usage
-from ..logs import utc_now
+from ..logs import JsonlWriter, read_jsonl, utc_now
 from ..run_record import RunRecorder
 from .experiment import AgentState, StepMemory
-from .runner import RunOptions, RunResult, _drive
+from .runner import RunOptions, RunResult, _build_models, _drive
 
 logger = logging.getLogger(__name__)
 
 FINISHED = ("final_answer", "step_limit", "time_limit", "budget", "format_error")
+"""Statuses of a run that ended on its own terms; ``running`` (killed), ``interrupted``,
+``llm_error`` and ``error`` can be resumed."""
+RESUME_OVERRIDES = ("llm", "llm_base_url", "max_steps", "max_time_s", "max_cost", "max_llm_calls", "llm_cache",
+                    "device", "sandbox", "allow_network", "script_timeout_s", "history_steps", "hf_endpoint")
+"""Run options a resume may change (``resume_run(..., overrides=...)``); the rest are the run's."""
+LEFTOVER_WAIT_S = 5.0  # how long to wait for killed leftover scripts to be gone
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
+def resume_run(run_dir: str | os.PathLike, *, feedback_mode: str = "auto", feedback_file: str | None = None,
+               overrides: dict[str, Any] | None = None, models=None, feedback=None) -> RunResult:
+    """Continue the run in ``run_dir`` after its last complete step (see the module docstring).
+
+    ``overrides`` changes run options from now on (names in ``RESUME_OVERRIDES``, e.g. a
+    larger ``max_steps`` or another ``llm``); they are recorded with the resume.
+    """
+    run_dir = Path(run_dir)
+    overrides = dict(overrides or {})
+    bad = sorted(set(overrides) - set(RESUME_OVERRIDES))
+    if bad:
+        raise ConfigError(f"These options cannot be changed when resuming: {', '.join(bad)} "
+                          f"(allowed: {', '.join(RESUME_OVERRIDES)})")
+    info = _read_run_json(run_dir)
+    if info.get("status") in FINISHED:
+        status = info["status"]
+        return RunResult(run_dir, status, f"This run already finished ({status}); there is nothing to resume. "
+                         f"Start a new run to go further.", info.get("final_answer"))
+    recorder = RunRecorder(run_dir)  # locks the run: ConfigError if another process holds it
+    try:
+        return _resume_locked(recorder, run_dir, feedback_mode, feedback_file, overrides, models, feedback)
+    finally:
+        recorder.close()
+
+
+def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, feedback_file: str | None,
+                   overrides: dict[str, Any], models, feedback) -> RunResult:
+    from ..env.environment import Environment
+    from ..tasks import find_task
+
+    info = recorder.info
+    agent_log, env_log = run_dir / "agent_log", run_dir / "env_log"
+    calls_path = agent_log / "llm_calls.jsonl"
+    torn = {p.name: n for p in (recorder.full_log.path, calls_path, env_log / "trace.jsonl")
+            if (n := drop_torn_lines(p))}
+    steps = complete_steps(recorder.steps())
+    last = steps[-1]["step"] if steps else 0
+    options = _options(info, feedback_mode, feedback_file, overrides)
+    workspace = _workspace(info, options, run_dir)
+    stopped = stop_leftover_scripts(workspace)
+    restore_workspace(env_log, workspace, last)
+    rollback_undo_history(env_log, last)
+    task = find_task(Path(info.get("root") or options.root), info["task"])
+
+    calls = [r for r in read_jsonl(calls_path) if r.get("type", "llm_call") == "llm_call"]
+    killed = info.get("status") == "running"
+    totals = dict(info.get("totals") or {})
+    if killed:  # run.json's totals stopped at the last save: rebuild them from the logs
+        totals.update(_call_totals(calls))
+        totals["wall_time_s"] = _killed_wall_time(info, run_dir)
+    if models is None:
+        models = _build_models(options, run_dir, recorder)
+        _carry_budget(models, calls)
+    state = rebuild_state(steps, totals)
+
+    abandoned = {"llm_calls": sum(1 for r in calls if isinstance(r.get("step"), int) and r["step"] > last),
+                 "actions": sum(1 for r in read_jsonl(env_log / "trace.jsonl")
+                                if r.get("type") == "action" and isinstance(r.get("step"), int)
+                                and r["step"] > last)}
+    entry = {"at": utc_now(), "from_step": last, "previous_status": info.get("status"),
+             "previous_message": info.get("message"), "abandoned": abandoned,
+             "torn_lines_removed": torn, "leftover_processes_stopped": stopped,
+             "feedback": feedback_mode, "overrides": overrides}
+    info.setdefault("resumes", []).append(entry)
+    info.update(status="running", end=None, message=None)
+    if overrides:
+        info["options"] = {**(info.get("options") or {}), **overrides}
+    totals["steps"] = last
+    info["totals"] = totals
+    recorder.save()
+    marker = {"type": "resume", "step": last, "from_step": last, "timestamp": entry["at"],
+              "resume": len(info["resumes"])}
+    recorder.full_log.write({**marker, "previous_status": entry["previous_status"], "abandoned": abandoned})
+    JsonlWriter(calls_path).write(marker)  # replay drops the calls of the lost step at this mark
+    if (env_log / "trace.jsonl").exists():
+        JsonlWriter(env_log / "trace.jsonl").write(marker)
+    logger.info("Resuming %s after step %d (%d LLM call(s) and %d action(s) of the lost step dropped)",
+                run_dir, last, abandoned["llm_calls"], abandoned["actions"])
+    feedback = feedback or make_feedback(options.feedback, options.feedback_file)
+    offered = info.get("offered_actions")
+    return _drive(options, recorder, run_dir, workspace, task.problem_text(), task, offered, models, feedback,
+                  Environment, state=state)
+
+
+# ------------------------------------------------------------------ reading the run
+def _read_run_json(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "run.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no run.json). Give a folder such as "
+                          f"logs/<task>/<timestamp>; a run killed before it wrote run.json never "
+                          f"started a step, so start it again instead.")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} cannot be read ({exc}); this run cannot be resumed.") from None
+    if not isinstance(info, dict) or not info.get("task"):
+        raise ConfigError(f"{path} does not describe an experiment run (no task); it cannot be resumed.")
+    return info
+
+
+def drop_torn_lines(path: Path) -> int:
+    """Remove lines that are not whole JSON objects (a write cut short by a kill) from a JSONL
+    log, keeping them in ``<name>.torn``; returns how many were removed."""
+    if not path.is_file():
+        return 0
+    data = path.read_bytes()
+    keep, torn = [], []
+    for line in data.splitlines(keepends=True):
+        try:
+            ok = line.strip() == b"" or isinstance(json.loads(line.decode("utf-8")), dict)
+        except ValueError:
+            ok = False
+        if ok and line.endswith(b"\n"):
+            keep.append(line)
+        else:
+            torn.append(line if line.endswith(b"\n") else line + b"\n")
+    if not torn:
+        return 0
+    with open(path.with_name(path.name + ".torn"), "ab") as f:
+        f.write(b"".join(torn))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(b"".join(keep))
+    os.replace(tmp, path)
+    logger.warning("%s: %d torn line(s) moved to %s.torn", path, len(torn), path.name)
+    return len(torn)
+
+
+def complete_steps(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The step records, checked to be numbered 1, 2, 3... with none missing or repeated."""
+    for i, r in enumerate(records, 1):
+        if r.get("step") != i:
+            raise ConfigError(f"The run log holds step {r.get('step')!r} where step {i} was expected; "
+                              f"it was changed by hand or is damaged, so the run cannot be resumed safely.")
+    return records
+
+
+def _options(info: dict[str, Any], feedback_mode: str, feedback_file: str | None,
+             overrides: dict[str, Any]) -> RunOptions:
+    opts = {**(info.get("options") or {}), **overrides}
+    opts.setdefault("task", info["task"])
+    opts["feedback"] = feedback_mode
+    if feedback_file is not None:
+        opts["feedback_file"] = feedback_file
+    return RunOptions(**{k: v for k, v in opts.items() if k in RunOptions.__dataclass_fields__})
+
+
+def _workspace(info: dict[str, Any], options: RunOptions, run_dir: Path) -> Path:
+    if not options.work_dir:  # the run's own copy: found from the run directory, wherever it moved
+        workspace = run_dir / "workspace"
+    else:
+        workspace = Path(info.get("workspace") or options.work_dir)
+    if not workspace.is_dir():
+        raise ConfigError(f"The run's workspace {workspace} is missing; the run cannot be resumed.")
+    return workspace
+
+
+# --------------------------------------------------------- taking back the lost step
+def stop_leftover_scripts(workspace: Path) -> int:
+    """Kill scripts of the dead run still running in ``workspace`` (they carry the runner's
+    marker variable); with ``--sandbox none`` they outlive the agent. Returns how many."""
+    from ..env.runner import MARKER_VAR
+
+    needle = f"{MARKER_VAR}=".encode()
+    ws = os.path.realpath(workspace)
+    me, found = os.getpid(), []
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:  # no /proc: nothing we can find
+        return 0
+    for pid in pids:
+        if pid == me:
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if needle not in f.read():
+                    continue
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if cwd == ws or cwd.startswith(ws + os.sep):
+            found.append(pid)
+    for pid in found:
+        try:
+            pgid = os.getpgid(pid)
+            if pgid != os.getpgrp():
+                os.killpg(pgid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    deadline = time.monotonic() + LEFTOVER_WAIT_S
+    while found and time.monotonic() < deadline and any(_alive(p) for p in found):
+        time.sleep(0.02)
+    if found:
+        logger.warning("Stopped %d script process(es) of the dead run still running in %s", len(found), ws)
+    return len(found)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def restore_workspace(env_log: Path, workspace: Path, step: int) -> None:
+    """Make the workspace what it was after ``step``; forget snapshots of later steps."""
+    from ..env.snapshots import SnapshotError, SnapshotStore, list_steps, manifest_path
+
+    have = list_steps(env_log)
+    if not have:
+        if step:
+            raise ConfigError(f"{env_log} holds no workspace snapshots, so step {step} cannot be restored.")
+        return  # killed before the first snapshot: nothing has touched the copy yet
+    if step not in have:
+        raise ConfigError(f"The snapshot of step {step}, the last complete step, is missing from {env_log}; "
+                          f"the run cannot be resumed (`mlr-copilot restore` can still rebuild steps "
+                          f"{have[0]}..{have[-1]}).")
+    try:
+        changes = SnapshotStore(env_log, workspace).sync_workspace(step)
+    except (SnapshotError, OSError) as exc:
+        raise ConfigError(f"The workspace could not be restored to step {step}: {exc}") from exc
+    for later in (s for s in have if s > step):
+        manifest_path(env_log, later).unlink(missing_ok=True)
+    n = sum(len(v) for v in changes.values())
+    if n:
+        logger.info("Workspace restored to step %d (%d path(s) put back)", step, n)
+
+
+_PUSHED = re.compile(r"^\d{6}\.s(\d+)\.")
+_UNDONE = re.compile(r"^(.*)\.u(\d+)$")
+
+
+def rollback_undo_history(env_log: Path, step: int) -> None:
+    """Undo stacks as they were after ``step``: backups pushed by later steps are removed,
+    backups that later steps used (undone/) go back on the stack (see ``env.files``)."""
+    from ..env.files import UNDONE_DIR
+
+    root = env_log / "backups"
+    if not root.is_dir():
+        return
+    for d in root.iterdir():
+        if not d.is_dir():
+            continue
+        for p in d.iterdir():
+            m = _PUSHED.match(p.name)
+            if p.is_file() and m and int(m.group(1)) > step:
+                p.unlink()
+        undone = d / UNDONE_DIR
+        if undone.is_dir():
+            for p in undone.iterdir():
+                m = _UNDONE.match(p.name)
+                if m and int(m.group(2)) > step:
+                    os.replace(p, d / m.group(1))
+
+
+# ------------------------------------------------------------- memory and totals
 def rebuild_state(steps: list[dict], totals: dict) -> AgentState:
+    """The agent's memory after the last complete step, from the step records."""
     state = AgentState()
     for r in steps:
         state.history.append(StepMemory(step=r["step"], entries=r.get("entries") or {}, action=r["action"],
                                         action_input=r.get("action_input") or {},
                                         observation=r.get("observation", ""), feedback=r.get("feedback")))
     state.feedback = steps[-1].get("feedback") if steps else None
-    state.usage = Usage(totals.get("input_tokens", 0), totals.get("output_tokens", 0), totals.get("cached_tokens", 0))
-    state.cost_usd = totals.get("cost_usd", 0.0)
-    state.llm_calls = totals.get("llm_calls", 0)
+    state.usage = Usage(int(totals.get("input_tokens", 0)), int(totals.get("output_tokens", 0)),
+                        int(totals.get("cached_tokens", 0)))
+    state.cost_usd = float(totals.get("cost_usd") or 0.0)
+    state.llm_calls = int(totals.get("llm_calls", 0))
     return state
 
 
-def resume_run(run_dir: Path, *, feedback_mode: str = "auto", feedback_file: str | None = None,
-               models=None, feedback=None) -> RunResult:
-    from ..env.environment import Environment
-    from ..env.snapshots import restore
-    from ..tasks import find_task
+def _call_totals(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    usage = [r.get("usage") or {} for r in calls]
+    return {"llm_calls": len(calls),
+            "input_tokens": sum(int(u.get("input_tokens", 0)) for u in usage),
+            "output_tokens": sum(int(u.get("output_tokens", 0)) for u in usage),
+            "cached_tokens": sum(int(u.get("cached_tokens", 0)) for u in usage),
+            "cost_usd": round(sum(float(r.get("cost_usd") or 0.0) for r in calls), 6)}
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "run.json").exists():
-        raise ConfigError(f"{run_dir} is not a run directory (no run.json)")
-    recorder = RunRecorder(run_dir)
-    info = recorder.info
-    if info.get("status") in FINISHED:
-        return RunResult(run_dir, info["status"], f"This run already finished ({info['status']}); nothing to resume.",
-                         info.get("final_answer"))
-    opts = dict(info.get("options") or {})
-    if feedback_file is not None:
-        opts["feedback_file"] = feedback_file
-    opts["feedback"] = feedback_mode
-    options = RunOptions(**{k: v for k, v in opts.items() if k in RunOptions.__dataclass_fields__})
-    task = find_task(Path(options.root), info["task"])
-    steps = recorder.steps()
-    last = steps[-1]["step"] if steps else 0
-    workspace = Path(info["workspace"])
-    restore(run_dir / "env_log", last, workspace)
-    state = rebuild_state(steps, info.get("totals") or {})
-    info.setdefault("resumes", []).append({"at": utc_now(), "from_step": last, "previous_status": info.get("status")})
-    info.update(status="running", end=None)
-    recorder.info["totals"]["steps"] = last
-    recorder.save()
-    recorder.full_log.write({"type": "resume", "step": last, "timestamp": utc_now()})
-    logger.info("Resuming %s after step %d", run_dir, last)
-    feedback = feedback or make_feedback(options.feedback, options.feedback_file)
-    offered = info.get("offered_actions")
-    return _drive(options, recorder, run_dir, workspace, task.problem_text(), task, offered, models, feedback,
-                  Environment, state=state)
+
+def _carry_budget(models, calls: list[dict[str, Any]]) -> None:
+    """Count the calls already made against the new process's budget."""
+    budget = getattr(models.main, "budget", None)
+    if budget is None:
+        return
+    paid = [r for r in calls if not r.get("cached") and r.get("attempts", 1)]
+    budget.calls += len(paid)
+    budget.cached_calls += len(calls) - len(paid)
+    budget.cost_usd += sum(float(r.get("cost_usd") or 0.0) for r in paid)
+    budget.unpriced_calls += sum(1 for r in paid if r.get("cost_usd") is None)
+    t = _call_totals(paid)
+    budget.usage = budget.usage + Usage(t["input_tokens"], t["output_tokens"], t["cached_tokens"])
+    numbers = [r["call"] for r in calls if isinstance(r.get("call"), int)]
+    if numbers and hasattr(budget, "_seq"):
+        budget._seq = max(budget._seq, max(numbers))  # call numbers go on, never repeat
+
+
+def _seconds(stamp: Any) -> float | None:
+    try:
+        return float(calendar.timegm(time.strptime(str(stamp), _TIME_FORMAT)))
+    except ValueError:
+        return None
+
+
+def _killed_wall_time(info: dict[str, Any], run_dir: Path) -> float:
+    """Wall time of a killed run: what was saved, plus its last stretch up to its last record."""
+    saved = float((info.get("totals") or {}).get("wall_time_s") or 0.0)
+    resumes = info.get("resumes") or []
+    start = _seconds(resumes[-1].get("at") if resumes else info.get("start"))
+    ends = []
+    for path in (run_dir / "agent_log" / "full_log.jsonl", run_dir / "agent_log" / "llm_calls.jsonl",
+                 run_dir / "env_log" / "trace.jsonl"):
+        records = read_jsonl(path)
+        if records:
+            ends.append(_seconds(records[-1].get("timestamp")))
+    ends = [e for e in ends if e is not None]
+    if start is None or not ends:
+        return saved
+    return round(saved + max(0.0, max(ends) - start), 3)
+
+
+__all__ = ["FINISHED", "resume_run", "rebuild_state", "drop_torn_lines", "complete_steps",
+           "stop_leftover_scripts", "restore_workspace", "rollback_undo_history"]

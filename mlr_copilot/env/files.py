@@ -19,6 +19,7 @@ from .context import ActionContext
 INSPECT_MAX_LINES = 100
 READ_MAX_CHARS = 60_000  # Read File beyond this shows the start and says how to see the rest
 LIST_MAX_ENTRIES = 1_000
+UNDONE_DIR = "undone"  # backups already used by Undo Edit Script, kept for resume
 
 _FILE = "a file name, relative to the workspace root (e.g. \"train.py\" or \"data/notes.txt\")"
 _SCRIPT = "a python script name, relative to the workspace root (e.g. \"train.py\")"
@@ -111,11 +112,12 @@ def backup_before_write(ctx: ActionContext, path: Path) -> None:
     d = _backup_dir(ctx, path)
     have = _versions(d)
     n = int(have[-1].name[:6]) + 1 if have else 1
+    tag = f"{n:06d}.s{ctx.step:04d}"  # the step that pushed it: resume drops those of a lost step
     if path.is_file():
-        target = d / f"{n:06d}.bak"
+        target = d / f"{tag}.bak"
         shutil.copy2(path, target)
     else:
-        target = d / f"{n:06d}.absent"
+        target = d / f"{tag}.absent"
         target.touch(exist_ok=False)
 
 
@@ -126,13 +128,17 @@ def undo_last_write(ctx: ActionContext, path: Path, name: str) -> str:
     if not have:
         raise ActionError(f"There is no edit of {name!r} to undo.")
     last = have[-1]
+    # A used backup moves to undone/ tagged with this step, so resume can put it back on the
+    # stack when the step that used it is lost (agents/resume.py).
+    used = d / UNDONE_DIR / f"{last.name}.u{ctx.step:04d}"
+    used.parent.mkdir(exist_ok=True)
     if last.suffix == ".absent":
         path.unlink(missing_ok=True)
-        last.unlink()
+        os.replace(last, used)
         return ""
     write_text_atomic(path, last.read_bytes())
     os.chmod(path, last.stat().st_mode & 0o7777)
-    last.unlink()
+    os.replace(last, used)
     return read_text(path, name)
 
 

@@ -2,24 +2,33 @@
 
 ``ReplayLLM(run_log_dir)`` reads ``agent_log/llm_calls.jsonl`` (the run directory, its
 ``agent_log`` folder or the file itself may be given) and answers each request with the
-next recorded answer **for the same purpose** ("agent", "edit", "understand_file", ...),
-in the order they were recorded. Queues per purpose, rather than one global queue, keep
-a replay working when independent internal calls happen in a different order; within a
-purpose the order must match.
+recorded answer to **the same request**: same purpose ("agent_step", "edit_script", ...)
+and same messages (compared by sha256). Matching by request rather than by position
+is what lets a resumed process, which starts a fresh ``ReplayLLM``, pick up in the middle
+of the recording. When several unserved records match (the same request asked twice),
+position decides: the first one after the last record served, else the first one.
 
-Each request's messages are compared (by sha256) with the recorded ones; a different
-request, or one more than the recording holds, raises ``ReplayDivergedError`` saying
-which call diverged and where. A recorded failure (say, a context-too-long error the agent
-reacted to) is raised again, as the same error type, and is not retried.
-Completions are served as logged, so a secret scrubbed from the log stays scrubbed.
+Requests that differ from a recorded one **only in numbers** (a script's run time in an
+observation, "after 0.3 s" against "after 0.4 s") match it too, unless ``strict=True``,
+provided it comes after the last record served; exact matches always win. Anything else raises ``ReplayDivergedError`` saying which call
+diverged and where it differs from the recorded call expected next.
+
+A recording that was itself resumed holds ``resume`` markers (written by
+``agents.resume``): calls of a step that was cut short and redone after the resume are
+dropped, so the recording is that of the run's final history. A recorded failure (say,
+a context-too-long error the agent reacted to) is raised again, as the same error type,
+and is not retried. Completions are served as logged, so a secret scrubbed from the log
+stays scrubbed.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
-from collections import deque
+import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from .. import errors
 from ..errors import ConfigError, ReplayDivergedError
@@ -30,7 +39,10 @@ from .cache import messages_sha256
 log = logging.getLogger(__name__)
 
 CALL_LOG_NAME = "llm_calls.jsonl"
+CALL_RECORD_TYPE = "llm_call"
+RESUME_RECORD_TYPE = "resume"
 _SNIPPET = 120
+_NUMBER = re.compile(r"\d+")
 
 
 def find_call_log(path: str | os.PathLike) -> Path:
@@ -41,6 +53,27 @@ def find_call_log(path: str | os.PathLike) -> Path:
             return candidate
     raise ConfigError(f"replay: no {CALL_LOG_NAME} found at {p} (give a run directory such as "
                       f"logs/<task>/<timestamp>, its agent_log folder, or the file itself)")
+
+
+def final_history(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The call records of a run's final history: at each ``resume`` marker (from step S),
+    the calls made for steps after S, which were cut short and redone, are dropped."""
+    kept: list[dict[str, Any]] = []
+    for r in records:
+        kind = r.get("type", CALL_RECORD_TYPE)
+        if kind == RESUME_RECORD_TYPE and isinstance(r.get("from_step"), int):
+            last = r["from_step"]
+            kept = [k for k in kept if not (isinstance(k.get("step"), int) and k["step"] > last)]
+        elif kind == CALL_RECORD_TYPE:
+            kept.append(r)
+    return kept
+
+
+def loose_sha256(messages: Sequence[Any]) -> str:
+    """The hash of the messages with every number replaced by 0 (timings, sizes, scores)."""
+    plain = [{"role": m.get("role", ""), "content": _NUMBER.sub("0", str(m.get("content", "")))}
+             for m in messages]
+    return hashlib.sha256(json.dumps(plain, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def _first_difference(old: Sequence[Any], new: Sequence[Message]) -> str:
@@ -63,42 +96,66 @@ def _first_difference(old: Sequence[Any], new: Sequence[Message]) -> str:
 class ReplayLLM:
     """A backend answering from a recorded call log (see module docstring)."""
 
-    def __init__(self, run_log_dir: str | os.PathLike):
+    def __init__(self, run_log_dir: str | os.PathLike, *, strict: bool = False):
         self.path = find_call_log(run_log_dir)
-        records = [r for r in read_jsonl(self.path) if r.get("type", "llm_call") == "llm_call"]
-        if not records:
+        self.strict = strict
+        self._records = final_history(read_jsonl(self.path))
+        if not self._records:
             raise ConfigError(f"replay: {self.path} holds no recorded LLM calls")
-        self._queues: dict[str, deque[dict[str, Any]]] = {}
-        for r in records:
-            self._queues.setdefault(str(r.get("purpose", "agent")), deque()).append(r)
-        self._served: dict[str, int] = {}
+        self._exact = [r.get("messages_sha256") or messages_sha256(r.get("messages") or [])
+                       for r in self._records]
+        self._loose = [loose_sha256(r.get("messages") or []) for r in self._records]
+        self._by_purpose: dict[str, list[int]] = {}
+        for i, r in enumerate(self._records):
+            self._by_purpose.setdefault(str(r.get("purpose", "agent")), []).append(i)
+        self._served: set[int] = set()
+        self._last = -1  # index of the record served last
         self.model = f"replay:{self.path}"
         self.identity = self.model
 
     @property
     def remaining(self) -> dict[str, int]:
         """Recorded calls not yet served, by purpose."""
-        return {p: len(q) for p, q in self._queues.items() if q}
+        out = {p: sum(i not in self._served for i in idx) for p, idx in self._by_purpose.items()}
+        return {p: n for p, n in out.items() if n}
+
+    def _pick(self, candidates: list[int]) -> int:
+        return next((i for i in candidates if i > self._last), candidates[0])
 
     def complete(self, messages: Sequence[Message], *, max_tokens: int = 2000,
                  temperature: float = 0.0, stop: Sequence[str] = (),
                  response_spec: ResponseSpec | None = None, purpose: str = "agent") -> Completion:
-        queue = self._queues.get(purpose)
-        served = self._served.get(purpose, 0)
-        if not queue:
+        indices = self._by_purpose.get(purpose, [])
+        unserved = [i for i in indices if i not in self._served]
+        if not unserved:
             raise ReplayDivergedError(
-                f"replay diverged: the new run asks for {purpose!r} call {served + 1}, but the "
-                f"recording in {self.path} holds only {served} such calls")
-        record = queue[0]
-        expected = record.get("messages_sha256") or messages_sha256(record.get("messages") or [])
-        if messages_sha256(messages) != expected:
+                f"replay diverged: the new run asks for {purpose!r} call {len(indices) + 1}, but the "
+                f"recording in {self.path} holds only {len(indices)} such calls")
+        digest = messages_sha256(messages)
+        matches = [i for i in unserved if self._exact[i] == digest]
+        if not matches and not self.strict:
+            loose = loose_sha256(messages)
+            # only forward: "log 4" must not take the place of an unused "log 1"
+            matches = [i for i in unserved if i > self._last and self._loose[i] == loose]
+            if matches:
+                log.info("replay: %r call matched the recording up to numbers (timings, sizes)", purpose)
+        if not matches:
+            expected = next((i for i in unserved if i > self._last), None)
+            if expected is None:
+                raise ReplayDivergedError(
+                    f"replay diverged: the new run asks for a {purpose!r} call that is not in the "
+                    f"recording {self.path}: none of its {len(unserved)} unused such call(s) matches, "
+                    f"and none comes after the last call served")
+            record = self._records[expected]
             where = _first_difference(record.get("messages") or [], messages)
             raise ReplayDivergedError(
-                f"replay diverged at {purpose!r} call {served + 1} (recorded call "
-                f"{record.get('call', '?')}, step {record.get('step')}): the request differs "
-                f"from the recording; {where}")
-        queue.popleft()
-        self._served[purpose] = served + 1
+                f"replay diverged at {purpose!r} call {indices.index(expected) + 1} (recorded call "
+                f"{record.get('call', '?')}, step {record.get('step')}): the request is not in the "
+                f"recording {self.path}; against the call expected next, {where}")
+        index = self._pick(matches)
+        self._served.add(index)
+        self._last = index
+        record = self._records[index]
         if record.get("error_type"):
             raise self._recorded_error(record)
         usage = record.get("usage") or {}
