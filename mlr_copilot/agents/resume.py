@@ -84,6 +84,8 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
     info = recorder.info
     agent_log, env_log = run_dir / "agent_log", run_dir / "env_log"
     calls_path = agent_log / "llm_calls.jsonl"
+    for stale in [*run_dir.glob(".*.tmp"), *agent_log.glob(".*.tmp"), *env_log.glob(".*.tmp")]:
+        stale.unlink(missing_ok=True)  # a JSON file the dead process was replacing
     torn = {p.name: n for p in (recorder.full_log.path, calls_path, env_log / "trace.jsonl")
             if (n := drop_torn_lines(p))}
     steps = complete_steps(recorder.steps())
@@ -159,15 +161,16 @@ def drop_torn_lines(path: Path) -> int:
     data = path.read_bytes()
     keep, torn = [], []
     for line in data.splitlines(keepends=True):
+        end = line if line.endswith(b"\n") else line + b"\n"
         try:
             ok = line.strip() == b"" or isinstance(json.loads(line.decode("utf-8")), dict)
         except ValueError:
             ok = False
-        if ok and line.endswith(b"\n"):
-            keep.append(line)
-        else:
-            torn.append(line if line.endswith(b"\n") else line + b"\n")
+        (keep if ok else torn).append(end)  # a whole record cut before its newline is kept
     if not torn:
+        if not data.endswith(b"\n") and data:
+            with open(path, "ab") as f:
+                f.write(b"\n")
         return 0
     with open(path.with_name(path.name + ".torn"), "ab") as f:
         f.write(b"".join(torn))
