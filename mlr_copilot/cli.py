@@ -163,11 +163,26 @@ def cmd_run(args) -> int:
     if args.resume:
         from .agents.resume import resume_run
         return _print_run_result(resume_run(Path(args.resume), feedback_mode=args.feedback,
-                                            feedback_file=args.feedback_file))
+                                            feedback_file=args.feedback_file,
+                                            overrides=_typed_overrides(args) or None))
     if not args.task:
         raise SystemExit("mlr-copilot run: a task name is required (see `mlr-copilot tasks`), or --resume LOGDIR")
     from .agents.runner import run_experiment
     return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
+
+
+RESUME_OVERRIDABLE = {"llm": "llm", "llm_base_url": "llm_base_url", "max_steps": "max_steps",
+                      "max_time": "max_time_s", "max_cost": "max_cost", "max_llm_calls": "max_llm_calls",
+                      "llm_cache": "llm_cache", "device": "device", "sandbox": "sandbox",
+                      "allow_network": "allow_network", "script_timeout": "script_timeout_s",
+                      "history_steps": "history_steps", "hf_endpoint": "hf_endpoint"}
+
+
+def _typed_overrides(args) -> dict:
+    """The run options the user typed along with --resume (those that differ from the defaults)."""
+    defaults = build_parser().parse_args(["run", "--resume", "x"])
+    return {field: getattr(args, flag) for flag, field in RESUME_OVERRIDABLE.items()
+            if getattr(args, flag) != getattr(defaults, flag)}
 
 
 def cmd_tasks(args) -> int:
@@ -255,7 +270,9 @@ def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     try:
         from rich.logging import RichHandler
-        handler: logging.Handler = RichHandler(show_path=False, rich_tracebacks=False)
+        from rich.console import Console
+        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False,
+                                               rich_tracebacks=False)
     except ImportError:  # rich is a dependency; keep the CLI usable without it
         handler = logging.StreamHandler()
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s")

@@ -151,10 +151,15 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
         final = agent.state.final_answer if agent is not None else None
         try:
             if agent is not None:
+                # The shared budget counts every call of the run (agent steps, edits, summaries,
+                # and before a resume); the agent's own tally is the fallback for bare models.
+                budget = getattr(models.main, "budget", None)
                 s = agent.state
-                recorder.update_totals(llm_calls=s.llm_calls, input_tokens=s.usage.input_tokens,
-                                       output_tokens=s.usage.output_tokens, cached_tokens=s.usage.cached_tokens,
-                                       cost_usd=s.cost_usd,
+                calls, usage, cost = ((budget.calls + budget.cached_calls, budget.usage, budget.cost_usd)
+                                      if budget is not None else (s.llm_calls, s.usage, s.cost_usd))
+                recorder.update_totals(llm_calls=calls, input_tokens=usage.input_tokens,
+                                       output_tokens=usage.output_tokens, cached_tokens=usage.cached_tokens,
+                                       cost_usd=cost,
                                        wall_time_s=recorder.info["totals"].get("wall_time_s", 0.0)
                                        + time.monotonic() - t0)
             recorder.finish(status, message, final)

@@ -55,6 +55,9 @@ def execute_script(ctx: ActionContext, script_name: str, arguments: str = "") ->
     ctx.extras["full_text_path"] = str(result.output_path)
     ctx.extras["timed_out"] = result.timed_out
     output = result.head_tail_text if result.output_bytes else "(the script printed nothing)\n"
+    # Paths in tracebacks are shown relative to the workspace: the agent works with relative
+    # paths, host paths stay away from the provider, and replays do not depend on the run dir.
+    output = output.replace(f"{ctx.workspace}/", "")
     if not output.endswith("\n"):
         output += "\n"
     if result.timed_out:
