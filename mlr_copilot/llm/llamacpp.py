@@ -1,0 +1,305 @@
+"""GGUF models through llama-cpp-python: the embedded ``local`` model and ``gguf:<path>``.
+
+Two things make a small model usable for an agent on a CPU:
+
+* **Prefix reuse.** One ``Llama`` object per model file lives for the whole process and
+  keeps its KV cache between calls. The chat prompt is formatted with the model's own
+  template and tokenized here, so llama.cpp can compare it with the tokens it already
+  holds and only evaluate the new suffix: agent prompts put the stable instructions first
+  and the changing history last, so the second step re-reads almost nothing.
+  ``Usage.cached_tokens`` reports how many prompt tokens were reused.
+* **Constrained decoding.** With a ``ResponseSpec`` the output follows a GBNF grammar
+  (``grammar.py``): entries in order, a valid action name, a JSON Action Input.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..errors import (ConfigError, LLMBadResponseError, LLMContextTooLongError, LLMError,
+                      MissingDependencyError)
+from .base import Completion, Message, ResponseSpec, Usage, as_messages
+from .grammar import build_gbnf, limits_for_max_tokens
+
+log = logging.getLogger(__name__)
+
+DEFAULT_N_CTX = 16384
+"""Context window: MLAgentBench-style prompts with history reach ~8-12k tokens."""
+MIN_ANSWER_TOKENS = 256
+"""A prompt must leave at least this much room to answer, else it is 'too long'."""
+TOP_K = 40
+EMBEDDED_MODEL_NAME = "local:qwen2.5-coder-1.5b-instruct-q4_k_m"
+
+_MODELS: dict[tuple, "_Loaded"] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+class _Loaded:
+    """A loaded Llama, its chat formatter and the lock that serialises calls on it."""
+
+    def __init__(self, llm: Any, formatter: Callable[[list[dict]], str], load_s: float):
+        self.llm = llm
+        self.format = formatter
+        self.load_s = load_s
+        self.lock = threading.Lock()
+
+
+def default_threads() -> int:
+    """All cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+class LlamaCppBackend:
+    """``complete`` on a GGUF model; the model is loaded on first use, once per process."""
+
+    def __init__(self, model_path: str | os.PathLike, *, n_ctx: int = DEFAULT_N_CTX,
+                 n_threads: int | None = None, n_batch: int = 512, seed: int = 0,
+                 model_name: str | None = None, flash_attn: bool = False):
+        self.model_path = Path(model_path).expanduser()
+        self.model = model_name or f"gguf:{self.model_path.name}"
+        self.n_ctx = int(n_ctx)
+        self.n_threads = n_threads or default_threads()
+        self.n_batch = n_batch
+        self.seed = seed
+        self.flash_attn = flash_attn
+        self.last_stats: dict[str, float] = {}  # timings of the last call, for benchmarks
+
+    @classmethod
+    def embedded(cls, progress: Callable[[int, int], None] | None = None, **kwargs: Any) -> "LlamaCppBackend":
+        """The embedded Qwen2.5-Coder-1.5B-Instruct (or ``MLR_LOCAL_GGUF``), joined on first use."""
+        from .local_model import ENV_OVERRIDE, ensure_embedded_model
+
+        path = ensure_embedded_model(progress)
+        name = kwargs.pop("model_name", None)
+        if name is None:
+            name = f"gguf:{path.name}" if os.environ.get(ENV_OVERRIDE) else EMBEDDED_MODEL_NAME
+        return cls(path, model_name=name, **kwargs)
+
+    # -- loading -------------------------------------------------------------------
+    def load(self) -> _Loaded:
+        key = (str(self.model_path.resolve()), self.n_ctx, self.n_threads, self.n_batch, self.flash_attn)
+        with _MODELS_LOCK:
+            if key not in _MODELS:
+                _MODELS[key] = self._load()
+            return _MODELS[key]
+
+    @property
+    def load_seconds(self) -> float:
+        return self.load().load_s
+
+    def _load(self) -> _Loaded:
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise MissingDependencyError("llama-cpp-python", f"The local model ({self.model})", extra="local") from exc
+        if not self.model_path.is_file():
+            raise ConfigError(f"GGUF model file {str(self.model_path)!r} does not exist.")
+        started = time.monotonic()
+        try:
+            llm = llama_cpp.Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                                  n_threads_batch=self.n_threads, n_batch=self.n_batch, seed=self.seed,
+                                  flash_attn=self.flash_attn, verbose=False)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ConfigError(f"llama.cpp could not load {self.model_path}: {exc}. "
+                              f"Is it a complete GGUF file?") from exc
+        load_s = time.monotonic() - started
+        log.info("loaded %s in %.1f s (n_ctx=%d, threads=%d)", self.model_path.name, load_s,
+                 self.n_ctx, self.n_threads)
+        return _Loaded(llm, _chat_formatter(llm), load_s)
+
+    # -- completion ------------------------------------------------------------------
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Prompt tokens of ``messages`` after the chat template (lets callers shorten early)."""
+        loaded = self.load()
+        return len(_tokenize(loaded, as_messages(messages)))
+
+    def complete(self, messages: Sequence[Message], *, max_tokens: int = 2000,
+                 temperature: float = 0.0, stop: Sequence[str] = (),
+                 response_spec: ResponseSpec | None = None, purpose: str = "agent") -> Completion:
+        import llama_cpp
+
+        loaded = self.load()
+        llm = loaded.llm
+        started = time.monotonic()
+        tokens = _tokenize(loaded, as_messages(messages))
+        n_ctx = llm.n_ctx()
+        room = n_ctx - len(tokens)
+        if room < min(int(max_tokens), MIN_ANSWER_TOKENS) or room < 1:
+            raise LLMContextTooLongError(
+                f"The prompt has {len(tokens)} tokens; {self.model} has a context of {n_ctx} tokens and "
+                f"needs room for the answer: shorten the prompt to at most "
+                f"{n_ctx - min(int(max_tokens), MIN_ANSWER_TOKENS)} tokens.")
+        max_new = max(1, min(int(max_tokens), room))
+        temperature = max(0.0, float(temperature))
+        gbnf = None
+        if response_spec is not None:
+            gbnf = build_gbnf(response_spec, limits_for_max_tokens(response_spec, max_new))
+            check_gbnf_cached(gbnf)
+        with loaded.lock:
+            cached = _reusable_prefix(llm, tokens)
+            guide = GrammarGuide(llm, gbnf, len(tokens), 1 if temperature == 0 else TOP_K) if gbnf else None
+            llama_cpp.llama_perf_context_reset(llm.ctx)
+            try:
+                response = llm.create_completion(
+                    prompt=tokens, max_tokens=max_new, temperature=temperature,
+                    stop=[s for s in stop if s], seed=self.seed, top_k=TOP_K, top_p=0.95, min_p=0.05,
+                    repeat_penalty=1.0, logits_processor=[guide] if guide else None)
+            except ValueError as exc:
+                if "context window" in str(exc):
+                    raise LLMContextTooLongError(str(exc)) from exc
+                raise LLMError(f"{self.model} failed: {exc}") from exc
+            except RuntimeError as exc:
+                raise LLMError(f"{self.model} failed: {exc}") from exc
+            finally:
+                if guide:
+                    guide.close()
+            perf = llama_cpp.llama_perf_context(llm.ctx)
+        if guide and guide.error is not None:
+            raise LLMBadResponseError(f"{self.model}: constrained decoding failed: {guide.error}")
+        latency = time.monotonic() - started
+        choice = response["choices"][0]
+        usage = response.get("usage") or {}
+        self.last_stats = {
+            "prompt_tokens": len(tokens), "prompt_eval_tokens": perf.n_p_eval,
+            "prompt_eval_s": perf.t_p_eval_ms / 1000, "gen_eval_tokens": perf.n_eval,
+            "gen_eval_s": perf.t_eval_ms / 1000, "latency_s": latency,
+        }
+        return Completion(
+            text=choice.get("text") or "", model=self.model,
+            usage=Usage(input_tokens=int(usage.get("prompt_tokens", len(tokens))),
+                        output_tokens=int(usage.get("completion_tokens", 0)), cached_tokens=cached),
+            latency_s=latency, stop_reason=choice.get("finish_reason"))
+
+
+def _tokenize(loaded: _Loaded, messages: list[dict]) -> list[int]:
+    prompt = loaded.format(messages)
+    # the template writes any BOS itself; special=True turns <|im_start|> etc. into their tokens
+    return loaded.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+
+def _reusable_prefix(llm: Any, tokens: list[int]) -> int:
+    """Prompt tokens llama.cpp will take from its KV cache (its own longest-prefix rule)."""
+    held = llm._input_ids  # the tokens whose KV the context holds now
+    common = 0
+    for a, b in zip(held.tolist(), tokens):
+        if a != b:
+            break
+        common += 1
+    return min(common, max(0, len(tokens) - 1))
+
+
+def _chat_formatter(llm: Any) -> Callable[[list[dict]], str]:
+    """Render messages with the GGUF's own chat template (a plain fallback without one)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        log.warning("%s has no chat template; using a plain 'Role: text' format", llm.model_path)
+        return lambda messages: "".join(f"{m['role'].capitalize()}: {m['content']}\n\n"
+                                        for m in messages) + "Assistant:"
+    model = llm._model
+    eos, bos = llm.token_eos(), llm.token_bos()
+    formatter = Jinja2ChatFormatter(template=template,
+                                    eos_token=model.token_get_text(eos) if eos != -1 else "",
+                                    bos_token=model.token_get_text(bos) if bos != -1 else "")
+    return lambda messages: formatter(messages=messages).prompt
+
+
+@functools.lru_cache(maxsize=32)
+def check_gbnf_cached(gbnf: str) -> None:
+    """Check each grammar once: a bad one would crash llama.cpp's sampler."""
+    check_gbnf(gbnf)
+
+
+class GrammarGuide:
+    """Constrains sampling to a GBNF grammar, checking the likely tokens first.
+
+    llama.cpp's grammar sampler, put in the sampler chain as llama-cpp-python does, tests
+    all ~150k vocabulary entries at every step (~100 ms per token here, slower than the
+    model itself). The likely tokens decide the outcome: with greedy decoding only the
+    argmax can be picked, with sampling only the top-k. So the grammar first judges just
+    those; only when none is allowed (rare: at forced characters and at the end) does it
+    mask the whole vocabulary. The result is the same as the full mask for greedy decoding.
+    Used as a llama-cpp-python logits processor; it learns each sampled token from the
+    ``input_ids`` of the next call and advances the grammar with it.
+    """
+
+    def __init__(self, llm: Any, gbnf: str, n_prompt: int, top_k: int):
+        import llama_cpp
+        import numpy as np
+
+        self._lc, self._np = llama_cpp, np
+        self._sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, gbnf.encode("utf-8"), b"root")
+        if not self._sampler:
+            raise ValueError("llama.cpp rejected the response grammar")
+        self._seen = n_prompt
+        self._k = max(1, top_k)
+        n_vocab = llm.n_vocab()
+        self._buf = (llama_cpp.llama_token_data * n_vocab)()
+        self._view = np.ctypeslib.as_array(self._buf).view(
+            np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)]))
+        self._all_ids = np.arange(n_vocab, dtype=np.int32)
+        self.full_masks = 0  # how often the whole vocabulary had to be judged
+        self.error: Exception | None = None
+        self._eos = llm.token_eos()
+
+    def __call__(self, input_ids: Any, logits: Any) -> Any:
+        np = self._np
+        out = np.full_like(logits, -np.inf)
+        if self.error is not None:
+            out[self._eos] = 0.0
+            return out
+        try:  # an exception must not escape: llama.cpp calls this through ctypes
+            for token in input_ids[self._seen:]:
+                self._lc.llama_sampler_accept(self._sampler, int(token))
+            self._seen = len(input_ids)
+            if self._k == 1:
+                candidates = np.array([int(np.argmax(logits))], dtype=np.int32)
+            else:
+                candidates = np.argpartition(-logits, self._k)[: self._k].astype(np.int32)
+            allowed = self._judge(candidates, logits)
+            if allowed.size == 0:
+                self.full_masks += 1
+                allowed = self._judge(self._all_ids, logits)
+            if allowed.size == 0:
+                raise RuntimeError("the grammar allows no token here")
+        except Exception as exc:  # stop generating; complete() reports it
+            self.error = exc
+            out[self._eos] = 0.0
+            return out
+        out[allowed] = logits[allowed]
+        return out
+
+    def _judge(self, ids: Any, logits: Any) -> Any:
+        """The ids among ``ids`` that the grammar allows next."""
+        n = len(ids)
+        view = self._view[:n]
+        view["id"] = ids
+        view["logit"] = logits[ids]
+        arr = self._lc.llama_token_data_array(self._buf, n, -1, False)
+        self._lc.llama_sampler_apply(self._sampler, ctypes.byref(arr))
+        return ids[self._np.isfinite(view["logit"])]
+
+    def close(self) -> None:
+        if self._sampler:
+            self._lc.llama_sampler_free(self._sampler)
+            self._sampler = None
+
+
+def check_gbnf(gbnf: str) -> None:
+    """Raise ValueError when llama.cpp's parser rejects ``gbnf``."""
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(None, gbnf.encode("utf-8"), b"root")
+    if not sampler:
+        raise ValueError("llama.cpp rejected the response grammar (see its log above):\n" + gbnf[:2000])
+    llama_cpp.llama_sampler_free(sampler)
