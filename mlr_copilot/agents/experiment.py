@@ -1,7 +1,8 @@
 """The ExperimentAgent: the research action loop in the MLAgentBench / MLR-Copilot style.
 
 One step: render the prompt (stable part first: instructions, tools, problem; then the
-research-log summary, the last K steps and the latest human feedback), ask the main
+steps so far, the research-log summary and the latest human feedback — in that order, so
+a local backend reuses the longest possible prefix of the previous prompt), ask the main
 model, parse the response (with corrective retries), execute the action in the
 Environment, snapshot, write a research-log entry with the fast model, take feedback,
 write the step record. The loop never touches subprocesses or SDKs itself.
@@ -102,6 +103,7 @@ class ExperimentAgent:
             entries=NARRATIVE_ENTRIES,
             actions={a.name: a.arg_names for a in self.offered},
             required_args={a.name: a.required_arg_names for a in self.offered},
+            arg_types={a.name: {x.name: "integer" for x in a.args if x.type is int} for a in self.offered},
         )
         self.system_prompt = render(
             "agents.prompts", "experiment_system",

@@ -50,6 +50,10 @@ class _Loaded:
         self.lock = threading.Lock()
 
 
+KV_STATE_CACHE_BYTES = 2 << 30
+"""RAM for saved KV states of earlier prompts (llama.cpp's LlamaRAMCache, least recently used out)."""
+
+
 def default_threads() -> int:
     """All cores this process may run on."""
     try:
@@ -111,6 +115,10 @@ class LlamaCppBackend:
         except (ValueError, RuntimeError, OSError) as exc:
             raise ConfigError(f"llama.cpp could not load {self.model_path}: {exc}. "
                               f"Is it a complete GGUF file?") from exc
+        # Keep the KV state of recent prompts in RAM: the agent's prompt and the fast calls
+        # between steps (research log, summaries) alternate on this one model, and without
+        # it every agent step would re-read the whole shared prefix after a fast call.
+        llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=KV_STATE_CACHE_BYTES))
         load_s = time.monotonic() - started
         log.info("loaded %s in %.1f s (n_ctx=%d, threads=%d)", self.model_path.name, load_s,
                  self.n_ctx, self.n_threads)
@@ -163,6 +171,8 @@ class LlamaCppBackend:
                 if guide:
                     guide.close()
             perf = llama_cpp.llama_perf_context(llm.ctx)
+            if 0 < perf.n_p_eval <= len(tokens):  # what was really re-read, state cache included
+                cached = len(tokens) - perf.n_p_eval
         if guide and guide.error is not None:
             raise LLMBadResponseError(f"{self.model}: constrained decoding failed: {guide.error}")
         latency = time.monotonic() - started
