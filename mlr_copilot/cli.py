@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--log-root", default="logs")
             p.add_argument("--root", default=".")
 
+    p = sub.add_parser("prepare-model", help="join and verify the embedded model (done on first use otherwise)")
+    p.add_argument("--verify", action="store_true", help="re-hash an already joined model")
+
     p = sub.add_parser("doctor", help="check the installation: packages, keys, model, sandbox, GPUs")
     p.add_argument("--log-root", default="logs")
     return parser
@@ -167,8 +170,19 @@ def cmd_run(args) -> int:
                                             overrides=_typed_overrides(args) or None))
     if not args.task:
         raise SystemExit("mlr-copilot run: a task name is required (see `mlr-copilot tasks`), or --resume LOGDIR")
+    _prepare_model_if_local(args.llm)
     from .agents.runner import run_experiment
     return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
+
+
+def _prepare_model_if_local(llm: str | None) -> None:
+    """The first run of the default model joins 1.1 GB: show it, rather than a silent wait."""
+    from .llm.registry import resolve_models
+    try:
+        if resolve_models(llm).main.kind == "local":
+            prepare_embedded_model()
+    except MLRError:
+        pass  # the run itself reports the problem with its full context
 
 
 RESUME_OVERRIDABLE = {"llm": "llm", "llm_base_url": "llm_base_url", "max_steps": "max_steps",
@@ -256,6 +270,26 @@ def cmd_idea(args, then_run: bool = False) -> int:
     return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
 
 
+def prepare_embedded_model(verify: bool = False) -> Path:
+    """Join/verify the embedded model with a progress bar (1.1 GB: a user should see it move)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .llm.local_model import ensure_embedded_model
+
+    with Progress(TextColumn("embedded model"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  transient=True) as bar:
+        task = bar.add_task("model", total=None)
+        path = ensure_embedded_model(lambda done, total: bar.update(task, completed=done, total=total),
+                                     verify=verify)
+    return path
+
+
+def cmd_prepare_model(args) -> int:
+    path = prepare_embedded_model(verify=args.verify)
+    print(f"Embedded model ready: {path}")
+    return EXIT_OK
+
+
 def cmd_doctor(args) -> int:
     from .doctor import run_doctor
     return run_doctor(log_root=Path(args.log_root))
@@ -263,7 +297,8 @@ def cmd_doctor(args) -> int:
 
 COMMANDS = {"run": cmd_run, "tasks": cmd_tasks, "show": cmd_show, "import-log": cmd_import_log,
             "restore": cmd_restore, "prepare": cmd_prepare, "baseline": cmd_baseline, "eval": cmd_eval, "batch": cmd_batch,
-            "idea": cmd_idea, "pipeline": lambda a: cmd_idea(a, then_run=True), "doctor": cmd_doctor}
+            "idea": cmd_idea, "pipeline": lambda a: cmd_idea(a, then_run=True),
+            "prepare-model": cmd_prepare_model, "doctor": cmd_doctor}
 
 
 def _configure_logging(verbosity: int) -> None:

@@ -86,3 +86,10 @@ def test_run_demo_refuses_bad_arguments_with_the_valid_ones(args, expected, vali
     assert proc.returncode != 0
     assert expected in proc.stderr
     assert valid in proc.stderr
+
+
+@pytest.mark.slow
+def test_prepare_model_reports_the_ready_model():
+    proc = mlr("prepare-model")
+    assert proc.returncode == 0, proc.stderr
+    assert "Embedded model ready:" in proc.stdout and proc.stdout.strip().endswith(".gguf")
