@@ -93,3 +93,40 @@ def test_prepare_model_reports_the_ready_model():
     proc = mlr("prepare-model")
     assert proc.returncode == 0, proc.stderr
     assert "Embedded model ready:" in proc.stdout and proc.stdout.strip().endswith(".gguf")
+
+
+def test_ctrl_c_stops_the_script_and_marks_the_run_interrupted(tmp_path):
+    import signal
+    import time
+
+    (tmp_path / "problems").mkdir()
+    (tmp_path / "problems" / "toy").write_text("Wait.\n")
+    ws = tmp_path / "workspaces" / "toy"
+    ws.mkdir(parents=True)
+    (ws / "slow.py").write_text("import os, time\nopen('started.txt', 'w').write(str(os.getpid()))\n"
+                                "time.sleep(600)\n")
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(['Thought: run\nAction: Execute Script\nAction Input: {"script_name": "slow.py"}']))
+    proc = subprocess.Popen([sys.executable, "-m", "mlr_copilot", "run", "toy", "--llm", f"scripted:{script}",
+                             "--root", str(tmp_path), "--log-root", str(tmp_path / "logs"), "--feedback", "none",
+                             "--sandbox", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    marker = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list((tmp_path / "logs").glob("toy/*/workspace/started.txt"))
+        if found and found[0].read_text():
+            marker = found[0]
+            break
+        time.sleep(0.05)  # polling for the script to start, not timing a result
+    assert marker is not None, proc.stderr.read() if proc.poll() is not None else "script never started"
+    script_pid = int(marker.read_text())
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    run = json.loads((marker.parent.parent / "run.json").read_text())
+    assert run["status"] == "interrupted", (out, err)
+    assert "interrupted" in out
+    with pytest.raises(ProcessLookupError):  # the running script was stopped with the run
+        for _ in range(100):
+            os.kill(script_pid, 0)
+            time.sleep(0.05)
