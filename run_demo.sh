@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the ExperimentAgent on a task: bash run_demo.sh <task> [llm]
-#   llm: local (default, offline embedded model), claude, gpt4, llama
+#   llm: local (default, offline embedded model; 10 steps unless --max-steps is given), claude, gpt4, llama
 # Works from any directory; sets up .venv on first use.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,4 +25,8 @@ case " $LLMS " in *" $llm "*) ;; *)
 source "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 shift $(( $# >= 2 ? 2 : 1 ))
-exec python -m mlr_copilot run "$task" --llm "$llm" "$@"
+# On a CPU the embedded model takes about a minute a step: the demo stops after 10 steps
+# unless you pass --max-steps yourself (later options win).
+steps=()
+if [ "$llm" = local ]; then steps=(--max-steps 10); fi
+exec python -m mlr_copilot run "$task" --llm "$llm" "${steps[@]}" "$@"
