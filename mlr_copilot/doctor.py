@@ -44,7 +44,10 @@ def backend_checks(env: dict | None = None) -> list[Check]:
 
     out = []
     for row in describe_backends(env if env is not None else dict(os.environ)):
-        out.append(Check(f"llm {row['name']}", bool(row["usable"]), row["detail"], row.get("fix"), optional=True))
+        fix = row.get("fix")
+        if not fix and not row["usable"] and row.get("key_var") and not row.get("key_present"):
+            fix = f"put {row['key_var']}=... in .env (see .env.example) or export it"
+        out.append(Check(f"llm {row['name']}", bool(row["usable"]), row["detail"], fix, optional=True))
     return out
 
 
