@@ -154,6 +154,47 @@ def run_options_from_args(args: argparse.Namespace, task: str):
                       python=tuple(shlex.split(args.python)) if args.python else ())
 
 
+class ProgressPrinter:
+    """Shows steps, a running script's elapsed time and last output line, and batch runs."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self._plain_at = 0.0
+
+    def _line(self, text: str, *, transient: bool = False) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[K" + text + ("" if transient else "\n"))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def step(self, step: int, max_steps: int, phase: str, action: str) -> None:
+        self._plain_at = 0.0
+        self._line(f"[step {step}/{max_steps}] {phase}{': ' + action if action else ''}", transient=phase == "thinking")
+
+    def script(self, elapsed_s: float, last_line: str) -> None:
+        if not self.tty and self._plain_at and elapsed_s - self._plain_at < 30:
+            return  # in a log file, a line every 30 s is enough
+        self._plain_at = elapsed_s
+        self._line(f"  script running {elapsed_s:.0f} s | {last_line[:100]}", transient=self.tty)
+
+    def batch(self, job, done: int, total: int) -> None:
+        where = job.run_dir or job.error
+        self._line(f"[batch {done}/{total}] {job.task} / {job.llm} / trial {job.trial}: {where}")
+
+    def __enter__(self):
+        from . import progress
+        progress.listen("step", self.step)
+        progress.listen("script", self.script)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from . import progress
+        progress.listen("step", None)
+        progress.listen("script", None)
+
+
 def _print_run_result(result) -> int:
     print(f"Run finished: {result.status} — {result.message}")
     if result.final_answer:
@@ -165,14 +206,16 @@ def _print_run_result(result) -> int:
 def cmd_run(args) -> int:
     if args.resume:
         from .agents.resume import resume_run
-        return _print_run_result(resume_run(Path(args.resume), feedback_mode=args.feedback,
-                                            feedback_file=args.feedback_file,
-                                            overrides=_typed_overrides(args) or None))
+        with ProgressPrinter():
+            return _print_run_result(resume_run(Path(args.resume), feedback_mode=args.feedback,
+                                                feedback_file=args.feedback_file,
+                                                overrides=_typed_overrides(args) or None))
     if not args.task:
         raise SystemExit("mlr-copilot run: a task name is required (see `mlr-copilot tasks`), or --resume LOGDIR")
     _prepare_model_if_local(args.llm)
     from .agents.runner import run_experiment
-    return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
+    with ProgressPrinter():
+        return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
 
 
 def _prepare_model_if_local(llm: str | None) -> None:
@@ -255,7 +298,8 @@ def cmd_batch(args) -> int:
     from .batch import BatchOptions, run_batch
     summary = run_batch(BatchOptions(tasks=_split(args.tasks), llms=_split(args.llm), trials=args.trials,
                                      workers=args.workers, max_steps=args.max_steps, max_time_s=args.max_time,
-                                     sandbox=args.sandbox, log_root=args.log_root, root=args.root, out=args.out))
+                                     sandbox=args.sandbox, log_root=args.log_root, root=args.root, out=args.out),
+                        progress=ProgressPrinter().batch)
     print(summary)
     return EXIT_OK
 
@@ -267,7 +311,8 @@ def cmd_idea(args, then_run: bool = False) -> int:
         return code
     # pipeline: the experiment on workspaces/<task>, reading the problem just written
     from .agents.runner import run_experiment
-    return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
+    with ProgressPrinter():
+        return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
 
 
 def prepare_embedded_model(verify: bool = False) -> Path:

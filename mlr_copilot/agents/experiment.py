@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
+from .. import progress
 from ..errors import LLMContextTooLongError, RunStopped
 from ..feedback import FeedbackChannel, StepView
 from ..llm.base import Completion, Models, ResponseSpec, Usage
@@ -136,7 +137,9 @@ class ExperimentAgent:
         """One full step. Returns True when the human asked to stop."""
         started, t0 = utc_now(), time.monotonic()
         set_step(self.models, step)
+        progress.report("step", step=step, max_steps=self.config.max_steps, phase="thinking", action="")
         completion, parsed, prompt, attempts, errors = self._ask_model(step)
+        progress.report("step", step=step, max_steps=self.config.max_steps, phase="acting", action=parsed.action)
         observation = self.env.execute(parsed.action, parsed.action_input, step=step)
         full_text = observation.text
         prompt_obs = self._observation_for_prompt(parsed.action, full_text)

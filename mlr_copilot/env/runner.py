@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from .. import progress
 from ..errors import ActionError
 
 KILL_GRACE_S = 3.0  # between SIGTERM and SIGKILL on timeout: lets a script save its state
@@ -75,6 +76,11 @@ class _Output:
         keep = max(self.tail_max, FILE_TAIL_BYTES)
         if len(self.tail) > 2 * keep:
             del self.tail[:-keep]
+
+    def last_line(self) -> str:
+        """The last non-empty output line so far (for progress display)."""
+        lines = bytes(self.tail[-2000:]).decode("utf-8", "replace").replace("\r", "\n").splitlines()
+        return next((line.strip() for line in reversed(lines) if line.strip()), "")
 
     def close(self) -> None:
         if self.saved < self.total:
@@ -189,6 +195,9 @@ def marked_processes(marker: str) -> list[int]:
     return found
 
 
+PROGRESS_EVERY_S = 1.0  # how often a running script's elapsed time and last line are reported
+
+
 def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout_s: float,
                 output_dir: Path, output_name: str, budget: int, limits: Mapping[str, int],
                 mode: str = "none", kill_grace_s: float = KILL_GRACE_S) -> RunResult:
@@ -211,9 +220,15 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeo
     deadline = start + max(timeout_s, 0.0)
     timed_out = False
 
+    shown = [start]
+
     def pump(until: float, stop_on_exit: bool) -> bool:
         """Copy output until EOF (True), ``until``, or the script's end if asked (False)."""
         while True:
+            now = time.monotonic()
+            if now - shown[0] >= PROGRESS_EVERY_S:
+                shown[0] = now
+                progress.report("script", elapsed_s=now - start, last_line=out.last_line())
             if stop_on_exit and proc.poll() is not None:
                 return False
             left = until - time.monotonic()
