@@ -156,3 +156,20 @@ def test_unknown_task_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="toy"):
         run_experiment(RunOptions(task="nope", root=str(root), log_root=str(root / "logs")),
                        models=scripted_models([]), feedback=NoFeedback())
+
+
+def test_long_observations_are_summarised_for_the_prompt_and_kept_whole_in_the_log(tmp_path):
+    root = make_project(tmp_path)
+    (root / "workspaces" / "toy" / "loud.py").write_text("for i in range(400):\n    print('epoch', i, 'loss', 1/(i+1))\n")
+    main = [step("run", "Execute Script", {"script_name": "loud.py"}),
+            step("done", "Final Answer", {"final_answer": "ok"})]
+    models = Models(main=ScriptedLLM(main, model="main"),
+                    fast=ScriptedLLM(["SUMMARY: loss falls from 1.0 to 0.0025"], repeat_last=True, model="fast"),
+                    edit=ScriptedLLM([], model="edit"))
+    result = run_experiment(options(root), models=models, feedback=NoFeedback())
+    first = [r for r in read_jsonl(result.run_dir / "agent_log" / "full_log.jsonl") if r["type"] == "step"][0]
+    assert "epoch 399" in first["full_observation"]
+    assert first["observation"].startswith("[The observation was") and "SUMMARY" in first["observation"]
+    assert any(c["purpose"] == "summarize_observation" for c in models.fast.calls)
+    assert "SUMMARY: loss falls" in models.main.calls[1]["messages"][-1]["content"]
+    assert "epoch 200" not in models.main.calls[1]["messages"][-1]["content"]
