@@ -130,3 +130,12 @@ def test_ctrl_c_stops_the_script_and_marks_the_run_interrupted(tmp_path):
         for _ in range(100):
             os.kill(script_pid, 0)
             time.sleep(0.05)
+
+
+def test_a_missing_key_is_reported_before_any_run_dir_is_made(tmp_path):
+    env = {k: "" for k in ("ANTHROPIC_API_KEY", "CLAUDE_API_KEY")}
+    proc = mlr("run", "digits", "--llm", "claude", "--root", str(REPO), "--log-root", str(tmp_path / "logs"),
+               "--feedback", "none", env=env, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "ANTHROPIC_API_KEY" in proc.stderr
+    assert not (tmp_path / "logs").exists()

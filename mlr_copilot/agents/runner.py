@@ -98,6 +98,9 @@ def run_experiment(options: RunOptions, *, models: Models | None = None,
     if not prep.ready:
         raise ConfigError(prep.message)
     problem = task.problem_text()
+    if models is None:  # a wrong LLM name or a missing key fails here, before any run dir exists
+        from ..llm.registry import resolve_models
+        resolve_models(options.llm, base_url=options.llm_base_url)
     feedback = feedback or make_feedback(options.feedback, options.feedback_file)
     offered = offered_actions(options.actions_add, options.actions_remove,
                               human=feedback.interactive or bool(options.feedback_file))
