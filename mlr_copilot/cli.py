@@ -47,6 +47,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--actions-remove", default="", help="comma-separated actions not to offer")
     p.add_argument("--history-steps", type=int, default=3, help="recent steps shown in full in the prompt")
     p.add_argument("--script-timeout", type=float, default=3600.0, help="seconds before a script is killed")
+    p.add_argument("--memory-limit", type=int, default=None, metavar="MB",
+                   help="data-segment limit for scripts (GPU memory is not counted)")
     p.add_argument("--python", default=None, help="interpreter for Execute Script, e.g. 'python3 -u' "
                    "(default: the Python running mlr-copilot)")
     p.add_argument("--hf-endpoint", default=None, help="Hugging Face Hub endpoint for Retrieve Model/Dataset")
@@ -151,7 +153,8 @@ def run_options_from_args(args: argparse.Namespace, task: str):
                       actions_add=_split(args.actions_add), actions_remove=_split(args.actions_remove),
                       history_steps=args.history_steps, script_timeout_s=args.script_timeout,
                       research_log=not args.no_research_log, hf_endpoint=args.hf_endpoint,
-                      python=tuple(shlex.split(args.python)) if args.python else ())
+                      python=tuple(shlex.split(args.python)) if args.python else (),
+                      memory_limit_mb=args.memory_limit)
 
 
 class ProgressPrinter:
@@ -233,6 +236,7 @@ RESUME_OVERRIDABLE = {"llm": "llm", "llm_base_url": "llm_base_url", "max_steps":
                       "llm_cache": "llm_cache", "device": "device", "sandbox": "sandbox",
                       "allow_network": "allow_network", "script_timeout": "script_timeout_s",
                       "history_steps": "history_steps", "hf_endpoint": "hf_endpoint"}
+# (--memory-limit is not among them: resume keeps the limit the run started with)
 
 
 def _typed_overrides(args) -> dict:

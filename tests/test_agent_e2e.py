@@ -173,3 +173,14 @@ def test_long_observations_are_summarised_for_the_prompt_and_kept_whole_in_the_l
     assert any(c["purpose"] == "summarize_observation" for c in models.fast.calls)
     assert "SUMMARY: loss falls" in models.main.calls[1]["messages"][-1]["content"]
     assert "epoch 200" not in models.main.calls[1]["messages"][-1]["content"]
+
+
+def test_memory_limit_option_stops_a_greedy_script_with_a_clear_error(tmp_path):
+    root = make_project(tmp_path)
+    (root / "workspaces" / "toy" / "greedy.py").write_text("x = bytearray(2_000_000_000)\nprint('allocated')\n")
+    main = [step("run", "Execute Script", {"script_name": "greedy.py"}),
+            step("done", "Final Answer", {"final_answer": "ok"})]
+    result = run_experiment(options(root, memory_limit_mb=500), models=scripted_models(main), feedback=NoFeedback())
+    first = [r for r in read_jsonl(result.run_dir / "agent_log" / "full_log.jsonl") if r["type"] == "step"][0]
+    assert "MemoryError" in first["full_observation"] and "allocated" not in first["full_observation"]
+    assert result.status == "final_answer"  # the failing script is an observation, not a crash

@@ -40,6 +40,7 @@ class RunOptions:
     max_llm_calls: int | None = None
     llm_cache: str | None = None  # None: no cache; "": the default cache file; else its path
     hf_endpoint: str | None = None
+    memory_limit_mb: int | None = None  # RLIMIT_DATA for scripts (CUDA-safe: not the address space)
     log_root: str = "logs"
     work_dir: str | None = None
     root: str = "."  # project root holding problems/, workspaces/, tasks/
@@ -181,6 +182,7 @@ def _env_config(options: RunOptions, task):
                      max_time_s=options.max_time_s, max_steps=options.max_steps,
                      secret_names=tuple(_dotenv_names()), hf_endpoint=options.hf_endpoint,
                      hidden_paths=tuple(str(p) for p in task.hidden_paths()),
+                     memory_limit_mb=options.memory_limit_mb,
                      **({"python": tuple(options.python)} if options.python else {}))
 
 
