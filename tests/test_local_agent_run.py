@@ -17,8 +17,11 @@ pytestmark = pytest.mark.slow
 
 def test_three_real_steps_on_digits_with_the_embedded_model(tmp_path):
     root = copy_task_tree(tmp_path / "project")
+    # Understand File on a CSV makes the 1.5B model read ~10k tokens (minutes on 2 cores), and the
+    # Hub retrievals need a network: leave them out so the test's length does not depend on luck.
     result = run_experiment(RunOptions(task="digits", llm="local", max_steps=3, feedback="none",
-                                       root=str(root), log_root=str(tmp_path / "logs")))
+                                       root=str(root), log_root=str(tmp_path / "logs"),
+                                       actions_remove=("Understand File", "Retrieve Model", "Retrieve Dataset")))
     assert result.status in ("step_limit", "final_answer"), result.message
     records = read_jsonl(result.run_dir / "agent_log" / "full_log.jsonl")
     steps = [r for r in records if r["type"] == "step"]
