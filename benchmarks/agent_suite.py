@@ -33,6 +33,7 @@ def main() -> int:
     ap.add_argument("--max-steps", type=int, default=8)
     ap.add_argument("--sandbox", default="auto")
     ap.add_argument("--log-root", default=None, help="keep the runs here (default: a temporary folder)")
+    ap.add_argument("--actions-remove", default="", help="comma-separated actions not to offer")
     args = ap.parse_args()
 
     tasks = discover_tasks(ROOT)
@@ -43,7 +44,9 @@ def main() -> int:
         evals, first_try, durations, tokens = [], [], [], []
         for trial in range(1, args.trials + 1):
             result = run_experiment(RunOptions(task=name, llm=args.llm, max_steps=args.max_steps, feedback="none",
-                                               sandbox=args.sandbox, log_root=str(log_root), root=str(ROOT)))
+                                               sandbox=args.sandbox, log_root=str(log_root), root=str(ROOT),
+                                               actions_remove=tuple(a.strip() for a in args.actions_remove.split(",")
+                                                                    if a.strip())))
             ev = evaluate_run(result.run_dir, tasks)
             evals.append(ev)
             steps = [r for r in read_jsonl(result.run_dir / "agent_log" / "full_log.jsonl") if r.get("type") == "step"]
@@ -63,6 +66,7 @@ def main() -> int:
             "tokens": statistics.mean(tokens) if tokens else 0,
         })
     print(f"\nllm={args.llm} trials={args.trials} max_steps={args.max_steps} "
+          f"actions_remove={args.actions_remove or '-'} "
           f"total wall time {time.monotonic() - t_all:.0f} s, runs in {log_root}\n")
     print("| task | runs | success rate | mean improvement | parsed on first try | s / step | tokens / run |")
     print("|---|---|---|---|---|---|---|")
