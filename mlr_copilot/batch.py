@@ -66,12 +66,28 @@ def _run_one(opts: BatchOptions, job: BatchRun) -> BatchRun:
     return job
 
 
+def _prepare_once(opts: BatchOptions) -> None:
+    """Build each task's data before the runs start: parallel runs must not all write it at once."""
+    from .errors import MLRError
+    from .tasks import find_task
+
+    for name in dict.fromkeys(opts.tasks):
+        try:
+            result = find_task(Path(opts.root), name).prepare(online=True)
+        except MLRError as exc:  # an unknown task: its runs fail and are reported as crashed
+            logger.warning("batch: %s", exc)
+            continue
+        if not result.ready:
+            logger.warning("batch: task %s is not ready: %s", name, result.message)
+
+
 def run_batch(opts: BatchOptions, progress: Callable[[BatchRun, int, int], None] | None = None) -> str:
     """Run every combination; evaluate; write summary files. Returns the Markdown summary."""
     from .evaluation import evaluate_runs, summarize, summary_markdown, write_summary
     from .tasks import discover_tasks
 
     jobs = [BatchRun(t, llm, k) for t in opts.tasks for llm in opts.llms for k in range(1, opts.trials + 1)]
+    _prepare_once(opts)
     out = Path(opts.out) if opts.out else Path(opts.log_root) / f"batch-{time.strftime('%Y-%m-%dT%H-%M-%SZ', time.gmtime())}"
     out.mkdir(parents=True, exist_ok=True)
     done = 0

@@ -140,6 +140,16 @@ class Task:
         """
         if self.prepare_path is None:
             return PrepareResult(True, f"task '{self.name}' has no prepare step", skipped=True)
+        from filelock import FileLock
+
+        # Two runs starting at once must not both write the data: the second waits, then
+        # finds the task prepared.
+        self.answers_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.answers_dir / ".prepare.lock")):
+            return self._prepare_locked(online, force, cache, hf_cache)
+
+    def _prepare_locked(self, online: bool, force: bool, cache: Path | None,
+                        hf_cache: Path | None) -> PrepareResult:
         if not force and self.is_prepared():
             return PrepareResult(True, f"task '{self.name}' is already prepared", skipped=True)
         answers = self.answers_dir
@@ -178,7 +188,8 @@ class Task:
         stamp = {"task": self.name, "prepared_at": utc_now(), "online": online,
                  "data_version": self.config.get("data_version"), "seconds": round(seconds, 3),
                  "workspace_files": [f"data/{f}" for f in _files_under(self.workspace_path / "data")],
-                 "answer_files": [f for f in _files_under(answers) if f not in (PREPARED_STAMP, ".gitignore")],
+                 "answer_files": [f for f in _files_under(answers)
+                                  if f not in (PREPARED_STAMP, ".gitignore", ".prepare.lock")],
                  "sources": sorted({str(Path(p).resolve()) for p in sources})}
         write_json_atomic(self._stamp_path(), stamp)
 
