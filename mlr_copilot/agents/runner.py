@@ -108,7 +108,7 @@ def run_experiment(options: RunOptions, *, models: Models | None = None,
     run_dir = create_run_dir(Path(options.log_root), task.name)
     workspace = prepare_workspace(task.workspace_path, run_dir, work_dir=options.work_dir)
     recorder = RunRecorder(run_dir, info={"task": task.name, "llm": options.llm or "local",
-                                          "options": _jsonable(asdict(options)),
+                                          "options": asdict(options),
                                           "root": str(root.resolve()),  # resume works from any folder
                                           "workspace": str(workspace.resolve()), "offered_actions": offered})
     return _drive(options, recorder, run_dir, workspace, problem, task, offered, models, feedback,
@@ -209,13 +209,3 @@ def _build_models(options: RunOptions, run_dir: Path, recorder: RunRecorder) -> 
     recorder.info["budget"] = budget.summary()
     return build_models(options.llm, base_url=options.llm_base_url, budget=budget, cache=cache,
                         call_log=JsonlWriter(run_dir / "agent_log" / "llm_calls.jsonl"))
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
