@@ -52,7 +52,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--python", default=None, help="interpreter for Execute Script, e.g. 'python3 -u' "
                    "(default: the Python running mlr-copilot)")
     p.add_argument("--hf-endpoint", default=None, help="Hugging Face Hub endpoint for Retrieve Model/Dataset")
-    p.add_argument("--no-research-log", action="store_true", help="skip the fast model's research-log entries")
+    p.add_argument("--no-research-log", action="store_true", help="skip the research-log entries")
+    p.add_argument("--research-log-entries", choices=("llm", "brief"), default=None,
+                   help="llm: the fast model summarises each step; brief: built from the step, no model "
+                   "call (default: brief for local models, llm for hosted ones)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,6 +156,7 @@ def run_options_from_args(args: argparse.Namespace, task: str):
                       actions_add=_split(args.actions_add), actions_remove=_split(args.actions_remove),
                       history_steps=args.history_steps, script_timeout_s=args.script_timeout,
                       research_log=not args.no_research_log, hf_endpoint=args.hf_endpoint,
+                      research_log_entries=args.research_log_entries,
                       python=tuple(shlex.split(args.python)) if args.python else (),
                       memory_limit_mb=args.memory_limit)
 

@@ -131,7 +131,10 @@ def test_a_malformed_response_then_a_good_one_counts_two_attempts(tmp_path):
 
 def test_step_limit_ends_the_run_cleanly(tmp_path):
     root = make_project(tmp_path)
-    main = [step("list", "List Files", {"dir_path": "."})] * 3
+    main = [step("list", "List Files", {"dir_path": "."}),
+            step("look", "Inspect Script Lines", {"script_name": "main.py", "start_line_number": 1,
+                                                  "end_line_number": 3}),
+            step("run", "Execute Script", {"script_name": "main.py"})]
     result = run_experiment(options(root, max_steps=2), models=scripted_models(main), feedback=NoFeedback())
     assert result.status == "step_limit"
     run = json.loads((result.run_dir / "run.json").read_text())

@@ -140,8 +140,8 @@ def test_understand_long_file_reads_blocks_then_merges(tmp_path):
 def test_understand_huge_file_reads_a_bounded_prefix_and_says_so(tmp_path):
     fast = ScriptedLLM(["seen"], repeat_last=True)
     ctx = make_ctx(tmp_path, fast=fast)
-    (ctx.workspace / "big.csv").write_text(("1,2,3," + "9" * 994 + "\n") * 2_500)  # 2.5 MB
-    obs = run(ctx, "Understand File", file_name="big.csv", things_to_look_for="columns")
+    (ctx.workspace / "big.log").write_text(("1,2,3," + "9" * 994 + "\n") * 2_500)  # 2.5 MB
+    obs = run(ctx, "Understand File", file_name="big.log", things_to_look_for="columns")
     assert len(fast.calls) == UNDERSTAND_MAX_BLOCKS + 1
     assert "the file goes on beyond that" in obs and "Inspect Script Lines" in obs
 

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 from .. import progress
-from ..errors import LLMContextTooLongError, RunStopped
+from ..errors import ActionInputError, LLMContextTooLongError, RunStopped
 from ..feedback import FeedbackChannel, StepView
 from ..llm.base import Completion, Models, ResponseSpec, Usage
 from ..llm.client import set_step
 from ..logs import utc_now
 from ..templates import render
+from .research_log import brief_entry
 from .parsing import FormatError, corrective_message, parse_response
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ DEFAULT_OBSERVATION_PROMPT_CHARS = 4000  # longer observations are summarised fo
 DEFAULT_AGENT_MAX_TOKENS = 2000
 RESEARCH_LOG_PROMPT_CHARS = 3000  # a longer research log is summarised by the fast model
 SUMMARY_BLOCK_CHARS = 6000
+REPEAT_WINDOW_STEPS = 5  # the loop guard looks this many steps back for the same action
+DEFAULT_RETRY_TEMPERATURE = 0.7  # a retry that samples does not repeat a greedy mistake
 
 
 class EnvironmentLike(Protocol):
@@ -41,6 +44,8 @@ class EnvironmentLike(Protocol):
     def execute(self, name: str, args: dict, *, step: int) -> Any: ...
 
     def execute_internal(self, name: str, args: dict, *, step: int) -> Any: ...
+
+    def workspace_digest(self, step: int) -> str | None: ...
 
     def snapshot(self, step: int) -> None: ...
 
@@ -59,7 +64,9 @@ class AgentConfig:
     observation_prompt_chars: int = DEFAULT_OBSERVATION_PROMPT_CHARS
     max_tokens: int = DEFAULT_AGENT_MAX_TOKENS
     temperature: float = 0.0
-    research_log: bool = True  # write a research-log entry with the fast model after each step
+    retry_temperature: float = DEFAULT_RETRY_TEMPERATURE
+    research_log: bool = True  # write a research-log entry after each step
+    research_log_entries: str = "llm"  # "llm": the fast model summarises the step; "brief": no call
 
 
 @dataclass
@@ -108,8 +115,9 @@ class ExperimentAgent:
         )
         self.system_prompt = render(
             "agents.prompts", "experiment_system",
-            tools="\n".join(a.render() for a in self.offered),
+            tools="\n".join(a.render_brief() for a in self.offered),
             problem=self.problem,
+            example=render("agents.prompts", "experiment_example").strip(),
             action_names=", ".join(a.name for a in self.offered),
         )
 
@@ -138,7 +146,7 @@ class ExperimentAgent:
         started, t0 = utc_now(), time.monotonic()
         set_step(self.models, step)
         progress.report("step", step=step, max_steps=self.config.max_steps, phase="thinking", action="")
-        completion, parsed, prompt, attempts, errors = self._ask_model(step)
+        completion, parsed, prompt, attempts, errors, normalised = self._ask_model(step)
         progress.report("step", step=step, max_steps=self.config.max_steps, phase="acting", action=parsed.action)
         observation = self.env.execute(parsed.action, parsed.action_input, step=step)
         full_text = observation.text
@@ -165,6 +173,7 @@ class ExperimentAgent:
             "full_observation_path": getattr(observation, "full_text_path", None),
             "exit_code": getattr(observation, "exit_code", None),
             "feedback": feedback_text, "parse_attempts": attempts, "parse_errors": errors,
+            "normalised": normalised,
             "usage": {"model": completion.model, **completion.usage.__dict__,
                       "cost_usd": completion.cost_usd, "latency_s": completion.latency_s},
         })
@@ -197,17 +206,27 @@ class ExperimentAgent:
                       history=history_text, feedback=feedback)
 
     def _ask_model(self, step: int):
-        """Ask the main model until the response parses (bounded), shortening on overflow."""
+        """Ask the main model until the response is usable (bounded), shortening on overflow.
+
+        Usable means: it parses, each argument has its declared type, and it does not repeat
+        a recent action with the same input while the workspace is unchanged (the loop
+        guard). Each failure is a parse attempt, not a step: the model is told what was
+        wrong and asked again; a repeated action is also left out of the retry's grammar,
+        and retries sample (``retry_temperature``) so a greedy model does not give the
+        same answer twice."""
         history_steps = self.config.history_steps
         prompt = self.build_prompt(history_steps)
         messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
         errors: list[str] = []
+        excluded: set[str] = set()
         attempt = 0
         while attempt < self.config.max_parse_attempts:
             attempt += 1
+            temperature = self.config.temperature if attempt == 1 else self.config.retry_temperature
             try:
                 completion = self._call(self.models.main, messages, purpose="agent_step",
-                                        response_spec=self.spec, max_tokens=self.config.max_tokens)
+                                        response_spec=self._spec_without(excluded),
+                                        max_tokens=self.config.max_tokens, temperature=temperature)
             except LLMContextTooLongError:
                 if history_steps == 0 and len(messages) == 2:
                     raise
@@ -219,21 +238,74 @@ class ExperimentAgent:
                 continue
             try:
                 parsed = parse_response(completion.text, self.offered)
-                return completion, parsed, prompt, attempt, errors
+                normalised = self._check_arguments(parsed)
+                repeated = self._repeated(parsed)
+                if repeated is None:
+                    return completion, parsed, prompt, attempt, errors, normalised
+                excluded.add(parsed.action)
+                errors.append(f"repeated action: {parsed.action} with the input of step {repeated.step}")
+                logger.info("Step %d: %s repeats step %d with the workspace unchanged (attempt %d)",
+                            step, parsed.action, repeated.step, attempt)
+                correction = render("agents.prompts", "repeated_action", action=parsed.action,
+                                    action_input=json.dumps(parsed.action_input, ensure_ascii=False)[:300],
+                                    step=repeated.step, observation=repeated.observation[:600])
             except FormatError as exc:
                 errors.append(str(exc))
                 logger.info("Step %d: response not parsed (attempt %d): %s", step, attempt, exc)
-                messages = messages[:2] + [
-                    {"role": "assistant", "content": completion.text},
-                    {"role": "user", "content": corrective_message(exc, self.offered)},
-                ]
+                correction = corrective_message(exc, self.offered)
+            messages = messages[:2] + [
+                {"role": "assistant", "content": completion.text},
+                {"role": "user", "content": correction},
+            ]
         raise RunStopped("format_error",
                          f"The model's response could not be parsed after {attempt} attempts at step {step}: "
                          f"{errors[-1] if errors else 'no response'}")
 
+    def _check_arguments(self, parsed) -> list[str]:
+        """Validate the Action Input against the action's declared argument types: a wrong
+        type is a format error (retried), never an environment error that costs a step.
+        Unambiguous repairs are applied to ``parsed.action_input`` and returned."""
+        info = next((a for a in self.offered if a.name == parsed.action), None)
+        if info is None:
+            return []
+        normalised: list[str] = []
+        try:
+            valid = info.validate(parsed.action_input, normalised=normalised)
+        except ActionInputError as exc:
+            raise FormatError(str(exc), kind="bad_argument", action=parsed.action) from None
+        if normalised:
+            parsed.action_input.clear()
+            parsed.action_input.update(valid)
+        return normalised
+
+    def _repeated(self, parsed) -> StepMemory | None:
+        """The recent step that did the same action with the same input, when the workspace
+        has not changed since it: repeating it would only give the same observation."""
+        if not self.state.history:
+            return None
+        key = _action_key(parsed.action, parsed.action_input)
+        now = self.env.workspace_digest(self.state.history[-1].step)
+        for memory in reversed(self.state.history[-REPEAT_WINDOW_STEPS:]):
+            if _action_key(memory.action, memory.action_input) != key:
+                continue
+            then = self.env.workspace_digest(memory.step)
+            if now is not None and then == now:
+                return memory
+        return None
+
+    def _spec_without(self, excluded: set[str]) -> ResponseSpec:
+        names = [name for name in self.spec.actions if name not in excluded]
+        if not excluded or not names:
+            return self.spec
+        return ResponseSpec(entries=self.spec.entries,
+                            actions={n: self.spec.actions[n] for n in names},
+                            required_args={n: v for n, v in self.spec.required_args.items() if n in names},
+                            arg_types={n: v for n, v in self.spec.arg_types.items() if n in names})
+
     def _call(self, llm, messages, *, purpose: str, max_tokens: int,
-              response_spec: ResponseSpec | None = None) -> Completion:
-        completion = llm.complete(messages, max_tokens=max_tokens, temperature=self.config.temperature,
+              response_spec: ResponseSpec | None = None, temperature: float | None = None) -> Completion:
+        temperature = self.config.temperature if temperature is None else temperature
+        completion = llm.complete(messages, max_tokens=max_tokens, temperature=temperature,
                                   response_spec=response_spec, purpose=purpose)
         self.state.usage = self.state.usage + completion.usage
         self.state.cost_usd += completion.cost_usd
@@ -256,6 +328,11 @@ class ExperimentAgent:
         return f"[The observation was {len(text)} characters long; summary:]\n{joined[:limit]}"
 
     def _write_research_log(self, step: int, parsed, observation: str, feedback: str | None) -> None:
+        if self.config.research_log_entries == "brief":
+            entry = brief_entry(step, parsed.entries.get("Thought", ""), parsed.action, parsed.action_input,
+                                observation, feedback)
+            self.env.execute_internal("Append Summary to Research Log", {"content": entry}, step=step)
+            return
         prompt = render("agents.prompts", "research_log_entry", step=step,
                         thought=parsed.entries.get("Thought", ""), action=parsed.action,
                         action_input=json.dumps(parsed.action_input, ensure_ascii=False)[:1000],
@@ -280,3 +357,7 @@ class ExperimentAgent:
     def research_log_content(self) -> str:
         reader = getattr(self.env, "read_research_log", None)
         return reader() if reader else ""
+
+
+def _action_key(action: str, action_input: dict) -> str:
+    return action + "\n" + json.dumps(action_input, sort_keys=True, ensure_ascii=False)

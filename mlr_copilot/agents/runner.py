@@ -51,6 +51,7 @@ class RunOptions:
     script_timeout_s: float = 3600.0
     python: Sequence[str] = ()  # empty: the engine's default (this Python, unbuffered)
     research_log: bool = True
+    research_log_entries: str | None = None  # llm | brief; None: brief on local models, else llm
 
 
 @dataclass
@@ -121,8 +122,10 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
     agent = None
     status, message = "error", "the run did not start"
     try:
+        log_entries = options.research_log_entries or "llm"
         if models is None:
             models = _build_models(options, run_dir, recorder)
+            log_entries = options.research_log_entries or _default_log_entries(options)
         recorder.info["models"] = {role: getattr(getattr(models, role), "model", "?") for role in ("main", "fast", "edit")}
         recorder.save()
         spent = recorder.info["totals"].get("wall_time_s", 0.0) if state is not None else 0.0
@@ -133,7 +136,8 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
         agent = ExperimentAgent(env, models, problem, feedback=feedback, recorder=recorder,
                                 config=AgentConfig(max_steps=options.max_steps, history_steps=options.history_steps,
                                                    max_parse_attempts=options.max_parse_attempts,
-                                                   research_log=options.research_log),
+                                                   research_log=options.research_log,
+                                                   research_log_entries=log_entries),
                                 state=state)
         status, message = agent.run()
     except RunStopped as exc:
@@ -195,6 +199,14 @@ def _dotenv_names() -> list[str]:
     except Exception as exc:  # an unreadable .env must not stop the run; the shell env still applies
         logger.warning("Could not read .env: %s", exc)
         return []
+
+
+def _default_log_entries(options: RunOptions) -> str:
+    """Brief research-log entries (no model call) when the fast model runs on this machine."""
+    from ..llm.registry import resolve_models
+
+    kind = resolve_models(options.llm, base_url=options.llm_base_url).fast.kind
+    return "brief" if kind in ("local", "gguf", "hf") else "llm"
 
 
 def _build_models(options: RunOptions, run_dir: Path, recorder: RunRecorder) -> Models:

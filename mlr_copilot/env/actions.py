@@ -54,8 +54,20 @@ class ActionInfo:
                 + "\n".join("        " + line for line in self.usage_block().splitlines())
                 + "\n        ```\n")
 
-    def validate(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Check and coerce an Action Input; raise ActionInputError with a usage hint."""
+    def render_brief(self) -> str:
+        """One line for the agent prompt: name, typed Action Input, description. Small models
+        follow this better than the usage blocks; the full usage appears in corrective
+        messages when a model gets an action wrong."""
+        fields = ", ".join(f'"{a.name}"{"" if a.required else "?"}: {"integer" if a.type is int else "string"}'
+                           for a in self.args)
+        return f"- {self.name} {{{fields}}}: {self.description}"
+
+    def validate(self, raw: Mapping[str, Any] | None, *,
+                 normalised: list[str] | None = None) -> dict[str, Any]:
+        """Check an Action Input against the declared argument types; raise ActionInputError
+        naming the argument and the form expected. The only repairs are unambiguous ones
+        (a one-element list holding a string, a whole number written as text or as 2.0);
+        each is described in ``normalised`` when a list is given."""
         if raw is None:
             raw = {}
         if not isinstance(raw, Mapping):
@@ -71,7 +83,11 @@ class ActionInfo:
         for arg in self.args:
             if arg.name not in raw:
                 continue
-            out[arg.name] = _coerce(arg, raw[arg.name], self)
+            value = _coerce(arg, raw[arg.name], self)
+            if normalised is not None and value != raw[arg.name]:
+                normalised.append(f"{arg.name}: {json.dumps(raw[arg.name], ensure_ascii=False)[:80]} "
+                                  f"read as {json.dumps(value, ensure_ascii=False)[:80]}")
+            out[arg.name] = value
         return out
 
     def _input_error(self, problem: str) -> str:
@@ -79,26 +95,47 @@ class ActionInfo:
                 f"It must be a valid JSON object with these keys:\n{self.usage_block()}")
 
 
+def _type_error(arg: Arg, value: Any, info: ActionInfo, expected: str) -> ActionInputError:
+    shown = json.dumps(value, ensure_ascii=False, default=str)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return ActionInputError(info._input_error(
+        f"'{arg.name}' must be {expected}, got {_json_kind(value)} {shown}"))
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "null" if value is None else type(value).__name__
+
+
 def _coerce(arg: Arg, value: Any, info: ActionInfo) -> Any:
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], (str, int)) \
+            and not isinstance(value[0], bool):
+        value = value[0]  # ["train.py"] for "train.py": unambiguous, recorded by the caller
     if arg.type is int:
         if isinstance(value, bool):
-            raise ActionInputError(info._input_error(f"'{arg.name}' must be an integer, got {value!r}"))
+            raise _type_error(arg, value, info, 'an integer (a whole number, e.g. 10)')
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
         if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
             return int(value.strip())
-        raise ActionInputError(info._input_error(f"'{arg.name}' must be an integer, got {value!r}"))
+        raise _type_error(arg, value, info, 'an integer (a whole number, e.g. 10)')
     if arg.type is str:
         if isinstance(value, str):
             return value
-        if value is None:
-            return ""
-        if isinstance(value, (int, float, bool)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-        if isinstance(value, (list, dict)):
-            return json.dumps(value)
+        raise _type_error(arg, value, info, f'a JSON string, e.g. "{arg.name}": "..."')
     return value
 
 

@@ -12,6 +12,8 @@ Bookkeeping actions (research-log entries and retrieval) run through
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,7 +28,7 @@ from . import files as _files  # noqa: F401  (registers the file actions)
 from .actions import DEFAULT_OFFERED, REGISTRY, ActionInfo
 from .context import ActionContext, EnvConfig, HumanChannel
 from .sandbox import Sandbox
-from .snapshots import SnapshotStore, diff_manifests, list_steps, load_manifest
+from .snapshots import SnapshotError, SnapshotStore, diff_manifests, list_steps, load_manifest
 
 try:  # the LLM-backed actions register themselves when their module is present
     from . import llm_actions as _llm_actions  # noqa: F401
@@ -233,6 +235,19 @@ class Environment:
     def restore_to(self, step: int) -> dict[str, list[str]]:
         """Make the workspace what it was after ``step`` (for resume); returns what changed."""
         return self.snapshots.sync_workspace(step)
+
+    def workspace_digest(self, step: int) -> str | None:
+        """A digest of the workspace's files as snapshotted after ``step`` (the research log
+        left out), to tell whether anything changed between two steps; None when unknown."""
+        from .llm_actions import RESEARCH_LOG_NAME
+
+        try:
+            files = load_manifest(self.env_log_dir, step).get("files", {})
+        except SnapshotError:
+            return None
+        items = sorted((path, info.get("sha256"), info.get("size")) for path, info in files.items()
+                       if path != RESEARCH_LOG_NAME)
+        return hashlib.sha256(json.dumps(items).encode("utf-8")).hexdigest()
 
     def last_snapshot_step(self) -> int | None:
         steps = list_steps(self.env_log_dir)

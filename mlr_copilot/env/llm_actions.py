@@ -18,6 +18,7 @@ from ..llm.base import LLM, Completion, Models
 from ..templates import render
 from .actions import Arg, action
 from .context import ActionContext
+from .data_preview import PreviewUnavailable, is_structured, preview
 from .files import backup_before_write, write_text_atomic
 from .hub_retrieve import retrieve_from_hub
 from .llm_edit import clip_middle, extract_code, is_truncated, language_for, unified_diff
@@ -28,6 +29,7 @@ RESEARCH_LOG_NAME = "research_log.log"
 UNDERSTAND_BLOCK_CHARS = 10_000  # characters of file text per Understand File block
 UNDERSTAND_MAX_BLOCKS = 20  # blocks read at most; the rest of a huge file is left unread
 UNDERSTAND_MAX_TOKENS = 1_500
+UNDERSTAND_DATA_MAX_TOKENS = 400  # the answer about a data file's preview: a few lines
 MERGE_MAX_TOKENS = 2_000
 EDIT_MAX_TOKENS = 8_000  # the edit model's whole output budget: a full file must fit in it
 CHARS_PER_TOKEN = 4  # generous estimate: code rarely packs more characters into a token
@@ -55,6 +57,16 @@ _EDIT_RETURN = (f"The observation is a unified diff of the edit; {EDIT_DIFF_NOTE
 def understand_file(ctx: ActionContext, file_name: str, things_to_look_for: str) -> str:
     models = _models(ctx)
     path = _existing_file(ctx, file_name)
+    if is_structured(path):
+        try:
+            table = preview(path, file_name)
+        except PreviewUnavailable as exc:
+            logger.info("no data preview of %s (%s); reading it as text", file_name, exc)
+        else:
+            prompt = render("env.prompts", "understand_data", file_name=file_name, preview=table,
+                            things_to_look_for=things_to_look_for)
+            answer = _ask(models.fast, prompt, UNDERSTAND_DATA_MAX_TOKENS, "understand_file")
+            return f"{answer}\n\nPreview of {file_name} (computed from the file):\n{table}"
     blocks, complete = _read_blocks(path, file_name)
     if not blocks:
         return f"The file {file_name} is empty."

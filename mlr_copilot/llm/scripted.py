@@ -69,7 +69,8 @@ class ScriptedLLM:
                  response_spec: ResponseSpec | None = None, purpose: str = "agent") -> Completion:
         started = time.monotonic()
         self.calls.append({"messages": [dict(m) for m in messages], "max_tokens": max_tokens,
-                           "stop": list(stop), "purpose": purpose})
+                           "stop": list(stop), "purpose": purpose,
+                           "temperature": temperature, "response_spec": response_spec})
         if self._index >= len(self._responses):
             if self._repeat_last and self._responses:
                 response = self._responses[-1]

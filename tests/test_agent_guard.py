@@ -1,0 +1,100 @@
+"""The agent's guards against the failures small models really show: repeating the same
+action while nothing changed, and arguments of the wrong type. Both cost a retry of the
+model (a parse attempt), never a step, and both are recorded."""
+import json
+
+from mlr_copilot.agents.runner import run_experiment
+from mlr_copilot.feedback import NoFeedback
+from mlr_copilot.logs import read_jsonl
+
+from test_agent_e2e import make_project, options, scripted_models, step
+
+
+def _steps(run_dir):
+    return [r for r in read_jsonl(run_dir / "agent_log" / "full_log.jsonl") if r["type"] == "step"]
+
+
+def test_a_repeated_action_with_the_workspace_unchanged_is_asked_again_not_executed(tmp_path):
+    root = make_project(tmp_path)
+    list_files = step("look", "List Files", {"dir_path": "."})
+    main = [list_files, list_files,  # the second is refused: same input, nothing changed
+            step("run it", "Execute Script", {"script_name": "main.py"}),
+            step("done", "Final Answer", {"final_answer": "It fails with a NameError."})]
+    models = scripted_models(main)
+    result = run_experiment(options(root), models=models, feedback=NoFeedback())
+
+    assert result.status == "final_answer", result.message
+    steps = _steps(result.run_dir)
+    assert [s["action"] for s in steps] == ["List Files", "Execute Script", "Final Answer"]
+    assert steps[1]["parse_attempts"] == 2
+    assert "repeated action: List Files" in steps[1]["parse_errors"][0]
+    calls = [c for c in models.main.calls if c["purpose"] == "agent_step"]
+    retry = calls[2]  # step 2, second attempt
+    assert "which you already did at step 1" in retry["messages"][-1]["content"]
+    assert "List Files" not in retry["response_spec"].actions  # the grammar cannot repeat it
+    assert retry["temperature"] > 0  # and the retry samples instead of repeating greedily
+    assert calls[1]["temperature"] == 0
+
+
+def test_the_same_action_is_allowed_again_once_the_workspace_changed(tmp_path):
+    root = make_project(tmp_path)
+    run = step("run it", "Execute Script", {"script_name": "main.py"})
+    main = [run,
+            step("fix", "Edit Script (AI)", {"script_name": "main.py", "edit_instruction": "fix valuez",
+                                              "save_name": "main.py"}),
+            run,  # the script changed since step 1: running it again is progress
+            step("done", "Final Answer", {"final_answer": "mean 2.5"})]
+    models = scripted_models(main, ["values = [1, 2, 3, 4]\nprint('mean', sum(values) / len(values))\n"])
+    result = run_experiment(options(root), models=models, feedback=NoFeedback())
+
+    steps = _steps(result.run_dir)
+    assert [s["action"] for s in steps] == ["Execute Script", "Edit Script (AI)", "Execute Script", "Final Answer"]
+    assert all(s["parse_attempts"] == 1 for s in steps)
+    assert "mean 2.5" in steps[2]["full_observation"]
+
+
+def test_a_list_where_a_string_belongs_is_read_unambiguously_and_recorded(tmp_path):
+    root = make_project(tmp_path)
+    main = [step("run it", "Execute Script", {"script_name": ["main.py"]}),
+            step("done", "Final Answer", {"final_answer": "NameError"})]
+    result = run_experiment(options(root), models=scripted_models(main), feedback=NoFeedback())
+
+    first = _steps(result.run_dir)[0]
+    assert first["parse_attempts"] == 1
+    assert first["action_input"] == {"script_name": "main.py"}
+    assert "NameError" in first["full_observation"]  # the script really ran
+    assert first["normalised"] == ['script_name: ["main.py"] read as "main.py"']
+
+
+def test_a_wrongly_typed_argument_is_a_format_error_naming_it_and_costs_no_step(tmp_path):
+    root = make_project(tmp_path)
+    main = [step("look", "Inspect Script Lines", {"script_name": "main.py", "start_line_number": "first",
+                                                  "end_line_number": 3}),
+            step("look", "Inspect Script Lines", {"script_name": "main.py", "start_line_number": 1,
+                                                  "end_line_number": 3}),
+            step("two files", "Execute Script", {"script_name": ["a.py", "b.py"]}),
+            step("run it", "Execute Script", {"script_name": "main.py"}),
+            step("done", "Final Answer", {"final_answer": "NameError"})]
+    models = scripted_models(main)
+    result = run_experiment(options(root), models=models, feedback=NoFeedback())
+
+    steps = _steps(result.run_dir)
+    assert [s["action"] for s in steps] == ["Inspect Script Lines", "Execute Script", "Final Answer"]
+    assert steps[0]["parse_attempts"] == 2 and steps[1]["parse_attempts"] == 2
+    assert "'start_line_number' must be an integer" in steps[0]["parse_errors"][0]
+    assert "'script_name' must be a JSON string" in steps[1]["parse_errors"][0]
+    assert "got a list" in steps[1]["parse_errors"][0]
+    assert not any(s["full_observation"].startswith("EnvError") for s in steps)
+    correction = [c for c in models.main.calls if c["purpose"] == "agent_step"][1]["messages"][-1]["content"]
+    assert "start_line_number" in correction and "Action Input" in correction
+
+
+def test_the_prompt_lists_each_tool_on_one_line_with_typed_inputs_and_an_example(tmp_path):
+    root = make_project(tmp_path)
+    models = scripted_models([step("done", "Final Answer", {"final_answer": "x"})])
+    run_experiment(options(root), models=models, feedback=NoFeedback())
+    system = models.main.calls[0]["messages"][0]["content"]
+    assert '- Inspect Script Lines {"script_name": string, "start_line_number": integer' in system
+    assert '- Execute Script {"script_name": string, "arguments"?: string}' in system
+    assert "An example of a good run" in system
+    assert json.dumps({"script_name": "fit.py"}) in system
