@@ -62,7 +62,7 @@ def test_cost_counts_cached_tokens_at_the_cached_rate():
 def test_price_overrides_from_a_file(tmp_path):
     f = tmp_path / "p.json"
     f.write_text('{"my-model": {"input": 1, "output": 2, "cached_input": 0.5}}')
-    assert load_price_overrides({"MLR_LLM_PRICES": str(f)})["my-model"].cached_input == 0.5
+    assert load_price_overrides({"MLR_LLM_PRICES": str(f)})["my-model"].cache_read == 0.5
     f.write_text('{"my-model": {"input": "cheap"}}')
     with pytest.raises(ConfigError, match="numeric 'input' and 'output'"):
         load_price_overrides({"MLR_LLM_PRICES": str(f)})

@@ -206,12 +206,14 @@ def _price(spec: BackendSpec, extra: Mapping[str, Price]) -> Price | None:
     return price
 
 
-def _build_backend(spec: BackendSpec, env: Mapping[str, str], timeout_s: float) -> Any:
+def _build_backend(spec: BackendSpec, env: Mapping[str, str], timeout_s: float,
+                   prompt_cache: bool = True) -> Any:
     if spec.kind == "anthropic":
         from .anthropic import AnthropicBackend
         hint = "ANTHROPIC_API_KEY (or CLAUDE_API_KEY)" if spec.key_var != "CLAUDE_API_KEY" else "CLAUDE_API_KEY"
         return AnthropicBackend(spec.model, api_key=env.get(spec.key_var or "", "") or "no-key-needed",
-                                base_url=spec.base_url, timeout_s=timeout_s, key_hint=hint)
+                                base_url=spec.base_url, timeout_s=timeout_s, key_hint=hint,
+                                prompt_cache=prompt_cache)
     if spec.kind == "openai":
         from .openai import OpenAIBackend
         return OpenAIBackend(spec.model, api_key=env.get(spec.key_var) if spec.key_var else None,
@@ -239,8 +241,11 @@ def build_models(name: str | None = None, *, base_url: str | None = None,
                  env: Mapping[str, str] | None = None, budget: Budget | None = None,
                  call_log: JsonlWriter | None = None, cache: ResponseCache | None = None,
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 sleep: Callable[[float], None] = time.sleep) -> Models:
+                 sleep: Callable[[float], None] = time.sleep, prompt_cache: bool = True) -> Models:
     """The run's models by role, each an ``LLMClient`` sharing ``budget``, ``call_log``, ``cache``.
+
+    ``prompt_cache`` False (``--no-prompt-cache``) sends Claude no cache breakpoints;
+    OpenAI-compatible servers cache identical prefixes on their own either way.
 
     Raises ``ConfigError`` for an unknown name, a missing key, a missing file or package,
     or a ``--max-cost`` that a model without a known price could not respect.
@@ -263,7 +268,7 @@ def build_models(name: str | None = None, *, base_url: str | None = None,
     for role in ROLES:
         spec = getattr(specs, role)
         if spec not in backends:
-            backends[spec] = _build_backend(spec, env, timeout_s)
+            backends[spec] = _build_backend(spec, env, timeout_s, prompt_cache)
         clients[role] = LLMClient(backends[spec], call_log=call_log, budget=budget,
                                   cache=None if spec.kind == "replay" else cache,
                                   max_attempts=max_attempts, role=role, price=prices[role],

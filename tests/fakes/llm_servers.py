@@ -93,9 +93,13 @@ def openai_error(status: int, message: str, *, err_type: str = "invalid_request_
 # -- the server ------------------------------------------------------------------------------
 
 class FakeLLMServer:
-    """A threaded HTTP server on 127.0.0.1:<free port>; use as a context manager."""
+    """A threaded HTTP server on 127.0.0.1:<free port>; use as a context manager.
 
-    def __init__(self) -> None:
+    ``default``: the reply when the queue is empty (else a 500 saying none was queued).
+    """
+
+    def __init__(self, default: Reply | None = None) -> None:
+        self.default = default
         self.replies: list[Reply] = []
         self.requests: list[Request] = []
         self._lock = threading.Lock()
@@ -116,7 +120,7 @@ class FakeLLMServer:
                 request = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with server._lock:
                     server.requests.append(request)
-                    reply = server.replies.pop(0) if server.replies else Reply(
+                    reply = server.replies.pop(0) if server.replies else server.default or Reply(
                         500, {"error": {"message": "fake server: no reply queued"}})
                 if reply.delay_s and server._closing.wait(reply.delay_s):
                     return
