@@ -202,9 +202,14 @@ class ProgressPrinter:
 
 
 def _print_run_result(result) -> int:
+    from .show import llm_summary
+
     print(f"Run finished: {result.status} — {result.message}")
     if result.final_answer:
         print(f"Final answer: {result.final_answer}")
+    summary = llm_summary(result.run_dir)
+    if summary:
+        print(summary)
     print(f"Log: {result.run_dir}")
     return EXIT_OK if result.status in ("final_answer", "step_limit", "time_limit") else EXIT_FAILED
 

@@ -177,6 +177,22 @@ def _cost_parts(figures: Mapping[str, Any]) -> list[str]:
     return parts
 
 
+def llm_summary(run_dir: str | Path) -> str | None:
+    """One line for the end of a run: LLM calls, cost, cost per step, share of input from cache."""
+    try:
+        totals = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("totals") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not totals.get("llm_calls"):
+        return None
+    parts = [f"{_fmt_num(totals['llm_calls'])} LLM calls", f"{_fmt_num(totals.get('input_tokens', 0))} in / "
+             f"{_fmt_num(totals.get('output_tokens', 0))} out tokens"] + _cost_parts(totals)
+    steps, cost = totals.get("steps"), totals.get("cost_usd")
+    if isinstance(cost, (int, float)) and cost and isinstance(steps, int) and steps > 0:
+        parts.insert(3, f"${cost / steps:.4f} per step")
+    return "LLM: " + " · ".join(parts)
+
+
 def _usage(step: Mapping[str, Any]) -> str:
     usage = step.get("usage") if isinstance(step.get("usage"), Mapping) else {}
     llm = step.get("llm") if isinstance(step.get("llm"), Mapping) else None  # every call of the step

@@ -80,18 +80,28 @@ def make_project(root: Path, task: str = "toy") -> Path:
     return root
 
 
-class Script:
-    """Answers agent-step requests from ``responses`` in order, anything else with a note."""
+AUTH_ERROR = Reply(401, {"type": "error", "error": {"type": "authentication_error", "message": "invalid key"}})
 
-    def __init__(self, responses: list[str]):
+
+class Script:
+    """Answers agent-step requests from ``responses`` in order, anything else with a note.
+
+    ``fail_at``: the agent step (1-based) whose first request gets a 401, which ends the run
+    with ``llm_error`` (a run that can be resumed)."""
+
+    def __init__(self, responses: list[str], fail_at: int | None = None):
         self.responses = list(responses)
         self.steps = 0
+        self.fail_at = fail_at
 
-    def __call__(self, request: dict) -> str:
+    def __call__(self, request: dict) -> str | Reply:
         messages = request.get("messages") or []
         is_step = bool(request.get("system")) or any(m.get("role") == "system" for m in messages)
         if not is_step:
             return SIDE_NOTE
+        if self.fail_at is not None and self.steps + 1 == self.fail_at:
+            self.fail_at = None
+            return AUTH_ERROR
         text = self.responses[min(self.steps, len(self.responses) - 1)]
         self.steps += 1
         return text

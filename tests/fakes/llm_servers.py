@@ -18,7 +18,7 @@ from typing import Any, Callable
 @dataclass
 class Reply:
     status: int = 200
-    body: Any = None  # dict/list → JSON; str/bytes → sent raw; callable(request) → one of those
+    body: Any = None  # dict/list → JSON; str/bytes → sent raw; callable(request) → one of those or a Reply
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     content_type: str = "application/json"
@@ -125,6 +125,8 @@ class FakeLLMServer:
                 if reply.delay_s and server._closing.wait(reply.delay_s):
                     return
                 payload = reply.body(body) if callable(reply.body) else reply.body
+                if isinstance(payload, Reply):  # a body function chose the whole reply
+                    reply, payload = payload, payload.body
                 data = payload if isinstance(payload, bytes) else (
                     payload.encode() if isinstance(payload, str) else json.dumps(payload).encode())
                 try:

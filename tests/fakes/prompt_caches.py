@@ -15,7 +15,7 @@ import json
 import threading
 from typing import Any, Callable
 
-from fakes.llm_servers import _cut_at_stop
+from fakes.llm_servers import Reply, _cut_at_stop
 
 CHARS_PER_TOKEN = 4
 ANTHROPIC_MINIMUM = {"claude-haiku-4-5": 4096, "claude-opus-4-5": 4096}  # else 1,024
@@ -75,11 +75,13 @@ class AnthropicPromptCache:
                 "cache_creation_input_tokens": written}
 
 
-def anthropic_cached_text(cache: AnthropicPromptCache, answer: Callable[[dict], str] | str,
+def anthropic_cached_text(cache: AnthropicPromptCache, answer: Callable[[dict], str | Reply] | str,
                           output_tokens: int = 50) -> Callable[[dict], dict]:
     """A Messages API answer whose usage comes from ``cache``; ``answer`` may read the request."""
-    def body(request: dict) -> dict:
+    def body(request: dict) -> dict | Reply:
         text = answer(request) if callable(answer) else answer
+        if isinstance(text, Reply):
+            return text
         out, hit = _cut_at_stop(text, list(request.get("stop_sequences") or []))
         return {"id": "msg_fake", "type": "message", "role": "assistant", "model": request.get("model"),
                 "content": [{"type": "text", "text": out}],
@@ -120,10 +122,12 @@ def _common_prefix(a: str, b: str) -> int:
     return lo
 
 
-def openai_cached_text(cache: OpenAIPromptCache, answer: Callable[[dict], str] | str,
+def openai_cached_text(cache: OpenAIPromptCache, answer: Callable[[dict], str | Reply] | str,
                        output_tokens: int = 50) -> Callable[[dict], dict]:
-    def body(request: dict) -> dict:
+    def body(request: dict) -> dict | Reply:
         text = answer(request) if callable(answer) else answer
+        if isinstance(text, Reply):
+            return text
         stops = request.get("stop") or []
         out, _ = _cut_at_stop(text, [stops] if isinstance(stops, str) else list(stops))
         prompt, cached = cache.usage(request)
