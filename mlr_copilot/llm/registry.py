@@ -15,12 +15,14 @@ share is built once (a local model is loaded once).
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import logging
 import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlparse
 
 from ..config import secret_values
 from ..errors import ConfigError
@@ -192,13 +194,25 @@ def resolve_models(name: str | None, *, base_url: str | None = None,
     return ModelSpecs(raw, spec, spec, spec)
 
 
+def _on_this_network(base_url: str) -> bool:
+    """A server on this machine or a private network (self-hosted, so not billed per token)."""
+    host = (urlparse(base_url).hostname or "").lower()
+    if host == "localhost" or host.endswith((".local", ".localhost")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private
+
+
 def _price(spec: BackendSpec, extra: Mapping[str, Price]) -> Price | None:
     if spec.kind in _LOCAL_KINDS:
         return FREE
     price = find_price(spec.model, extra)
-    if price is None and spec.kind == "openai" and spec.base_url and "api.openai.com" not in spec.base_url:
-        log.warning("no price known for %s at %s: counted as free (a self-hosted server?); "
-                    "add a price with MLR_LLM_PRICES if it is billed", spec.model, spec.base_url)
+    if price is None and spec.kind == "openai" and spec.base_url and _on_this_network(spec.base_url):
+        log.info("no price known for %s at %s: counted as free (a self-hosted server); "
+                 "add a price with MLR_LLM_PRICES if it is billed", spec.model, spec.base_url)
         return FREE
     if price is None:
         log.warning("no price known for %s: its cost is logged as unknown; add a price with "
