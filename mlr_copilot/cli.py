@@ -28,6 +28,8 @@ def _add_llm_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-llm-calls", type=int, default=None, help="stop the run cleanly after this many LLM calls")
     p.add_argument("--llm-cache", nargs="?", const="", default=None, metavar="PATH",
                    help="reuse answers to identical LLM calls (SQLite; default in the user cache)")
+    p.add_argument("--no-prompt-cache", action="store_true",
+                   help="send Claude no prompt-cache breakpoints (OpenAI caches identical prefixes itself)")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -152,6 +154,7 @@ def run_options_from_args(args: argparse.Namespace, task: str):
                       max_time_s=args.max_time, device=args.device, feedback=args.feedback,
                       feedback_file=args.feedback_file, sandbox=args.sandbox, allow_network=args.allow_network,
                       max_cost=args.max_cost, max_llm_calls=args.max_llm_calls, llm_cache=args.llm_cache,
+                      prompt_cache=not args.no_prompt_cache,
                       log_root=args.log_root, work_dir=args.work_dir, root=args.root,
                       actions_add=_split(args.actions_add), actions_remove=_split(args.actions_remove),
                       history_steps=args.history_steps, script_timeout_s=args.script_timeout,
@@ -203,9 +206,14 @@ class ProgressPrinter:
 
 
 def _print_run_result(result) -> int:
+    from .show import llm_summary
+
     print(f"Run finished: {result.status} — {result.message}")
     if result.final_answer:
         print(f"Final answer: {result.final_answer}")
+    summary = llm_summary(result.run_dir)
+    if summary:
+        print(summary)
     print(f"Log: {result.run_dir}")
     return EXIT_OK if result.status in ("final_answer", "step_limit", "time_limit") else EXIT_FAILED
 
@@ -246,8 +254,11 @@ RESUME_OVERRIDABLE = {"llm": "llm", "llm_base_url": "llm_base_url", "max_steps":
 def _typed_overrides(args) -> dict:
     """The run options the user typed along with --resume (those that differ from the defaults)."""
     defaults = build_parser().parse_args(["run", "--resume", "x"])
-    return {field: getattr(args, flag) for flag, field in RESUME_OVERRIDABLE.items()
-            if getattr(args, flag) != getattr(defaults, flag)}
+    overrides = {field: getattr(args, flag) for flag, field in RESUME_OVERRIDABLE.items()
+                 if getattr(args, flag) != getattr(defaults, flag)}
+    if args.no_prompt_cache:
+        overrides["prompt_cache"] = False
+    return overrides
 
 
 def cmd_tasks(args) -> int:

@@ -14,7 +14,7 @@ import os
 import platform
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import __version__
 from .errors import ConfigError
@@ -28,6 +28,9 @@ class RunRecorder:
     def __init__(self, run_dir: Path, info: dict[str, Any] | None = None):
         self.run_dir = Path(run_dir)
         self._lock_fd: int | None = None
+        #: step -> that step's LLM figures (every role's calls: cost, tokens, cache share);
+        #: set by the runner from the run's budget, added to each step record as "llm".
+        self.step_llm_figures: Callable[[int], dict[str, Any] | None] | None = None
         self._lock()
         self.agent_log_dir = self.run_dir / "agent_log"
         self.full_log = JsonlWriter(self.agent_log_dir / "full_log.jsonl")
@@ -76,15 +79,21 @@ class RunRecorder:
         write_json_atomic(self.run_json_path, self.info)
 
     def write_step(self, record: dict[str, Any]) -> None:
+        if self.step_llm_figures is not None and "llm" not in record:
+            figures = self.step_llm_figures(record["step"])
+            if figures is not None:
+                record = {**record, "llm": figures}
         self.full_log.write(record)
         self.info["totals"]["steps"] = record["step"]
         self.save()
 
-    def update_totals(self, *, llm_calls: int, input_tokens: int, output_tokens: int,
-                      cached_tokens: int, cost_usd: float, wall_time_s: float) -> None:
-        self.info["totals"].update(llm_calls=llm_calls, input_tokens=input_tokens,
-                                   output_tokens=output_tokens, cached_tokens=cached_tokens,
-                                   cost_usd=round(cost_usd, 6), wall_time_s=round(wall_time_s, 3))
+    def update_totals(self, *, llm_calls: int, usage: Any, cost_usd: float, wall_time_s: float,
+                      unpriced_calls: int = 0) -> None:
+        """Totals of the run; ``cost_usd`` becomes None (unknown) when a call had no price."""
+        from .llm.client import usage_figures
+
+        self.info["totals"].update(llm_calls=llm_calls, **usage_figures(usage, cost_usd, unpriced_calls),
+                                   wall_time_s=round(wall_time_s, 3))
         self.save()
 
     def finish(self, status: str, message: str, final_answer: str | None = None) -> None:

@@ -94,8 +94,7 @@ def _header(run: RunLog) -> Panel:
     if totals.get("input_tokens") or totals.get("output_tokens"):
         parts.append(f"{_fmt_num(totals.get('input_tokens', 0))} in / "
                      f"{_fmt_num(totals.get('output_tokens', 0))} out tokens")
-    if totals.get("cost_usd"):
-        parts.append(f"${_fmt_num(totals['cost_usd'], '{:.4f}')}")
+    parts += _cost_parts(totals)
     if totals.get("wall_time_s"):
         parts.append(f"{_fmt_num(totals['wall_time_s'], '{:.0f}')} s")
     row("Totals", " · ".join(parts))
@@ -163,15 +162,53 @@ def _args(action_input: Any) -> Padding:
     return Padding(grid, (0, 0, 0, 2))
 
 
+def _cost_parts(figures: Mapping[str, Any]) -> list[str]:
+    """Cost (or why it is unknown) and the share of input tokens served from a prompt cache."""
+    parts = []
+    if figures.get("cost_usd") is not None:
+        if figures["cost_usd"] or figures.get("input_tokens"):
+            parts.append(f"${_fmt_num(figures['cost_usd'], '{:.4f}')}")
+    elif "cost_usd" in figures and figures.get("input_tokens"):
+        unpriced = figures.get("unpriced_calls")
+        parts.append("cost unknown" + (f" ({unpriced} call(s) without a known price)" if unpriced else ""))
+    share = figures.get("cache_read_share")
+    if isinstance(share, (int, float)) and figures.get("input_tokens"):
+        parts.append(f"{share:.0%} of input from the prompt cache")
+    return parts
+
+
+def llm_summary(run_dir: str | Path) -> str | None:
+    """One line for the end of a run: LLM calls, cost, cost per step, share of input from cache."""
+    try:
+        totals = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("totals") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not totals.get("llm_calls"):
+        return None
+    parts = [f"{_fmt_num(totals['llm_calls'])} LLM calls", f"{_fmt_num(totals.get('input_tokens', 0))} in / "
+             f"{_fmt_num(totals.get('output_tokens', 0))} out tokens"] + _cost_parts(totals)
+    steps, cost = totals.get("steps"), totals.get("cost_usd")
+    if isinstance(cost, (int, float)) and cost and isinstance(steps, int) and steps > 0:
+        parts.insert(3, f"${cost / steps:.4f} per step")
+    return "LLM: " + " · ".join(parts)
+
+
 def _usage(step: Mapping[str, Any]) -> str:
     usage = step.get("usage") if isinstance(step.get("usage"), Mapping) else {}
+    llm = step.get("llm") if isinstance(step.get("llm"), Mapping) else None  # every call of the step
     parts = []
     if usage.get("model"):
         parts.append(str(usage["model"]))
-    if usage.get("input_tokens") or usage.get("output_tokens"):
-        parts.append(f"{_fmt_num(usage.get('input_tokens', 0))} in / {_fmt_num(usage.get('output_tokens', 0))} out tokens")
-    if usage.get("cost_usd"):
-        parts.append(f"${_fmt_num(usage['cost_usd'], '{:.4f}')}")
+    if llm is not None:
+        parts.append(f"{_fmt_num(llm.get('calls', 0))} LLM calls, {_fmt_num(llm.get('input_tokens', 0))} in / "
+                     f"{_fmt_num(llm.get('output_tokens', 0))} out tokens")
+        parts += _cost_parts(llm)
+    else:
+        if usage.get("input_tokens") or usage.get("output_tokens"):
+            parts.append(f"{_fmt_num(usage.get('input_tokens', 0))} in / "
+                         f"{_fmt_num(usage.get('output_tokens', 0))} out tokens")
+        if usage.get("cost_usd"):
+            parts.append(f"${_fmt_num(usage['cost_usd'], '{:.4f}')}")
     if usage.get("latency_s"):
         parts.append(f"LLM {_fmt_num(usage['latency_s'], '{:.1f}')} s")
     attempts = step.get("parse_attempts")

@@ -70,7 +70,7 @@ def test_call_log_line_has_everything_a_researcher_needs(log_path):
     assert rec["messages"] == PROMPT and len(rec["messages_sha256"]) == 64
     assert rec["params"] == {"max_tokens": 50, "temperature": 0.2, "stop": ["Observation:"]}
     assert rec["completion"] == "Action: Final Answer"
-    assert rec["usage"] == {"input_tokens": 100, "output_tokens": 5, "cached_tokens": 0}
+    assert rec["usage"] == {"input_tokens": 100, "output_tokens": 5, "cached_tokens": 0, "cache_write_tokens": 0}
     assert rec["cost_usd"] == pytest.approx((100 * 1.0 + 5 * 2.0) / 1e6)
     assert rec["attempts"] == 1 and rec["cached"] is False and rec["error"] is None
     assert rec["latency_s"] >= 0 and rec["elapsed_s"] >= 0

@@ -6,7 +6,7 @@ import pytest
 from mlr_copilot.config import load_env_file, secret_names, secret_values
 from mlr_copilot.errors import ConfigError
 from mlr_copilot.llm.base import Usage
-from mlr_copilot.llm.pricing import find_price, load_price_overrides
+from mlr_copilot.llm.pricing import FREE, Price, find_price, load_price_overrides
 
 
 def test_dotenv_is_loaded_without_overriding_the_shell(tmp_path, monkeypatch):
@@ -62,9 +62,31 @@ def test_cost_counts_cached_tokens_at_the_cached_rate():
 def test_price_overrides_from_a_file(tmp_path):
     f = tmp_path / "p.json"
     f.write_text('{"my-model": {"input": 1, "output": 2, "cached_input": 0.5}}')
-    assert load_price_overrides({"MLR_LLM_PRICES": str(f)})["my-model"].cached_input == 0.5
+    assert load_price_overrides({"MLR_LLM_PRICES": str(f)})["my-model"].cache_read == 0.5
     f.write_text('{"my-model": {"input": "cheap"}}')
     with pytest.raises(ConfigError, match="numeric 'input' and 'output'"):
         load_price_overrides({"MLR_LLM_PRICES": str(f)})
     with pytest.raises(ConfigError, match="cannot read"):
         load_price_overrides({"MLR_LLM_PRICES": str(tmp_path / "missing.json")})
+
+
+def test_cache_rates_and_inline_price_json():
+    sonnet = find_price("claude-sonnet-4-6")
+    assert (sonnet.input, sonnet.cache_read, sonnet.cache_write) == (3.0, 0.3, 3.75)
+    u = Usage(input_tokens=1_000_000, output_tokens=0, cached_tokens=600_000, cache_write_tokens=300_000)
+    assert sonnet.cost(u) == pytest.approx(0.1 * 3.0 + 0.6 * 0.3 + 0.3 * 3.75)
+    gpt = find_price("gpt-4o")
+    assert gpt.cache_write is None and gpt.cost(Usage(1_000_000, 0, 0, 1_000_000)) == pytest.approx(2.5)
+    prices = load_price_overrides({"MLR_LLM_PRICES": '{"m": {"input": 2, "output": 8, "cache_write": 2.5}}'})
+    assert prices["m"] == Price(2.0, 8.0, None, 2.5)
+    with pytest.raises(ConfigError, match="non-negative"):
+        load_price_overrides({"MLR_LLM_PRICES": '{"m": {"input": -1, "output": 8}}'})
+
+
+def test_unknown_model_is_free_only_on_a_self_hosted_server():
+    from mlr_copilot.llm.registry import BackendSpec, _price
+
+    assert _price(BackendSpec("openai", "my-model", "http://127.0.0.1:8000/v1"), {}) == FREE
+    assert _price(BackendSpec("openai", "my-model", "http://192.168.1.5:11434/v1"), {}) == FREE
+    assert _price(BackendSpec("openai", "my-model", "https://api.together.xyz/v1"), {}) is None
+    assert _price(BackendSpec("anthropic", "claude-next"), {}) is None

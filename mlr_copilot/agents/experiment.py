@@ -308,7 +308,7 @@ class ExperimentAgent:
         completion = llm.complete(messages, max_tokens=max_tokens, temperature=temperature,
                                   response_spec=response_spec, purpose=purpose)
         self.state.usage = self.state.usage + completion.usage
-        self.state.cost_usd += completion.cost_usd
+        self.state.cost_usd += completion.cost_usd or 0.0  # None: price unknown (the budget counts it)
         self.state.llm_calls += 1
         return completion
 

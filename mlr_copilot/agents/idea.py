@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError, LLMContextTooLongError, RunStopped
-from ..llm.base import LLM, Models, Usage
+from ..llm.base import LLM, Models, Usage, stable
 from ..logs import SCHEMA_VERSION, JsonlWriter, utc_now
 from ..paper import PaperDigest, digest_paper, load_paper
 from ..related_work import format_papers, search_related
@@ -44,6 +44,7 @@ STAGE_FIELDS: dict[str, tuple[Field, ...]] = {
     "review": tuple(Field(name, SCORE) for name in ("Clarity", "Validity", "Rigor", "Feasibility", "Novelty")),
 }
 STAGE_TITLES = {"problem": "Research problem", "hypothesis": "Hypothesis", "plan": "Experiment plan"}
+PAPER_STAGES = ("understanding",)  # stages whose prompt holds the paper text
 MAX_TOKENS = {"understanding": 500, "related_work": 400, "problem": 400, "hypothesis": 400,
               "plan": 700, "review": 400}
 DEFAULT_MAX_ATTEMPTS = 3  # answers per stage call before the stage fails with format_error
@@ -111,7 +112,10 @@ class IdeaAgent:
 
     def ask(self, stage: str, prompt: str, *, candidate: int | None = None) -> dict[str, Any]:
         fields = STAGE_FIELDS[stage]
-        messages = [{"role": "system", "content": self.system}, {"role": "user", "content": prompt}]
+        # The paper prompt is marked stable: a corrective retry re-sends it, and a provider
+        # prompt cache then serves it (see llm/prompt_cache.py).
+        user = {"role": "user", "content": prompt}
+        messages = [{"role": "system", "content": self.system}, stable(user) if stage in PAPER_STAGES else user]
         problems: list[str] = []
         for attempt in range(1, self.max_attempts + 1):
             # a retry at temperature 0 tends to repeat the same answer word for word

@@ -27,7 +27,8 @@ def build_idea_models(args: argparse.Namespace, run_dir: Path) -> Models:
     cache_opt = getattr(args, "llm_cache", None)
     cache = None if cache_opt is None else ResponseCache(cache_opt or None)
     return build_models(getattr(args, "llm", None), base_url=getattr(args, "llm_base_url", None), budget=budget,
-                        cache=cache, call_log=JsonlWriter(run_dir / "agent_log" / "llm_calls.jsonl"))
+                        cache=cache, call_log=JsonlWriter(run_dir / "agent_log" / "llm_calls.jsonl"),
+                        prompt_cache=not getattr(args, "no_prompt_cache", False))
 
 
 def run_idea(args: argparse.Namespace, review: ReviewPolicy | None = None) -> IdeaResult:

@@ -45,6 +45,7 @@ FINISHED = ("final_answer", "step_limit", "time_limit", "budget", "format_error"
 """Statuses of a run that ended on its own terms; ``running`` (killed), ``interrupted``,
 ``llm_error`` and ``error`` can be resumed."""
 RESUME_OVERRIDES = ("llm", "llm_base_url", "max_steps", "max_time_s", "max_cost", "max_llm_calls", "llm_cache",
+                    "prompt_cache",
                     "device", "sandbox", "allow_network", "script_timeout_s", "history_steps", "hf_endpoint")
 """Run options a resume may change (``resume_run(..., overrides=...)``); the rest are the run's."""
 LEFTOVER_WAIT_S = 5.0  # how long to wait for killed leftover scripts to be gone
@@ -320,19 +321,25 @@ def rebuild_state(steps: list[dict], totals: dict) -> AgentState:
                                         observation=r.get("observation", ""), feedback=r.get("feedback")))
     state.feedback = steps[-1].get("feedback") if steps else None
     state.usage = Usage(int(totals.get("input_tokens", 0)), int(totals.get("output_tokens", 0)),
-                        int(totals.get("cached_tokens", 0)))
+                        int(totals.get("cached_tokens", 0)), int(totals.get("cache_write_tokens", 0)))
     state.cost_usd = float(totals.get("cost_usd") or 0.0)
     state.llm_calls = int(totals.get("llm_calls", 0))
     return state
 
 
-def _call_totals(calls: list[dict[str, Any]]) -> dict[str, Any]:
+def _call_usage(calls: list[dict[str, Any]]) -> Usage:
     usage = [r.get("usage") or {} for r in calls]
+    return Usage(*(sum(int(u.get(k, 0) or 0) for u in usage)
+                   for k in ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens")))
+
+
+def _call_totals(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    from ..llm.client import usage_figures
+
+    paid = [r for r in calls if not r.get("cached")]
     return {"llm_calls": len(calls),
-            "input_tokens": sum(int(u.get("input_tokens", 0)) for u in usage),
-            "output_tokens": sum(int(u.get("output_tokens", 0)) for u in usage),
-            "cached_tokens": sum(int(u.get("cached_tokens", 0)) for u in usage),
-            "cost_usd": round(sum(float(r.get("cost_usd") or 0.0) for r in calls), 6)}
+            **usage_figures(_call_usage(paid), sum(float(r.get("cost_usd") or 0.0) for r in paid),
+                            sum(1 for r in paid if r.get("cost_usd") is None and r.get("usage")))}
 
 
 def _carry_budget(models, calls: list[dict[str, Any]]) -> None:
@@ -345,8 +352,7 @@ def _carry_budget(models, calls: list[dict[str, Any]]) -> None:
     budget.cached_calls += len(calls) - len(paid)
     budget.cost_usd += sum(float(r.get("cost_usd") or 0.0) for r in paid)
     budget.unpriced_calls += sum(1 for r in paid if r.get("cost_usd") is None)
-    t = _call_totals(paid)
-    budget.usage = budget.usage + Usage(t["input_tokens"], t["output_tokens"], t["cached_tokens"])
+    budget.usage = budget.usage + _call_usage(paid)
     numbers = [r["call"] for r in calls if isinstance(r.get("call"), int)]
     if numbers and hasattr(budget, "_seq"):
         budget._seq = max(budget._seq, max(numbers))  # call numbers go on, never repeat

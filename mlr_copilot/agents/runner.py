@@ -39,6 +39,7 @@ class RunOptions:
     max_cost: float | None = None
     max_llm_calls: int | None = None
     llm_cache: str | None = None  # None: no cache; "": the default cache file; else its path
+    prompt_cache: bool = True  # cache breakpoints on the stable prompt prefix (Claude); --no-prompt-cache
     hf_endpoint: str | None = None
     memory_limit_mb: int | None = None  # RLIMIT_DATA for scripts (CUDA-safe: not the address space)
     log_root: str = "logs"
@@ -163,11 +164,10 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
                 # and before a resume); the agent's own tally is the fallback for bare models.
                 budget = getattr(models.main, "budget", None)
                 s = agent.state
-                calls, usage, cost = ((budget.calls + budget.cached_calls, budget.usage, budget.cost_usd)
-                                      if budget is not None else (s.llm_calls, s.usage, s.cost_usd))
-                recorder.update_totals(llm_calls=calls, input_tokens=usage.input_tokens,
-                                       output_tokens=usage.output_tokens, cached_tokens=usage.cached_tokens,
-                                       cost_usd=cost,
+                calls, usage, cost, unpriced = (
+                    (budget.calls + budget.cached_calls, budget.usage, budget.cost_usd, budget.unpriced_calls)
+                    if budget is not None else (s.llm_calls, s.usage, s.cost_usd, 0))
+                recorder.update_totals(llm_calls=calls, usage=usage, cost_usd=cost, unpriced_calls=unpriced,
                                        wall_time_s=recorder.info["totals"].get("wall_time_s", 0.0)
                                        + time.monotonic() - t0)
             recorder.finish(status, message, final)
@@ -219,5 +219,7 @@ def _build_models(options: RunOptions, run_dir: Path, recorder: RunRecorder) -> 
     cache = None if options.llm_cache is None else ResponseCache(options.llm_cache or None)
     recorder.info["llm_models"] = resolve_models(options.llm, base_url=options.llm_base_url).to_dict()
     recorder.info["budget"] = budget.summary()
+    recorder.step_llm_figures = budget.step_figures  # each step record gets its calls' cost and cache share
     return build_models(options.llm, base_url=options.llm_base_url, budget=budget, cache=cache,
-                        call_log=JsonlWriter(run_dir / "agent_log" / "llm_calls.jsonl"))
+                        call_log=JsonlWriter(run_dir / "agent_log" / "llm_calls.jsonl"),
+                        prompt_cache=options.prompt_cache)

@@ -2,9 +2,11 @@
 
 Converts chat messages to the Messages API (system messages become the ``system``
 parameter; consecutive turns of one role are merged; empty turns, which the API
-refuses, are dropped) and the answer back to a ``Completion``. Usage counts every
-prompt token: ``input_tokens`` + cache reads + cache writes, with cache reads also
-reported as ``cached_tokens``. The SDK's own retries are off (``SDK_MAX_RETRIES``);
+refuses, are dropped) and the answer back to a ``Completion``. With ``prompt_cache``
+(the default; ``--no-prompt-cache`` turns it off) the stable part of the prompt carries
+cache breakpoints (see ``prompt_cache.py``). Usage counts every prompt token:
+``input_tokens`` + cache reads + cache writes, with cache reads also reported as
+``cached_tokens`` and cache writes as ``cache_write_tokens``. The SDK's own retries are off (``SDK_MAX_RETRIES``);
 ``LLMClient`` retries. API version 2026-10-21 (anthropic SDK 2.x) rejects sampling
 parameters, so ``temperature`` is only sent with an SDK whose ``create`` still takes it.
 """
@@ -17,7 +19,8 @@ import time
 from typing import Any, Sequence
 
 from ..errors import LLMBadResponseError, LLMError, MissingDependencyError
-from .base import Completion, Message, ResponseSpec, Usage
+from .base import STABLE, Completion, Message, ResponseSpec, Usage
+from .prompt_cache import SEPARATOR, Turn, render_request
 from .sdk_common import (DEFAULT_TIMEOUT_S, SDK_MAX_RETRIES, CallInfo, classify_sdk_error,
                          truncate_at_stop)
 
@@ -26,10 +29,11 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
 
-def to_anthropic_messages(messages: Sequence[Message]) -> tuple[str, list[dict[str, str]]]:
-    """(system text, Messages API turns) for chat messages."""
+def split_messages(messages: Sequence[Message]) -> tuple[str, list[Turn]]:
+    """(system text, turns): system messages joined; consecutive turns of one role merged,
+    each keeping its parts and whether a part is marked stable (``llm.base.STABLE``)."""
     system_parts: list[str] = []
-    turns: list[dict[str, str]] = []
+    turns: list[Turn] = []
     for m in messages:
         role = m.get("role", "user")
         content = m.get("content") or ""
@@ -40,16 +44,22 @@ def to_anthropic_messages(messages: Sequence[Message]) -> tuple[str, list[dict[s
         role = "assistant" if role == "assistant" else "user"
         if not content.strip():
             continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"] += "\n\n" + content
-        else:
-            turns.append({"role": role, "content": content})
-    system = "\n\n".join(system_parts)
+        if not turns or turns[-1].role != role:
+            turns.append(Turn(role))
+        turns[-1].parts.append((content, bool(m.get(STABLE))))
+    system = SEPARATOR.join(system_parts)
     if not turns:  # a prompt given only as a system message: send it as the user turn
-        turns, system = [{"role": "user", "content": system or "."}], ""
-    if turns[-1]["role"] == "assistant":  # a prefill may not end with whitespace
-        turns[-1]["content"] = turns[-1]["content"].rstrip()
+        turns, system = [Turn("user", [(system or ".", False)])], ""
+    if turns[-1].role == "assistant":  # a prefill may not end with whitespace
+        text, mark = turns[-1].parts[-1]
+        turns[-1].parts[-1] = (text.rstrip(), mark)
     return system, turns
+
+
+def to_anthropic_messages(messages: Sequence[Message]) -> tuple[str, list[dict[str, str]]]:
+    """(system text, Messages API turns) for chat messages, without cache breakpoints."""
+    system, turns = split_messages(messages)
+    return system, [{"role": t.role, "content": t.text()} for t in turns]
 
 
 class AnthropicBackend:
@@ -59,13 +69,14 @@ class AnthropicBackend:
 
     def __init__(self, model: str, *, api_key: str, base_url: str | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = SDK_MAX_RETRIES,
-                 key_hint: str = "ANTHROPIC_API_KEY"):
+                 key_hint: str = "ANTHROPIC_API_KEY", prompt_cache: bool = True):
         try:
             import anthropic
         except ImportError as exc:
             raise MissingDependencyError("anthropic", "The Claude backend") from exc
         self._sdk = anthropic
         self.model = model
+        self.prompt_cache = prompt_cache
         self.base_url = base_url or DEFAULT_BASE_URL
         self.timeout_s = timeout_s
         self._client = anthropic.Anthropic(api_key=api_key, base_url=self.base_url,
@@ -81,8 +92,9 @@ class AnthropicBackend:
     def complete(self, messages: Sequence[Message], *, max_tokens: int = 2000,
                  temperature: float = 0.0, stop: Sequence[str] = (),
                  response_spec: ResponseSpec | None = None, purpose: str = "agent") -> Completion:
-        system, turns = to_anthropic_messages(messages)
-        kwargs: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "messages": turns}
+        system_text, turns = split_messages(messages)
+        system, chat = render_request(system_text, turns, self.model, self.prompt_cache)
+        kwargs: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "messages": chat}
         if system:
             kwargs["system"] = system
         stops = [s for s in stop if s and s.strip()]  # the API refuses blank stop sequences
@@ -122,5 +134,5 @@ class AnthropicBackend:
             text=text, model=str(getattr(response, "model", None) or self.model),
             usage=Usage(input_tokens=fresh + read + written,
                         output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
-                        cached_tokens=read),
+                        cached_tokens=read, cache_write_tokens=written),
             latency_s=latency, stop_reason=stop_reason)

@@ -11,6 +11,16 @@ from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 Message = Mapping[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
 
+#: Optional message key: ``True`` marks the message as the end of a stable prefix worth a
+#: provider prompt cache (the IdeaAgent's paper prompt). System messages are stable by
+#: definition, so they need no mark. Backends without explicit caching ignore the key.
+STABLE = "stable"
+
+
+def stable(message: Mapping[str, str]) -> dict:
+    """``message`` marked as the end of a stable, cacheable prefix (see ``STABLE``)."""
+    return {**message, STABLE: True}
+
 
 @dataclass(frozen=True)
 class ResponseSpec:
@@ -31,14 +41,19 @@ class ResponseSpec:
 
 @dataclass
 class Usage:
+    """Tokens of one call. ``input_tokens`` counts every prompt token, including those read
+    from (``cached_tokens``) or written to (``cache_write_tokens``) a provider prompt cache."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(self.input_tokens + other.input_tokens,
                      self.output_tokens + other.output_tokens,
-                     self.cached_tokens + other.cached_tokens)
+                     self.cached_tokens + other.cached_tokens,
+                     self.cache_write_tokens + other.cache_write_tokens)
 
 
 @dataclass
@@ -47,7 +62,7 @@ class Completion:
     model: str
     usage: Usage = field(default_factory=Usage)
     latency_s: float = 0.0
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0  # None: the model's price is unknown
     stop_reason: str | None = None
     cached: bool = False  # served from the response cache
 

@@ -13,7 +13,9 @@ limit's ``retry-after`` is waited instead when given (capped at ``MAX_RETRY_AFTE
 Authentication, permission, context-too-long and other 4xx errors are raised at once.
 
 Accounting: every call (cache hits included, marked ``cached``) is one line in the call log
-(``agent_log/llm_calls.jsonl``); secrets are scrubbed from every string in it. One
+(``agent_log/llm_calls.jsonl``) with its cost from ``pricing.py`` (cache reads and writes
+at their own rates; null when the model's price is unknown, never 0); secrets are
+scrubbed from every string in it. The budget also tallies each agent step's calls. One
 ``Budget`` is shared by all roles of a run; when its cost or call limit is reached the next
 call raises ``BudgetExceededError`` (a clean ``RunStopped`` with status ``budget``).
 """
@@ -68,11 +70,12 @@ class Budget:
             raise ConfigError(f"--max-llm-calls must be a non-negative integer, not {max_llm_calls!r}")
         self.max_cost_usd = max_cost_usd
         self.max_llm_calls = max_llm_calls
-        self.cost_usd = 0.0
+        self.cost_usd = 0.0     # of the calls with a known price
         self.calls = 0          # calls that reached a model
         self.cached_calls = 0   # calls answered by the response cache
         self.unpriced_calls = 0  # calls whose cost is unknown (not counted in cost_usd)
         self.usage = Usage()
+        self.by_step: dict[int, dict[str, Any]] = {}  # agent step -> its calls' tally
         self._seq = 0
         self._lock = threading.Lock()
 
@@ -102,24 +105,58 @@ class Budget:
             self.check()
             self.calls += 1
 
-    def add(self, cost_usd: float | None, usage: Usage, *, cached: bool = False) -> None:
+    def add(self, cost_usd: float | None, usage: Usage, *, cached: bool = False,
+            step: int | None = None) -> None:
         with self._lock:
+            tally = self.by_step.setdefault(step, {"calls": 0, "usage": Usage(), "cost_usd": 0.0,
+                                                   "unpriced_calls": 0}) if step is not None else None
+            if tally is not None:
+                tally["calls"] += 1
             if cached:
                 self.cached_calls += 1
                 return
             self.usage = self.usage + usage
+            if tally is not None:
+                tally["usage"] = tally["usage"] + usage
             if cost_usd is None:
                 self.unpriced_calls += 1
             else:
                 self.cost_usd += cost_usd
+            if tally is not None:
+                if cost_usd is None:
+                    tally["unpriced_calls"] += 1
+                else:
+                    tally["cost_usd"] += cost_usd
+
+    def step_figures(self, step: int) -> dict[str, Any] | None:
+        """The LLM figures of one agent step (every role's calls), for its step record."""
+        with self._lock:
+            tally = self.by_step.get(step)
+            if tally is None:
+                return None
+            return {"calls": tally["calls"], **usage_figures(tally["usage"], tally["cost_usd"],
+                                                             tally["unpriced_calls"])}
 
     def summary(self) -> dict[str, Any]:
         """Totals for run.json and the end-of-run report."""
         return {"calls": self.calls, "cached_calls": self.cached_calls,
-                "cost_usd": round(self.cost_usd, 6), "unpriced_calls": self.unpriced_calls,
-                "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
-                "cached_tokens": self.usage.cached_tokens,
+                **usage_figures(self.usage, self.cost_usd, self.unpriced_calls),
                 "max_cost_usd": self.max_cost_usd, "max_llm_calls": self.max_llm_calls}
+
+
+def usage_figures(usage: Usage, cost_usd: float, unpriced_calls: int = 0) -> dict[str, Any]:
+    """Token and cost figures as records carry them.
+
+    ``cost_usd`` is None (unknown) when any call had no known price, never a partial sum
+    shown as the cost; ``priced_cost_usd`` keeps the known part. ``cache_read_share`` is
+    the share of input tokens served from a provider prompt cache (None without input).
+    """
+    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+            "cached_tokens": usage.cached_tokens, "cache_write_tokens": usage.cache_write_tokens,
+            "cache_read_share": (round(usage.cached_tokens / usage.input_tokens, 4)
+                                 if usage.input_tokens else None),
+            "cost_usd": None if unpriced_calls else round(cost_usd, 6),
+            "priced_cost_usd": round(cost_usd, 6), "unpriced_calls": unpriced_calls}
 
 
 def scrub(value: Any, secrets: Sequence[str]) -> Any:
@@ -182,7 +219,7 @@ class LLMClient:
             hit = self.cache.get(cache_key)  # type: ignore[union-attr]
             if hit is not None:
                 hit.cached, hit.cost_usd = True, 0.0
-                self.budget.add(0.0, hit.usage, cached=True)
+                self.budget.add(0.0, hit.usage, cached=True, step=self.step)
                 self._write(record, completion=hit, attempts=0, elapsed=time.monotonic() - started)
                 return hit
 
@@ -205,7 +242,7 @@ class LLMClient:
                     cost = self._cost(completion.usage)
                     unpriced = unpriced or cost is None
                     spent += cost or 0.0
-                    self.budget.add(cost, completion.usage)
+                    self.budget.add(cost, completion.usage, step=self.step)
                     if not completion.text.strip():
                         raise LLMEmptyResponseError(
                             f"{self.model} returned an empty completion "
@@ -222,7 +259,7 @@ class LLMClient:
             self._write(record, error=exc, attempts=attempts, cost=None if unpriced else spent,
                         elapsed=time.monotonic() - started)
             raise
-        completion.cost_usd = spent  # an unknown price counts 0 here and is logged as null
+        completion.cost_usd = None if unpriced else spent
         if cache_key is not None:
             self.cache.put(cache_key, completion)  # type: ignore[union-attr]
         self._write(record, completion=completion, attempts=attempts,
@@ -273,10 +310,10 @@ class LLMClient:
                           stop_reason=completion.stop_reason,
                           usage={"input_tokens": completion.usage.input_tokens,
                                  "output_tokens": completion.usage.output_tokens,
-                                 "cached_tokens": completion.usage.cached_tokens},
+                                 "cached_tokens": completion.usage.cached_tokens,
+                                 "cache_write_tokens": completion.usage.cache_write_tokens},
                           latency_s=round(completion.latency_s, 4),
-                          cost_usd=(0.0 if completion.cached else
-                                    None if self.price is None else completion.cost_usd),
+                          cost_usd=0.0 if completion.cached else completion.cost_usd,
                           cached=completion.cached, error=None, error_type=None)
         else:
             record.update(response_model=None, completion=None, stop_reason=None, usage=None,

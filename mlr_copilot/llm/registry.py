@@ -15,12 +15,14 @@ share is built once (a local model is loaded once).
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import logging
 import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlparse
 
 from ..config import secret_values
 from ..errors import ConfigError
@@ -192,13 +194,25 @@ def resolve_models(name: str | None, *, base_url: str | None = None,
     return ModelSpecs(raw, spec, spec, spec)
 
 
+def _on_this_network(base_url: str) -> bool:
+    """A server on this machine or a private network (self-hosted, so not billed per token)."""
+    host = (urlparse(base_url).hostname or "").lower()
+    if host == "localhost" or host.endswith((".local", ".localhost")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private
+
+
 def _price(spec: BackendSpec, extra: Mapping[str, Price]) -> Price | None:
     if spec.kind in _LOCAL_KINDS:
         return FREE
     price = find_price(spec.model, extra)
-    if price is None and spec.kind == "openai" and spec.base_url and "api.openai.com" not in spec.base_url:
-        log.warning("no price known for %s at %s: counted as free (a self-hosted server?); "
-                    "add a price with MLR_LLM_PRICES if it is billed", spec.model, spec.base_url)
+    if price is None and spec.kind == "openai" and spec.base_url and _on_this_network(spec.base_url):
+        log.info("no price known for %s at %s: counted as free (a self-hosted server); "
+                 "add a price with MLR_LLM_PRICES if it is billed", spec.model, spec.base_url)
         return FREE
     if price is None:
         log.warning("no price known for %s: its cost is logged as unknown; add a price with "
@@ -206,12 +220,14 @@ def _price(spec: BackendSpec, extra: Mapping[str, Price]) -> Price | None:
     return price
 
 
-def _build_backend(spec: BackendSpec, env: Mapping[str, str], timeout_s: float) -> Any:
+def _build_backend(spec: BackendSpec, env: Mapping[str, str], timeout_s: float,
+                   prompt_cache: bool = True) -> Any:
     if spec.kind == "anthropic":
         from .anthropic import AnthropicBackend
         hint = "ANTHROPIC_API_KEY (or CLAUDE_API_KEY)" if spec.key_var != "CLAUDE_API_KEY" else "CLAUDE_API_KEY"
         return AnthropicBackend(spec.model, api_key=env.get(spec.key_var or "", "") or "no-key-needed",
-                                base_url=spec.base_url, timeout_s=timeout_s, key_hint=hint)
+                                base_url=spec.base_url, timeout_s=timeout_s, key_hint=hint,
+                                prompt_cache=prompt_cache)
     if spec.kind == "openai":
         from .openai import OpenAIBackend
         return OpenAIBackend(spec.model, api_key=env.get(spec.key_var) if spec.key_var else None,
@@ -239,8 +255,11 @@ def build_models(name: str | None = None, *, base_url: str | None = None,
                  env: Mapping[str, str] | None = None, budget: Budget | None = None,
                  call_log: JsonlWriter | None = None, cache: ResponseCache | None = None,
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 sleep: Callable[[float], None] = time.sleep) -> Models:
+                 sleep: Callable[[float], None] = time.sleep, prompt_cache: bool = True) -> Models:
     """The run's models by role, each an ``LLMClient`` sharing ``budget``, ``call_log``, ``cache``.
+
+    ``prompt_cache`` False (``--no-prompt-cache``) sends Claude no cache breakpoints;
+    OpenAI-compatible servers cache identical prefixes on their own either way.
 
     Raises ``ConfigError`` for an unknown name, a missing key, a missing file or package,
     or a ``--max-cost`` that a model without a known price could not respect.
@@ -263,7 +282,7 @@ def build_models(name: str | None = None, *, base_url: str | None = None,
     for role in ROLES:
         spec = getattr(specs, role)
         if spec not in backends:
-            backends[spec] = _build_backend(spec, env, timeout_s)
+            backends[spec] = _build_backend(spec, env, timeout_s, prompt_cache)
         clients[role] = LLMClient(backends[spec], call_log=call_log, budget=budget,
                                   cache=None if spec.kind == "replay" else cache,
                                   max_attempts=max_attempts, role=role, price=prices[role],

@@ -18,7 +18,7 @@ from typing import Any, Callable
 @dataclass
 class Reply:
     status: int = 200
-    body: Any = None  # dict/list → JSON; str/bytes → sent raw; callable(request) → one of those
+    body: Any = None  # dict/list → JSON; str/bytes → sent raw; callable(request) → one of those or a Reply
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     content_type: str = "application/json"
@@ -93,9 +93,13 @@ def openai_error(status: int, message: str, *, err_type: str = "invalid_request_
 # -- the server ------------------------------------------------------------------------------
 
 class FakeLLMServer:
-    """A threaded HTTP server on 127.0.0.1:<free port>; use as a context manager."""
+    """A threaded HTTP server on 127.0.0.1:<free port>; use as a context manager.
 
-    def __init__(self) -> None:
+    ``default``: the reply when the queue is empty (else a 500 saying none was queued).
+    """
+
+    def __init__(self, default: Reply | None = None) -> None:
+        self.default = default
         self.replies: list[Reply] = []
         self.requests: list[Request] = []
         self._lock = threading.Lock()
@@ -116,11 +120,13 @@ class FakeLLMServer:
                 request = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with server._lock:
                     server.requests.append(request)
-                    reply = server.replies.pop(0) if server.replies else Reply(
+                    reply = server.replies.pop(0) if server.replies else server.default or Reply(
                         500, {"error": {"message": "fake server: no reply queued"}})
                 if reply.delay_s and server._closing.wait(reply.delay_s):
                     return
                 payload = reply.body(body) if callable(reply.body) else reply.body
+                if isinstance(payload, Reply):  # a body function chose the whole reply
+                    reply, payload = payload, payload.body
                 data = payload if isinstance(payload, bytes) else (
                     payload.encode() if isinstance(payload, str) else json.dumps(payload).encode())
                 try:
