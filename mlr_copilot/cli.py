@@ -128,10 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--yes", action="store_true", help="accept every stage without review")
         p.add_argument("--force", action="store_true", help="overwrite an existing problem")
         p.add_argument("--offline", action="store_true", help="do not search related work online")
+        p.add_argument("--prototype", action="store_true",
+                       help="find the paper's code repository and Hub models; put the code in "
+                            "workspaces/<task>/prototype/ (read-only to the agent)")
+        p.add_argument("--prototype-repo", default=None, metavar="URL|OWNER/NAME",
+                       help="retrieve this repository as the prototype (implies --prototype)")
         if name == "pipeline":
             _add_run_options(p)
         else:
             _add_llm_options(p)
+            p.add_argument("--hf-endpoint", default=None, help="Hugging Face Hub endpoint (default: HF_ENDPOINT)")
             p.add_argument("--log-root", default="logs")
             p.add_argument("--root", default=".")
 

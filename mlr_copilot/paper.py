@@ -62,6 +62,7 @@ class Paper:
     abstract: str
     sections: list[Section] = field(default_factory=list)
     kind: str = "text"  # pdf | text | html
+    arxiv_id: str = ""  # from the paper's own arXiv stamp ("arXiv:2310.00001v2 [cs.LG] ..."), if any
 
     def find(self, *names: str) -> str:
         """The text of the first section whose heading contains one of ``names``."""
@@ -252,6 +253,7 @@ def _heading(line: str) -> tuple[str, str] | None:
 def parse_paper(text: str, source: str, *, kind: str = "text", title_hint: str = "") -> Paper:
     """Split plain text into sections and find the title and abstract."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    stamp = re.search(rf"arXiv:(?P<id>{_ARXIV_NEW}|{_ARXIV_OLD})(?:v\d+)?\s+\[", text, re.IGNORECASE)
     lines = [ln for ln in text.split("\n") if not _ARXIV_STAMP.fullmatch(ln.strip())]
     sections: list[Section] = [Section("", "")]
     buf: list[str] = []
@@ -287,7 +289,7 @@ def parse_paper(text: str, source: str, *, kind: str = "text", title_hint: str =
         abstract = max(paras, key=len)
     abstract = re.sub(r"[ \t]*\n[ \t]*", " ", abstract).strip()
     return Paper(source=source, title=re.sub(r"\s+", " ", title).strip("*_# "), abstract=abstract,
-                 sections=sections, kind=kind)
+                 sections=sections, kind=kind, arxiv_id=stamp.group("id") if stamp else "")
 
 
 # --- condensing -----------------------------------------------------------------------

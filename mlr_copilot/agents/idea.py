@@ -27,6 +27,7 @@ from ..paper import PaperDigest, digest_paper, load_paper
 from ..related_work import format_papers, search_related
 from ..templates import render
 from .idea_fields import LIST, SCORE, Field, format_fields, format_template, parse_fields
+from .idea_prototype import PrototypeOutcome, PrototypeRequest, gather_prototype
 from .idea_output import (Candidate, IdeaRecord, PaperInfo, existing_task_statement, problem_variants,
                           write_outputs)
 from .idea_review import ACCEPT, EDIT, QUIT, Decision, ReviewPolicy, ReviewQuit
@@ -189,13 +190,15 @@ def generate_idea(paper: str, task: str, models: Models, *, problems_dir: str | 
                   online: bool = True, force: bool = False, problem_name: str | None = None,
                   s2_base_url: str | None = None, openalex_base_url: str | None = None,
                   arxiv_base_url: str | None = None, max_paper_chars: int | None = None,
-                  max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> IdeaResult:
+                  max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+                  prototype: PrototypeRequest | None = None) -> IdeaResult:
     """Turn ``paper`` into ``problems/<problem_name or task>`` (+ ``.idea.json``) for ``task``.
 
     ``run_dir``: where ``idea_log.jsonl`` goes (the pipeline passes the experiment's run
     directory); by default a new ``log_root/task/<timestamp>``. Raises ``ConfigError`` for
     bad input (existing problem without ``force``, unreadable paper), ``ReviewQuit`` when the
-    reviewer quits, ``IdeaFormatError`` when a stage never yields its fields.
+    reviewer quits, ``IdeaFormatError`` when a stage never yields its fields. ``prototype``:
+    find the paper's code and bring it into ``workspaces/<task>/prototype/`` (``idea_prototype``).
     """
     task = _check_name(task, "task name")
     name = _check_name(problem_name or task, "problem name")
@@ -214,14 +217,18 @@ def generate_idea(paper: str, task: str, models: Models, *, problems_dir: str | 
     log_path = run_dir / "idea_log.jsonl"
     log = JsonlWriter(log_path)
     agent = IdeaAgent(models, log, review, max_attempts=max_attempts)
+    proto = (gather_prototype(prototype, source, Path(workspaces_dir) / task, online=online)
+             if prototype is not None else None)
     ws = describe_workspace(Path(workspaces_dir) / task, task, task_root=Path(problems_dir).parent)
     agent._record("idea_start", schema_version=SCHEMA_VERSION, task=task, problem_name=name, paper=paper,
                   ideas=ideas, online=online, force=force, interactive=review.interactive,
                   models={"main": models.main.model, "fast": models.fast.model},
                   workspace=ws.files, paper_info=source.summary())
+    if proto is not None:
+        agent._record("prototype", **proto.record)
     try:
         return _run(agent, source, task, name, ideas, ws, task_statement, problem_path, run_dir, log_path,
-                    online=online, s2_base_url=s2_base_url, openalex_base_url=openalex_base_url,
+                    online=online, proto=proto, s2_base_url=s2_base_url, openalex_base_url=openalex_base_url,
                     max_paper_chars=max_paper_chars or paper_budget_chars(models.main))
     except RunStopped as exc:
         agent._record("idea_end", status=exc.status, message=str(exc), llm_calls=agent.calls, usage=agent.usage)
@@ -234,7 +241,8 @@ def generate_idea(paper: str, task: str, models: Models, *, problems_dir: str | 
 
 def _run(agent: IdeaAgent, source, task: str, name: str, ideas: int, ws, task_statement: str,
          problem_path: Path, run_dir: Path, log_path: Path, *, online: bool, s2_base_url: str | None,
-         openalex_base_url: str | None, max_paper_chars: int) -> IdeaResult:
+         openalex_base_url: str | None, max_paper_chars: int,
+         proto: PrototypeOutcome | None = None) -> IdeaResult:
     fmt = {s: format_template(f) for s, f in STAGE_FIELDS.items()}
     # 1. understanding; a model that finds the paper too long gets it condensed harder
     budget = max_paper_chars
@@ -293,7 +301,7 @@ def _run(agent: IdeaAgent, source, task: str, name: str, ideas: int, ws, task_st
             candidate=i, reviewed=True)
         plan = agent.stage("plan", lambda fb: render(
             "agents.prompts", "idea_plan", problem=problem["research_problem"], hypothesis=hyp["hypothesis"],
-            workspace=ws.grounding(task_statement), feedback=fb, format=fmt["plan"]), candidate=i, reviewed=True)
+            workspace=ws.grounding(task_statement) + (f"\n{proto.brief}\n" if proto else ""), feedback=fb, format=fmt["plan"]), candidate=i, reviewed=True)
         drafts.append((hyp, plan))
 
     # 6. review and ranking
@@ -326,7 +334,8 @@ def _run(agent: IdeaAgent, source, task: str, name: str, ideas: int, ws, task_st
         selected=ranking[0][0], decisions=agent.decisions,
         models={"main": agent.models.main.model, "fast": agent.models.fast.model},
         run_dir=str(run_dir), workspace_files=ws.files, task_statement=task_statement,
-        task_info=ws.task_info)
+        task_info=ws.task_info, prototype=proto.record if proto else {},
+        prototype_brief=proto.brief if proto else "")
     idea_path = write_outputs(record, problem_path, saves_submission=ws.saves_submission)
     agent._record("idea_end", status="done", problem_path=str(problem_path), idea_path=str(idea_path),
                   selected=record.selected, llm_calls=agent.calls, usage=agent.usage)

@@ -42,7 +42,16 @@ def run_idea(args: argparse.Namespace, review: ReviewPolicy | None = None) -> Id
                          workspaces_dir=root / "workspaces", run_dir=run_dir, ideas=args.ideas,
                          review=review or ReviewPolicy.for_terminal(yes=args.yes),
                          online=not getattr(args, "offline", False), force=args.force,
-                         problem_name=getattr(args, "problem_name", None))
+                         problem_name=getattr(args, "problem_name", None), prototype=_prototype_request(args))
+
+
+def _prototype_request(args: argparse.Namespace):
+    from .idea_prototype import PrototypeRequest
+
+    repo = getattr(args, "prototype_repo", None)
+    if not (getattr(args, "prototype", False) or repo):
+        return None
+    return PrototypeRequest(repository=repo, hf_endpoint=getattr(args, "hf_endpoint", None))
 
 
 def describe_result(result: IdeaResult) -> str:
@@ -58,6 +67,12 @@ def describe_result(result: IdeaResult) -> str:
         lines.append(f"Related work: {len(record.related_work.papers)} papers from {record.related_work.source}")
     elif record.related_work.notes:
         lines.append("Related work: none (" + "; ".join(record.related_work.notes) + ")")
+    proto = record.prototype
+    if proto.get("retrieved"):
+        lines.append(f"Prototype code: {proto['retrieved']['repository']} in "
+                     f"workspaces/{record.task}/{proto['retrieved']['path']}/ ({proto['retrieved']['files']} files)")
+    elif proto:
+        lines.append(f"Prototype code: skipped: {proto.get('skipped')}")
     lines.append(f"LLM calls: {result.llm_calls}, tokens: {result.usage.input_tokens} in / "
                  f"{result.usage.output_tokens} out")
     lines.append(f"Log: {result.log_path}")

@@ -134,6 +134,8 @@ class IdeaRecord(BaseModel):
     workspace_files: list[str] = []
     task_statement: str = ""  # the task's own problem text, kept under "What to deliver"
     task_info: dict[str, Any] = {}  # metric, direction, submission, read_only from tasks/NAME/
+    prototype: dict[str, Any] = {}  # idea --prototype: artefacts found, what was retrieved or skipped
+    prototype_brief: str = ""  # its section of the problem text
 
     @field_validator("selected")
     @classmethod
@@ -188,6 +190,7 @@ def render_problem(record: IdeaRecord, *, saves_submission: bool) -> str:
         "Experiment plan:\n"
         f"- Datasets: {_items(plan.datasets)}\n- Baselines: {_items(plan.baselines)}\n"
         f"- Metrics: {_items(plan.metrics)}\n- Files to change: {files}\nSteps:\n{steps}",
+        *([record.prototype_brief.strip()] if record.prototype_brief.strip() else []),
         "What to deliver:\n" + (f"{record.task_statement.strip()}\n\n" if record.task_statement.strip() else "")
         + deliver,
     ]

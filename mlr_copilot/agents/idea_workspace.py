@@ -113,7 +113,8 @@ def describe_workspace(ws_dir: Path, task: str, *, task_root: Path | None = None
         return info
     for p in sorted(ws_dir.rglob("*")):
         rel = p.relative_to(ws_dir)
-        if any(part.startswith(".") or part in _SKIP_DIRS for part in rel.parts) or not p.is_file():
+        if any(part.startswith(".") or part in _SKIP_DIRS for part in rel.parts) or not p.is_file() \
+                or rel.parts[0] == "prototype":  # retrieved code: the prototype brief describes it
             continue
         if p.suffix in (".pyc", ".pyo"):
             continue

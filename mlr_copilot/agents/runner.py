@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Sequence
 
 from ..env.actions import DEFAULT_OFFERED, REGISTRY
+from ..env.hub_prototype import prototype_offer
 from ..errors import ConfigError, LLMError, RunStopped
 from ..feedback import FeedbackChannel, make_feedback
 from ..llm.base import Models
+from ..prototype import READ_ONLY_PATTERN as PROTOTYPE_READ_ONLY
 from ..run_record import RunRecorder
 from .experiment import AgentConfig, ExperimentAgent
 
@@ -105,7 +107,8 @@ def run_experiment(options: RunOptions, *, models: Models | None = None,
         from ..llm.registry import resolve_models
         resolve_models(options.llm, base_url=options.llm_base_url)
     feedback = feedback or make_feedback(options.feedback, options.feedback_file)
-    offered = offered_actions(options.actions_add, options.actions_remove,
+    offered = offered_actions(prototype_offer(problem, task.workspace_path) + tuple(options.actions_add),
+                              options.actions_remove,
                               human=feedback.interactive or bool(options.feedback_file))
     run_dir = create_run_dir(Path(options.log_root), task.name)
     workspace = prepare_workspace(task.workspace_path, run_dir, work_dir=options.work_dir)
@@ -181,7 +184,8 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
 def _env_config(options: RunOptions, task):
     from ..env.context import EnvConfig
 
-    return EnvConfig(read_only=tuple(task.read_only), sandbox=options.sandbox, allow_network=options.allow_network,
+    return EnvConfig(read_only=tuple(task.read_only) + (PROTOTYPE_READ_ONLY,),  # prototype/ is never writable
+                     sandbox=options.sandbox, allow_network=options.allow_network,
                      device=options.device, script_timeout_s=options.script_timeout_s,
                      max_time_s=options.max_time_s, max_steps=options.max_steps,
                      secret_names=tuple(_dotenv_names()), hf_endpoint=options.hf_endpoint,

@@ -25,6 +25,7 @@ from ..llm.base import Models
 from ..logs import SCHEMA_VERSION, JsonlWriter, utc_now
 from . import execute as _execute  # noqa: F401  (registers Execute Script)
 from . import files as _files  # noqa: F401  (registers the file actions)
+from . import hub_prototype as _hub_prototype  # noqa: F401  (registers Retrieve Prototype Code)
 from .actions import DEFAULT_OFFERED, REGISTRY, ActionInfo
 from .context import ActionContext, EnvConfig, HumanChannel
 from .sandbox import Sandbox
