@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "workspaces/<task>/prototype/ (read-only to the agent)")
         p.add_argument("--prototype-repo", default=None, metavar="URL|OWNER/NAME",
                        help="retrieve this repository as the prototype (implies --prototype)")
+        p.add_argument("--prototype-model", default=None, metavar="ORG/NAME",
+                       help="also fetch this Hub model into workspaces/<task>/prototype/models/ (implies --prototype)")
         if name == "pipeline":
             _add_run_options(p)
         else:

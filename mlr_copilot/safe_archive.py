@@ -132,7 +132,7 @@ def _zip_members(zf: zipfile.ZipFile) -> Iterator[_Member]:
             yield _Member(info.filename, "file", info.file_size, open=lambda i=info: zf.open(i))
 
 
-def _problem(name: str) -> str | None:
+def unsafe_reason(name: str) -> str | None:
     """Why a member's path is unsafe, or None."""
     if not name or "\x00" in name:
         return "empty or invalid name"
@@ -183,7 +183,7 @@ def _unpack(members: list[_Member], dest: Path, limits: Limits, comment: str) ->
     out = Unpacked(comment=comment)
     safe = []
     for m in members:
-        why = _problem(m.name)
+        why = unsafe_reason(m.name)
         if why:
             out.refuse(m.name, why)
         else:

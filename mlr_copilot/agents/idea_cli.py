@@ -48,10 +48,10 @@ def run_idea(args: argparse.Namespace, review: ReviewPolicy | None = None) -> Id
 def _prototype_request(args: argparse.Namespace):
     from .idea_prototype import PrototypeRequest
 
-    repo = getattr(args, "prototype_repo", None)
-    if not (getattr(args, "prototype", False) or repo):
+    repo, model = getattr(args, "prototype_repo", None), getattr(args, "prototype_model", None)
+    if not (getattr(args, "prototype", False) or repo or model):
         return None
-    return PrototypeRequest(repository=repo, hf_endpoint=getattr(args, "hf_endpoint", None))
+    return PrototypeRequest(repository=repo, hf_endpoint=getattr(args, "hf_endpoint", None), model=model)
 
 
 def describe_result(result: IdeaResult) -> str:

@@ -24,6 +24,7 @@ class PrototypeRequest:
     repository: str | None = None  # named by the user: used instead of the best candidate found
     hf_endpoint: str | None = None
     sources: Sources | None = None  # None: from the environment (MLR_GITHUB_API, MLR_GITHUB_ARCHIVE)
+    model: str | None = None  # a Hub model to fetch into prototype/models/ before the run
 
 
 @dataclass
@@ -59,6 +60,7 @@ def gather_prototype(request: PrototypeRequest, paper, task_workspace: Path, *, 
             record["retrieved"] = rec
         except PrototypeError as exc:
             record["skipped"] = str(exc)
+    model_line = _fetch_model(request, task_workspace, online, record) if request.model else ""
     lines = ["Prototype code and linked artefacts (found for the paper):"]
     listing = describe_artefacts(found)
     if listing:
@@ -68,4 +70,21 @@ def gather_prototype(request: PrototypeRequest, paper, task_workspace: Path, *, 
     else:
         lines.append(f"Prototype code: skipped: {record['skipped']}")
         logger.info("prototype skipped: %s", record["skipped"])
+    if model_line:
+        lines.append(model_line)
     return PrototypeOutcome(record=record, brief="\n".join(lines))
+
+
+def _fetch_model(request: PrototypeRequest, task_workspace: Path, online: bool, record: dict) -> str:
+    from ..env.hub_search import hub_endpoint
+    from ..model_fetch import ModelFetchError, describe_model, fetch_model
+
+    if not online:
+        record["model_skipped"] = f"{request.model} was not downloaded: the network is off (offline mode)."
+        return f"Model: skipped: {record['model_skipped']}"
+    try:
+        record["model"] = fetch_model(request.model, task_workspace, hub_endpoint(request.hf_endpoint))
+    except ModelFetchError as exc:
+        record["model_skipped"] = str(exc)
+        return f"Model: skipped: {exc}"
+    return describe_model(record["model"])

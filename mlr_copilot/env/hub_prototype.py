@@ -12,6 +12,8 @@ import re
 import time
 from pathlib import Path
 
+from ..errors import ActionError
+from ..model_fetch import DEFAULT_TIMEOUT_S as MODEL_TIMEOUT_S, describe_model, fetch_model
 from ..paper_links import PaperArtefacts, describe_artefacts, hub_artefacts, repos_in_text
 from ..prototype import (DEFAULT_TIMEOUT_S, PrototypeError, Sources, describe_prototype, prototype_records,
                          retrieve_prototype)
@@ -64,10 +66,21 @@ def retrieve_prototype_code(ctx: ActionContext, repository: str = "") -> str:
     return text
 
 
-def _timeout(ctx: ActionContext) -> float:
+def download_model_step(ctx: ActionContext, model_id: str) -> str:
+    """Retrieve Model's "download <id>": only when the run allows network access."""
+    if not ctx.config.allow_network:
+        raise ActionError(f"Skipped: {model_id} was not downloaded. Downloading model weights during a step "
+                          "needs a run with network access (--allow-network); without it, fetch the model "
+                          f"before the run (mlr-copilot idea ... --prototype-model {model_id}) or work without it.")
+    record = fetch_model(model_id, ctx.workspace, hub_endpoint(ctx.config.hf_endpoint),
+                         timeout_s=_timeout(ctx, MODEL_TIMEOUT_S))
+    return describe_model(record)
+
+
+def _timeout(ctx: ActionContext, default: float = DEFAULT_TIMEOUT_S) -> float:
     if ctx.deadline is None:
-        return DEFAULT_TIMEOUT_S
-    return max(5.0, min(DEFAULT_TIMEOUT_S, ctx.deadline - time.monotonic()))
+        return default
+    return max(5.0, min(default, ctx.deadline - time.monotonic()))
 
 
 def prototype_offer(problem: str, task_workspace: Path) -> tuple[str, ...]:

@@ -30,12 +30,18 @@ could should would will may might like such e.g eg etc also very more most less 
 model models dataset datasets data pretrained pre-trained pre trained hugging face hub huggingface
 retrieve search look looking task tasks please based small large
 """.split())
+_DOWNLOAD = re.compile(r"^download\s+(\S+/\S+)$", re.IGNORECASE)  # "download org/name": fetch it
 _NOISE_TAGS = ("region:", "arxiv:", "doi:", "base_model:", "endpoints_compatible", "autotrain_compatible")
 
 
 def retrieve_from_hub(ctx: ActionContext, llm: LLM, kind: str, instruction: str) -> str:
     """The observation of Retrieve Model (``kind="model"``) or Retrieve Dataset (``"dataset"``)."""
     instruction = " ".join(instruction.split())
+    wanted = _DOWNLOAD.match(instruction) if kind == "model" else None
+    if wanted:
+        from .hub_prototype import download_model_step
+
+        return download_model_step(ctx, wanted.group(1))
     if not instruction:
         raise ActionError(f"The instruction is empty: describe the {kind} you need.")
     queries = hub_queries(llm, kind, instruction)

@@ -320,7 +320,8 @@ def _log_for_prompt(log: str) -> str:
 
 @action("Retrieve Model",
         "Search the Hugging Face Hub for pretrained models that suit a purpose you describe. "
-        "Returns the most downloaded matches with their ids, to load in your scripts.",
+        "Returns the most downloaded matches with their ids, to load in your scripts. The instruction "
+        "'download <model id>' instead puts that model's files in prototype/models/ (runs with network only).",
         [Arg("instruction", "a description of the model needed: task, data, size or other constraints")],
         "A short list of model ids with downloads, task and why each fits, or a message saying "
         "the Hub could not be searched.", uses_llm=True)

@@ -2,7 +2,8 @@
 
 One server, three base URLs: ``github_api`` (``/repos/<o>/<r>``, ``/repos/<o>/<r>/commits/<ref>``),
 ``github_archive`` (``/<o>/<r>/tar.gz/<ref>``, as codeload.github.com) and ``hf_endpoint``
-(``/api/papers/<id>``; ``/api/models|datasets|spaces?filter=arxiv:<id>``; ``/api/models/<id>?blobs=true``).
+(``/api/papers/<id>``; ``/api/models|datasets|spaces?filter=arxiv:<id>``; ``/api/models/<id>?blobs=true``;
+``/<id>/resolve/<rev>/<file>``).
 ``fail`` maps a path prefix (after the base) to an HTTP status; every request is kept in ``requests``.
 """
 from __future__ import annotations
@@ -117,6 +118,12 @@ class FakeCodeHosts:
             return self._send(h, 200, repo.archive, content_type="application/x-gzip")
         if parts[0] == "hf" and parts[1:2] == ["api"]:
             return self._hub(h, parts[2:], q)
+        if parts[0] == "hf" and parts[3:4] == ["resolve"]:  # /hf/<org>/<name>/resolve/<rev>/<file>
+            m = next((m for m in self.models if m.id == "/".join(parts[1:3])), None)
+            name = "/".join(parts[5:])
+            if m is None or name not in m.files:
+                return self._send(h, 404, {"error": "Entry not found"})
+            return self._send(h, 200, b"w" * m.files[name], content_type="application/octet-stream")
         return self._send(h, 404, {"message": "Not Found"})
 
     def _hub(self, h, parts: list[str], q: dict) -> None:
@@ -137,7 +144,7 @@ class FakeCodeHosts:
             m = next((m for m in self.models if m.id == "/".join(parts[1:])), None)
             if m is None:
                 return self._send(h, 404, {"error": "Repository not found"})
-            return self._send(h, 200, {"id": m.id, "tags": [f"arxiv:{m.arxiv}"],
+            return self._send(h, 200, {"id": m.id, "tags": [f"arxiv:{m.arxiv}"], "sha": SHA,
                                        "cardData": {"license": m.license} if m.license else {},
                                        "siblings": [{"rfilename": n, "size": s} for n, s in m.files.items()]})
         if parts in (["datasets"], ["spaces"]):
