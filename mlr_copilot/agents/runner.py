@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Sequence
 
 from ..env.actions import DEFAULT_OFFERED, REGISTRY
-from ..env.hub_prototype import prototype_offer
 from ..errors import ConfigError, LLMError, RunStopped
 from ..feedback import FeedbackChannel, make_feedback
 from ..llm.base import Models
@@ -94,6 +93,7 @@ def run_experiment(options: RunOptions, *, models: Models | None = None,
                    feedback: FeedbackChannel | None = None) -> RunResult:
     """Start a new run of ``options.task``. ``models``/``feedback`` may be injected (tests, pipeline)."""
     from ..env.environment import Environment
+    from ..env.hub_prototype import prototype_offer
     from ..env.rundir import create_run_dir, prepare_workspace
     from ..tasks import find_task
 

@@ -25,7 +25,6 @@ from ..llm.base import Models
 from ..logs import SCHEMA_VERSION, JsonlWriter, utc_now
 from . import execute as _execute  # noqa: F401  (registers Execute Script)
 from . import files as _files  # noqa: F401  (registers the file actions)
-from . import hub_prototype as _hub_prototype  # noqa: F401  (registers Retrieve Prototype Code)
 from .actions import DEFAULT_OFFERED, REGISTRY, ActionInfo
 from .context import ActionContext, EnvConfig, HumanChannel
 from .sandbox import Sandbox
@@ -36,6 +35,7 @@ try:  # the LLM-backed actions register themselves when their module is present
 except ModuleNotFoundError as _e:  # pragma: no cover - only while that module is absent
     if _e.name != f"{__package__}.llm_actions":
         raise
+from . import hub_prototype as _hub_prototype  # noqa: F401  (registers Retrieve Prototype Code, after the others)
 
 logger = logging.getLogger(__name__)
 
