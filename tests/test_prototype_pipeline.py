@@ -90,3 +90,26 @@ def test_pipeline_brings_the_papers_code_and_the_agent_reads_it(tmp_path, monkey
     assert "the paper's augmentation" in steps[0]["full_observation"]
     first_prompt = "\n".join(m["content"] for m in server.requests[len(A.full_run())].body["messages"])
     assert "prototype/acme-shiftaug/" in first_prompt and "Retrieve Prototype Code" in first_prompt
+
+
+def test_idea_prototype_offline_says_what_was_skipped_and_goes_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_OPENAI_KEY)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "paper.md").write_text(PAPER)
+    (tmp_path / "workspaces" / "digits").mkdir(parents=True)
+    with FakeCodeHosts({"acme/shiftaug": Repo(tar_gz({"a.py": "x"}))}) as hosts, FakeLLMServer() as server:
+        monkeypatch.setenv("MLR_GITHUB_API", hosts.github_api)
+        monkeypatch.setenv("HF_ENDPOINT", hosts.hf_endpoint)
+        server.queue(*[openai_text(a) for a in A.full_run()])
+        code = main(["idea", str(tmp_path / "paper.md"), "--task", "digits", "--prototype", "--offline", "--yes",
+                     "--llm", "openai:test-model", "--llm-base-url", server.url + "/v1", "--root", str(tmp_path),
+                     "--log-root", str(tmp_path / "logs")])
+        assert code == 0 and hosts.requests == []
+    assert "Prototype code: skipped: https://github.com/acme/shiftaug was not retrieved: the network is off" \
+        in capsys.readouterr().out
+    problem = (tmp_path / "problems" / "digits").read_text()
+    assert "Note: The Hugging Face Hub was not asked: the network is off (offline mode)." in problem
+    assert "Prototype code: skipped: https://github.com/acme/shiftaug was not retrieved" in problem
+    assert not (tmp_path / "workspaces" / "digits" / "prototype").exists()
+    idea = json.loads((tmp_path / "problems" / "digits.idea.json").read_text())
+    assert idea["prototype"]["retrieved"] is None and "offline" in idea["prototype"]["skipped"]

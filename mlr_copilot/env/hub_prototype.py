@@ -43,7 +43,10 @@ def retrieve_prototype_code(ctx: ActionContext, repository: str = "") -> str:
         named = sorted(repos_in_text([("research problem", ctx.research_problem or "")]), key=lambda c: -c.score)
         target = named[0].url if named else ""
     sources = Sources.from_env(timeout_s=_timeout(ctx))
-    if found.arxiv_id and sources.online:
+    if not sources.online:
+        raise PrototypeError(f"Skipped: {target or 'the paper repository'} was not retrieved because offline mode "
+                             "is on (HF_HUB_OFFLINE or MLR_OFFLINE); continue with the code in the workspace.")
+    if found.arxiv_id:
         hub_artefacts(found.arxiv_id, hub_endpoint(ctx.config.hf_endpoint), found)
         if not target and found.repos:
             target = found.repos[0].url
@@ -51,9 +54,6 @@ def retrieve_prototype_code(ctx: ActionContext, repository: str = "") -> str:
         raise PrototypeError("No repository was given, and the research problem names none"
                              + (f" (nor does the Hub's page for arXiv:{found.arxiv_id})" if found.arxiv_id else "")
                              + ": give a GitHub URL or owner/name as repository.")
-    if not sources.online:
-        raise PrototypeError(f"Skipped: {target} was not retrieved because offline mode is on "
-                             "(HF_HUB_OFFLINE or MLR_OFFLINE); continue with the code in the workspace.")
     record = retrieve_prototype(target, ctx.workspace, sources)
     text = describe_prototype(ctx.workspace, record)
     if record.get("already_present"):
