@@ -192,3 +192,13 @@ def test_action_offline_and_unnamed_say_they_skipped(tmp_path, hosts, monkeypatc
     obs = env.execute("Retrieve Prototype Code", {"repository": "acme/shiftaug"}, step=2)
     assert not obs.ok and "Skipped" in obs.text and "offline mode" in obs.text
     assert REGISTRY["Retrieve Prototype Code"].uses_llm is False
+
+
+def test_the_action_is_offered_only_when_a_paper_or_repository_is_known(tmp_path, hosts):
+    from mlr_copilot.env.hub_prototype import prototype_offer
+
+    assert prototype_offer("Improve train.py on the digits.", tmp_path) == ()
+    assert prototype_offer("Code: github.com/acme/shiftaug", tmp_path) == ("Retrieve Prototype Code",)
+    assert prototype_offer("From arXiv:2401.01234.", tmp_path) == ("Retrieve Prototype Code",)
+    retrieve_prototype("acme/shiftaug", tmp_path, sources(hosts))
+    assert prototype_offer("Improve train.py on the digits.", tmp_path) == ("Retrieve Prototype Code",)
