@@ -1,13 +1,17 @@
-"""Run the ExperimentAgent with the embedded local model on every offline task.
+"""Run the ExperimentAgent on the offline tasks and print how well it did.
 
-Prints per task: success rate, mean improvement over the baseline, share of responses that
-parsed on the first try, mean seconds per step, and tokens. Usage:
+Per task: success rate (hidden grader, more than 10% better than the baseline), mean
+improvement, repeated actions (the same action with the same input twice in a row), share
+of responses usable on the first try, median and longest step (model time, scripts
+included), and wall time per run. Usage:
 
-    python benchmarks/agent_suite.py --trials 1 --max-steps 8 [--llm local] [--tasks digits,wine]
+    python benchmarks/agent_suite.py --trials 3 --steps 10 [--llm local] [--tasks digits,wine]
+    python benchmarks/agent_suite.py --llm openai:qwen --llm-base-url http://127.0.0.1:8080/v1
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -25,12 +29,26 @@ from mlr_copilot.tasks import discover_tasks  # noqa: E402
 OFFLINE = ("digits", "wine", "diabetes")
 
 
+def run_figures(run_dir: Path) -> dict:
+    """Figures of one finished run, from its step records."""
+    steps = [r for r in read_jsonl(run_dir / "agent_log" / "full_log.jsonl") if r.get("type") == "step"]
+    keys = [(r.get("action"), json.dumps(r.get("action_input"), sort_keys=True)) for r in steps]
+    return {
+        "steps": len(steps),
+        "repeats": sum(1 for a, b in zip(keys, keys[1:]) if a == b),
+        "first_try": [r.get("parse_attempts") == 1 for r in steps],
+        "durations": [r["duration_s"] for r in steps if r.get("duration_s") is not None],
+        "actions": [r.get("action") for r in steps],
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", default=",".join(OFFLINE))
     ap.add_argument("--llm", default="local")
+    ap.add_argument("--llm-base-url", default=None)
     ap.add_argument("--trials", type=int, default=1)
-    ap.add_argument("--max-steps", type=int, default=8)
+    ap.add_argument("--steps", "--max-steps", dest="max_steps", type=int, default=10)
     ap.add_argument("--sandbox", default="auto")
     ap.add_argument("--log-root", default=None, help="keep the runs here (default: a temporary folder)")
     ap.add_argument("--actions-remove", default="", help="comma-separated actions not to offer")
@@ -41,38 +59,43 @@ def main() -> int:
     rows = []
     t_all = time.monotonic()
     for name in [t.strip() for t in args.tasks.split(",") if t.strip()]:
-        evals, first_try, durations, tokens = [], [], [], []
+        evals, figures, walls = [], [], []
         for trial in range(1, args.trials + 1):
-            result = run_experiment(RunOptions(task=name, llm=args.llm, max_steps=args.max_steps, feedback="none",
-                                               sandbox=args.sandbox, log_root=str(log_root), root=str(ROOT),
-                                               actions_remove=tuple(a.strip() for a in args.actions_remove.split(",")
-                                                                    if a.strip())))
+            t0 = time.monotonic()
+            result = run_experiment(RunOptions(
+                task=name, llm=args.llm, llm_base_url=args.llm_base_url, max_steps=args.max_steps,
+                feedback="none", sandbox=args.sandbox, log_root=str(log_root), root=str(ROOT),
+                actions_remove=tuple(a.strip() for a in args.actions_remove.split(",") if a.strip())))
+            walls.append(time.monotonic() - t0)
             ev = evaluate_run(result.run_dir, tasks)
+            fig = run_figures(result.run_dir)
             evals.append(ev)
-            steps = [r for r in read_jsonl(result.run_dir / "agent_log" / "full_log.jsonl") if r.get("type") == "step"]
-            first_try += [r.get("parse_attempts") == 1 for r in steps]
-            durations += [r["duration_s"] for r in steps if r.get("duration_s") is not None]
-            tokens.append(ev.get("tokens") or 0)
-            print(f"  {name} trial {trial}: status={result.status} steps={len(steps)} score={ev.get('score')} "
-                  f"baseline={ev.get('baseline')} valid={ev.get('valid')} ({result.run_dir})", flush=True)
+            figures.append(fig)
+            print(f"  {name} trial {trial}: status={result.status} steps={fig['steps']} score={ev.get('score')} "
+                  f"baseline={ev.get('baseline')} success={ev.get('success')} wall={walls[-1]:.0f}s "
+                  f"actions={' > '.join(fig['actions'])} ({result.run_dir})", flush=True)
         improvements = [e["improvement_pct"] for e in evals if e.get("improvement_pct") is not None]
+        durations = [d for f in figures for d in f["durations"]]
+        first_try = [x for f in figures for x in f["first_try"]]
         rows.append({
-            "task": name,
-            "runs": len(evals),
-            "success": sum(bool(e.get("success")) for e in evals) / len(evals),
+            "task": name, "runs": len(evals),
+            "success": sum(bool(e.get("success")) for e in evals),
             "improvement": statistics.mean(improvements) if improvements else float("nan"),
+            "repeats": sum(f["repeats"] for f in figures),
             "first_try": sum(first_try) / len(first_try) if first_try else float("nan"),
-            "s_per_step": statistics.mean(durations) if durations else float("nan"),
-            "tokens": statistics.mean(tokens) if tokens else 0,
+            "median_step": statistics.median(durations) if durations else float("nan"),
+            "longest_step": max(durations) if durations else float("nan"),
+            "wall": statistics.mean(walls),
         })
-    print(f"\nllm={args.llm} trials={args.trials} max_steps={args.max_steps} "
+    print(f"\nllm={args.llm} trials={args.trials} steps={args.max_steps} "
           f"actions_remove={args.actions_remove or '-'} "
           f"total wall time {time.monotonic() - t_all:.0f} s, runs in {log_root}\n")
-    print("| task | runs | success rate | mean improvement | parsed on first try | s / step | tokens / run |")
-    print("|---|---|---|---|---|---|---|")
+    print("| task | success | mean improvement | repeated actions | usable on first try "
+          "| median step (s) | longest step (s) | wall time per run (s) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['task']} | {r['runs']} | {r['success']:.0%} | {r['improvement']:+.1f}% | {r['first_try']:.0%} "
-              f"| {r['s_per_step']:.1f} | {r['tokens']:.0f} |")
+        print(f"| {r['task']} | {r['success']}/{r['runs']} | {r['improvement']:+.1f}% | {r['repeats']} "
+              f"| {r['first_try']:.0%} | {r['median_step']:.1f} | {r['longest_step']:.1f} | {r['wall']:.0f} |")
     return 0
 
 
