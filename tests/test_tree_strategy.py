@@ -241,3 +241,17 @@ def test_cli_runs_a_tree_with_a_scripted_file_and_replay_gives_the_same_tree(tmp
     text = out.getvalue()
     assert "Solution tree: 3 nodes, validation accuracy (higher is better)" in text
     assert "★ 3" in text and "improve" in text and "Strategy" in text
+
+
+def test_a_budget_stop_still_leaves_the_best_node_in_the_workspace(tmp_path):
+    root = make_project(tmp_path)
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"main": [good(0.6), good(0.8), good(0.9)]}))
+    result = run_experiment(options(root, llm=f"scripted:{answers}", max_steps=5, max_llm_calls=2,
+                                    tree_drafts=3), feedback=NoFeedback())
+    assert result.status == "budget", result.message
+    assert result.final_answer.startswith("Best node: 2, validation accuracy 0.8")
+    assert "The tree has 2 nodes" in result.final_answer
+    assert (result.run_dir / "workspace" / "train.py").read_text() == script(0.8)
+    run = json.loads((result.run_dir / "run.json").read_text())
+    assert run["final_answer"] == result.final_answer and run["tree"]["nodes"] == 2

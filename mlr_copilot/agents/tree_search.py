@@ -98,7 +98,11 @@ class TreeAgent:
         set_step(self.models, step)
         progress.report("step", step=node_id, max_steps=self.max_nodes, phase="thinking", action=f"{stage} node")
         feedback, self.pending_feedback = self.pending_feedback, None
-        completion, prompt = self._ask(node, feedback)
+        try:
+            completion, prompt = self._ask(node, feedback)
+        except BaseException:  # no answer, no node (a resume rebuilds the tree from the records)
+            self.tree.nodes.pop()
+            raise
         node.plan = plan_text(completion.text)
         code = extract_code(completion.text)
         base = {"type": "step", "step": step, "timestamp": utc_now(), "start_time": started,
