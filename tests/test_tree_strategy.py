@@ -54,6 +54,10 @@ def test_drafts_then_greedy_improve_and_final_restore_of_the_best(tmp_path):
     assert "Improve node 3" in p[3] and "Write a first complete solution" in p[0]
     assert "data/train.csv" in p[0] and "shape: 3 rows x 3 columns" in p[0]
     assert "Node 1 (draft): Plan: a model scoring 0.6. -> validation accuracy 0.6" in p[1]
+    # No response grammar: the local backend generates the code block freely.
+    calls = [c for c in m.main.calls if c["purpose"] == "tree_node"]
+    assert all(c["response_spec"] is None for c in calls)
+    assert [c["temperature"] for c in calls] == [0.5, 0.5, 0.0, 0.0]  # varied drafts, reproducible fixes
     # The workspace ends as the best node left it, and the Final Answer says so.
     ws = result.run_dir / "workspace"
     assert (ws / "train.py").read_text() == script(0.9)
