@@ -88,7 +88,7 @@ def test_data_preview_is_small_and_deterministic(tmp_path):
     text = data_preview(tmp_path)
     assert text == data_preview(tmp_path)
     assert "- data/train.csv" in text and "shape: 50 rows x 30 columns" in text
-    assert "p0 (int64)" in text and "... 20 more ..." in text and "p29 (int64)" in text
+    assert "p0 (int64)" in text and "... 22 more ..." in text and "p29 (int64)" in text
     assert "Some notes." in text and "train.py (18 B), a Python script of 2 lines" in text
     assert "pycache" not in text and len(text) < 1500
 

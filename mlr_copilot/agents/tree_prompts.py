@@ -21,8 +21,8 @@ from .tree import Node, Tree
 
 PREVIEW_MAX_FILES = 15
 PREVIEW_MAX_CSV = 4
-PREVIEW_HEAD_ROWS = 3
-PREVIEW_MAX_COLUMNS = 12  # wider tables show their first and last columns and a count
+PREVIEW_HEAD_ROWS = 2
+PREVIEW_MAX_COLUMNS = 8  # wider tables show their first and last columns and a count
 PREVIEW_TEXT_CHARS = 400
 COUNT_ROWS_MAX_BYTES = 200 << 20  # larger files are not read to the end to count rows
 MEMORY_NODES = 8  # earlier nodes listed in the prompt
@@ -128,7 +128,7 @@ def _table_preview(path: Path, sep: str) -> str:
         return f"  (could not be read as a table: {type(exc).__name__})"
     cols = [f"{c} ({df[c].dtype})" for c in df.columns]
     if len(cols) > PREVIEW_MAX_COLUMNS:
-        cols = cols[:PREVIEW_MAX_COLUMNS - 2] + [f"... {len(cols) - PREVIEW_MAX_COLUMNS + 2} more ..."] \
+        cols = cols[:PREVIEW_MAX_COLUMNS - 2] + [f"... {len(cols) - PREVIEW_MAX_COLUMNS} more ..."] \
             + cols[-2:]
     head = df.head(PREVIEW_HEAD_ROWS).to_string(index=False, max_cols=PREVIEW_MAX_COLUMNS, max_colwidth=24)
     return (f"  shape: {_count_rows(path)} rows x {len(df.columns)} columns\n"
