@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the ExperimentAgent on a task: bash run_demo.sh <task> [llm]
+# Runs the ExperimentAgent on a task: bash run_demo.sh <task> [llm] [run options...]
 #   llm: local (default, offline embedded model; 10 steps unless --max-steps is given), claude, gpt4, llama
+#   run options go to `mlr-copilot run`, e.g. --strategy tree (AIDE-style tree search; steps count nodes)
 # Works from any directory; sets up .venv on first use.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -8,10 +9,11 @@ LLMS="local claude gpt4 llama"
 
 task="${1:-}"
 llm="${2:-local}"
+case "$llm" in -*) llm=local; set -- "$task" local "${@:2}";; esac  # options right after the task
 tasks="$(cd "$ROOT/workspaces" 2>/dev/null && for d in */; do [ -f "$ROOT/problems/${d%/}" ] && echo "${d%/}"; done | tr '\n' ' ')"
 
 if [ -z "$task" ]; then
-  echo "usage: bash run_demo.sh <task> [llm]" >&2
+  echo "usage: bash run_demo.sh <task> [llm] [run options, e.g. --strategy tree]" >&2
   echo "  tasks: $tasks" >&2
   echo "  llms:  $LLMS (default: local)" >&2
   exit 2

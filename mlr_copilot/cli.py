@@ -58,6 +58,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--research-log-entries", choices=("llm", "brief"), default=None,
                    help="llm: the fast model summarises each step; brief: built from the step, no model "
                    "call (default: brief for local models, llm for hosted ones)")
+    from .agents.tree import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_MAX_DEBUG_DEPTH
+
+    p.add_argument("--strategy", choices=("loop", "tree"), default="loop",
+                   help="loop: the MLAgentBench action loop (default); tree: AIDE-style draft/debug/improve "
+                   "search over whole scripts (--max-steps then counts nodes)")
+    p.add_argument("--tree-drafts", type=int, default=DEFAULT_DRAFTS,
+                   help="tree: drafts written before debugging/improving")
+    p.add_argument("--tree-debug-prob", type=float, default=DEFAULT_DEBUG_PROB,
+                   help="tree: chance of debugging a buggy leaf instead of improving the best node")
+    p.add_argument("--tree-max-debug-depth", type=int, default=DEFAULT_MAX_DEBUG_DEPTH,
+                   help="tree: debug attempts in a row on one branch")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,7 +180,8 @@ def run_options_from_args(args: argparse.Namespace, task: str):
                       research_log=not args.no_research_log, hf_endpoint=args.hf_endpoint,
                       research_log_entries=args.research_log_entries,
                       python=tuple(shlex.split(args.python)) if args.python else (),
-                      memory_limit_mb=args.memory_limit)
+                      memory_limit_mb=args.memory_limit, strategy=args.strategy, tree_drafts=args.tree_drafts,
+                      tree_debug_prob=args.tree_debug_prob, tree_max_debug_depth=args.tree_max_debug_depth)
 
 
 class ProgressPrinter:

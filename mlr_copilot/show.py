@@ -41,6 +41,10 @@ def render_run(path: str | Path, *, console: Console | None = None,
         console.print(Text("No step was recorded in this run.", style="yellow"))
     for step in run.steps:
         console.print(_step(step, max_observation_chars, entries))
+    from .show_tree import tree_table  # the tree of a --strategy tree run
+    tree = tree_table(run.steps, run.info)
+    if tree is not None:
+        console.print(tree)
     _footer(console, run)
     return len(run.steps)
 
@@ -83,6 +87,7 @@ def _header(run: RunLog) -> Panel:
         row("Format", "original MLR-Copilot log (read-only view)")
     row("Task", info.get("task"))
     row("LLM", _llm_names(info))
+    row("Strategy", info.get("strategy") if info.get("strategy") not in (None, "loop") else None)
     status = info.get("status")
     row("Status", f"{status}: {info['message']}" if status and info.get("message") else status)
     if info.get("start") or info.get("end"):

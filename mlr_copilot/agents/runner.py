@@ -19,6 +19,7 @@ from ..llm.base import Models
 from ..prototype import READ_ONLY_PATTERN as PROTOTYPE_READ_ONLY
 from ..run_record import RunRecorder
 from .experiment import AgentConfig, ExperimentAgent
+from .tree import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_MAX_DEBUG_DEPTH
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,13 @@ class RunOptions:
     python: Sequence[str] = ()  # empty: the engine's default (this Python, unbuffered)
     research_log: bool = True
     research_log_entries: str | None = None  # llm | brief; None: brief on local models, else llm
+    strategy: str = "loop"  # loop (the MLAgentBench action loop) | tree (AIDE-style search over scripts)
+    tree_drafts: int = DEFAULT_DRAFTS  # tree: drafts before debugging and improving
+    tree_debug_prob: float = DEFAULT_DEBUG_PROB  # tree: chance of debugging a buggy leaf rather than improving the best
+    tree_max_debug_depth: int = DEFAULT_MAX_DEBUG_DEPTH  # tree: debug attempts in a row on one line of nodes
+
+
+STRATEGIES = ("loop", "tree")
 
 
 @dataclass
@@ -106,14 +114,21 @@ def run_experiment(options: RunOptions, *, models: Models | None = None,
     if models is None:  # a wrong LLM name or a missing key fails here, before any run dir exists
         from ..llm.registry import resolve_models
         resolve_models(options.llm, base_url=options.llm_base_url)
+    if options.strategy not in STRATEGIES:
+        raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {options.strategy!r}")
     feedback = feedback or make_feedback(options.feedback, options.feedback_file)
-    offered = offered_actions(prototype_offer(problem, task.workspace_path) + tuple(options.actions_add),
-                              options.actions_remove,
-                              human=feedback.interactive or bool(options.feedback_file))
+    if options.strategy == "tree":
+        from .tree_search import TREE_ACTIONS, check_tree_options
+        check_tree_options(options)
+        offered = list(TREE_ACTIONS)
+    else:
+        offered = offered_actions(prototype_offer(problem, task.workspace_path) + tuple(options.actions_add),
+                                  options.actions_remove,
+                                  human=feedback.interactive or bool(options.feedback_file))
     run_dir = create_run_dir(Path(options.log_root), task.name)
     workspace = prepare_workspace(task.workspace_path, run_dir, work_dir=options.work_dir)
     recorder = RunRecorder(run_dir, info={"task": task.name, "llm": options.llm or "local",
-                                          "options": asdict(options),
+                                          "options": asdict(options), "strategy": options.strategy,
                                           "root": str(root.resolve()),  # resume works from any folder
                                           "workspace": str(workspace.resolve()), "offered_actions": offered})
     return _drive(options, recorder, run_dir, workspace, problem, task, offered, models, feedback,
@@ -137,12 +152,18 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
         env = Environment(_env_config(options, task), workspace=workspace, env_log_dir=run_dir / "env_log",
                           models=models, human=feedback if "Request Help" in offered else None,
                           research_problem=problem, offered=offered, deadline=deadline)
-        agent = ExperimentAgent(env, models, problem, feedback=feedback, recorder=recorder,
-                                config=AgentConfig(max_steps=options.max_steps, history_steps=options.history_steps,
-                                                   max_parse_attempts=options.max_parse_attempts,
-                                                   research_log=options.research_log,
-                                                   research_log_entries=log_entries),
-                                state=state)
+        if options.strategy == "tree":
+            from .tree_search import make_tree_agent
+            agent = make_tree_agent(env, models, problem, task, options, feedback=feedback, recorder=recorder,
+                                    state=state)
+        else:
+            agent = ExperimentAgent(env, models, problem, feedback=feedback, recorder=recorder,
+                                    config=AgentConfig(max_steps=options.max_steps,
+                                                       history_steps=options.history_steps,
+                                                       max_parse_attempts=options.max_parse_attempts,
+                                                       research_log=options.research_log,
+                                                       research_log_entries=log_entries),
+                                    state=state)
         status, message = agent.run()
     except RunStopped as exc:
         status, message = exc.status, str(exc)

@@ -1,0 +1,226 @@
+"""What the tree strategy shows the model, and what it takes from the answer.
+
+* ``data_preview``: a small, deterministic preview of the workspace (files and sizes; for
+  each CSV its shape, columns with types and first rows; the start of small text files).
+* ``node_prompt``: the prompt of one node, from the template ``prompts/tree_node.txt``:
+  problem, preview, memory of earlier nodes, the stage's instructions with the parent's code
+  (and, to debug, its error output), and the human's latest feedback.
+* ``extract_code`` / ``plan_text`` / ``compile_error``: the script from the fenced block,
+  the plan around it, and a syntax check that needs no run.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+from ..templates import render
+from .metric import MetricSpec
+from .tree import Node, Tree
+
+PREVIEW_MAX_FILES = 15
+PREVIEW_MAX_CSV = 4
+PREVIEW_HEAD_ROWS = 2
+PREVIEW_MAX_COLUMNS = 8  # wider tables show their first and last columns and a count
+PREVIEW_TEXT_CHARS = 400
+COUNT_ROWS_MAX_BYTES = 200 << 20  # larger files are not read to the end to count rows
+MEMORY_NODES = 8  # earlier nodes listed in the prompt
+PLAN_CHARS = 300
+ERROR_HEAD_CHARS = 600
+ERROR_TAIL_CHARS = 1400
+SKIP_NAMES = {"__pycache__", "research_log.log", ".ipynb_checkpoints"}
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+TEXT_SUFFIXES = {".txt", ".md", ".json", ".yaml", ".yml", ".cfg", ".ini"}
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
+_TIMING = re.compile(r", after [0-9.]+ s\.")
+
+
+# ----------------------------------------------------------------- the answer
+def extract_code(response: str) -> str | None:
+    """The script in the response: the longest ```python block (else the longest block of any
+    language); a block the model did not close runs to the end. None when there is no block."""
+    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(response or "")]
+    python = [code for lang, code in blocks if lang in ("python", "py", "python3")]
+    pool = python or [code for lang, code in blocks if lang in ("",)] or [code for _, code in blocks]
+    pool = [c for c in pool if c.strip()]
+    if not pool:
+        return None
+    code = max(pool, key=len).rstrip()
+    code = code[:-3].rstrip() if code.endswith("```") else code  # a fence closed on the code's last line
+    return code.strip("\n") + "\n"
+
+
+def plan_text(response: str) -> str:
+    """The model's words outside the code blocks, on one line, cut to ``PLAN_CHARS``."""
+    text = _FENCE.sub(" ", response or "")
+    text = " ".join(text.split())
+    return text[:PLAN_CHARS].rstrip() + ("…" if len(text) > PLAN_CHARS else "")
+
+
+def compile_error(code: str, filename: str) -> str | None:
+    """A description of the syntax error in ``code``, or None when it compiles."""
+    try:
+        compile(code, filename, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        where = f" (line {exc.lineno})" if exc.lineno else ""
+        line = (exc.text or "").rstrip()
+        return f"SyntaxError: {exc.msg}{where}" + (f"\n    {line}" if line else "")
+    except ValueError as exc:  # null bytes and the like
+        return f"The code cannot be compiled: {exc}"
+    return None
+
+
+def error_excerpt(output: str) -> str:
+    """Head and tail of a failed run's output, without its run time (prompts stay reproducible)."""
+    text = _TIMING.sub(".", output or "").strip()
+    if len(text) <= ERROR_HEAD_CHARS + ERROR_TAIL_CHARS:
+        return text
+    return f"{text[:ERROR_HEAD_CHARS]}\n[... {len(text) - ERROR_HEAD_CHARS - ERROR_TAIL_CHARS} characters ...]\n" \
+           f"{text[-ERROR_TAIL_CHARS:]}"
+
+
+def last_error_line(error: str) -> str:
+    """The line of an error output that says the most: the last 'SomethingError: ...' line."""
+    lines = [ln.strip() for ln in (error or "").splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if re.match(r"^[A-Za-z_.]*(Error|Exception|Interrupt)\b", ln) or ln.startswith("no line 'Validation"):
+            return ln[:200]
+    return lines[-1][:200] if lines else "failed"
+
+
+# ------------------------------------------------------------------ the preview
+def _files(root: Path) -> list[Path]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_NAMES)
+        out += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".") and f not in SKIP_NAMES]
+    return out
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _count_rows(path: Path) -> str:
+    size = path.stat().st_size
+    if size > COUNT_ROWS_MAX_BYTES:
+        return "many"
+    with open(path, "rb") as f:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+        if size:
+            f.seek(-1, os.SEEK_END)
+            lines += f.read(1) != b"\n"
+    return str(max(0, lines - 1))
+
+
+def _table_preview(path: Path, sep: str) -> str:
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, sep=sep, nrows=200)
+    except Exception as exc:  # noqa: BLE001 - a file pandas cannot read is described, not fatal
+        return f"  (could not be read as a table: {type(exc).__name__})"
+    cols = [f"{c} ({df[c].dtype})" for c in df.columns]
+    if len(cols) > PREVIEW_MAX_COLUMNS:
+        cols = cols[:PREVIEW_MAX_COLUMNS - 2] + [f"... {len(cols) - PREVIEW_MAX_COLUMNS} more ..."] \
+            + cols[-2:]
+    head = df.head(PREVIEW_HEAD_ROWS).to_string(index=False, max_cols=PREVIEW_MAX_COLUMNS, max_colwidth=24)
+    return (f"  shape: {_count_rows(path)} rows x {len(df.columns)} columns\n"
+            f"  columns: {', '.join(cols)}\n  first rows:\n"
+            + "\n".join("    " + line for line in head.splitlines()))
+
+
+def data_preview(workspace: Path, *, skip: Sequence[str] = ()) -> str:
+    """A short description of the files in ``workspace`` (see the module docstring)."""
+    workspace = Path(workspace)
+    files = [p for p in _files(workspace) if str(p.relative_to(workspace)) not in skip]
+    if not files:
+        return "(the working directory is empty)"
+    parts, tables = [], 0
+    for path in files[:PREVIEW_MAX_FILES]:
+        rel = path.relative_to(workspace).as_posix()
+        try:
+            size = path.stat().st_size
+        except OSError:
+            continue
+        line = f"- {rel} ({_size(size)})"
+        suffix = path.suffix.lower()
+        try:
+            if suffix in TABLE_SUFFIXES and tables < PREVIEW_MAX_CSV:
+                tables += 1
+                line += "\n" + _table_preview(path, TABLE_SUFFIXES[suffix])
+            elif suffix == ".py":
+                line += f", a Python script of {len(path.read_text(encoding='utf-8', errors='replace').splitlines())} lines"
+            elif suffix in TEXT_SUFFIXES and size <= 20_000:
+                text = path.read_text(encoding="utf-8", errors="replace")[:PREVIEW_TEXT_CHARS].rstrip()
+                line += "\n" + "\n".join("    " + ln for ln in text.splitlines())
+        except OSError:
+            pass
+        parts.append(line)
+    if len(files) > PREVIEW_MAX_FILES:
+        parts.append(f"- ... and {len(files) - PREVIEW_MAX_FILES} more files")
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------------ the prompt
+def memory_text(tree: Tree, limit: int = MEMORY_NODES) -> str:
+    done = [n for n in tree.nodes if n.done]
+    if not done:
+        return ""
+    shown = done[-limit:]
+    lines = [f"\n# Earlier attempts ({len(done)} so far" + (f", the last {len(shown)} shown" if len(shown) < len(done)
+                                                            else "") + ")"]
+    for n in shown:
+        origin = n.stage if n.parent is None else f"{n.stage} of node {n.parent}"
+        lines.append(f"- Node {n.id} ({origin}): {n.plan or 'no plan given'} -> {n.outcome}")
+    best = tree.best()
+    if best is not None:
+        lines.append(f"Best so far: node {best.id}, validation {tree.metric.label} {best.metric:.6g}.")
+    return "\n".join(lines) + "\n"
+
+
+def outcome_text(node: Node, metric: MetricSpec) -> str:
+    if node.duplicate_of is not None:
+        return f"same code as node {node.duplicate_of}, not run again"
+    if node.good:
+        return f"validation {metric.label} {node.metric:.6g}"
+    return f"failed: {last_error_line(node.error)}"
+
+
+def node_prompt(tree: Tree, node: Node, *, problem: str, preview: str, script: str,
+                starter_code: str | None, feedback: str | None, with_memory: bool = True) -> str:
+    parent = tree.get(node.parent)
+    metric = tree.metric
+    if node.stage == "draft":
+        drafts = sum(1 for n in tree.nodes if n.stage == "draft" and n.id != node.id)
+        instructions = "Write a first complete solution. A simple, fast, reliable model is fine."
+        if drafts:
+            instructions += " Use a different approach from the earlier drafts."
+        code = (f"\nThe starter {script} in the working directory (it runs; reuse its data loading and "
+                f"output format):\n```python\n{starter_code.rstrip()}\n```\n" if starter_code else "")
+    elif node.stage == "improve":
+        instructions = (f"Improve node {parent.id} (validation {metric.label} {parent.metric:.6g}, "
+                        f"{metric.describe()}). Make ONE concrete change that should improve the "
+                        f"validation {metric.label}, for example a better model, better features or better "
+                        f"hyper-parameters. Keep the rest working.")
+        code = f"\nThe script of node {parent.id}:\n```python\n{(parent.code or '').rstrip()}\n```\n"
+    else:
+        instructions = (f"The script of node {parent.id} failed. Find the bug and fix it; return the whole "
+                        f"corrected script.")
+        code = (f"\nThe script of node {parent.id}:\n```python\n{(parent.code or '').rstrip()}\n```\n"
+                f"\nWhat went wrong:\n```\n{parent.error.strip()}\n```\n")
+    feedback_text = (f"\n# Human feedback (follow it in this version)\n{feedback.strip()}\n"
+                     if feedback and feedback.strip() else "")
+    return render("agents.prompts", "tree_node", problem=problem.strip(), data_preview=preview,
+                  memory=memory_text(tree) if with_memory else "", instructions=instructions, code=code,
+                  feedback=feedback_text, script=script, metric=metric.label, direction=metric.describe())
+
+
+def system_prompt() -> str:
+    return render("agents.prompts", "tree_system").strip()

@@ -1,0 +1,304 @@
+"""The tree strategy (``--strategy tree``): AIDE-style search over whole scripts, in the same
+Environment, records and feedback as the action loop.
+
+One node: the workspace goes back to the run's start (step 0), the policy picks the stage and
+parent (``tree.Tree``), the main model writes the whole main script from one prompt
+(``tree_prompts``), the code is checked to compile and written with Write File (one step),
+then run with Execute Script (a second step) and its metric read from the output
+(``metric``). A node without a code block, or repeating code already tried, is recorded in a
+step of its own and not run. Each step record carries the ``node`` object; ``run.json``
+carries the tree summary. Human feedback after a node goes into the next node's prompt.
+At the end the workspace is restored to the best node's snapshot and a Final Answer states
+the best metric and the plans that led to it. ``--max-steps`` counts nodes.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from .. import progress
+from ..errors import LLMContextTooLongError, RunStopped
+from ..feedback import FeedbackChannel, StepView
+from ..llm.base import Completion, Models
+from ..llm.client import set_step
+from ..logs import utc_now
+from .experiment import AgentState, EnvironmentLike, StepRecorder
+from .metric import MetricSpec, parse_metric
+from .tree import Node, Tree, TreePolicy, code_hash
+from .tree_prompts import (compile_error, data_preview, error_excerpt, extract_code, node_prompt,
+                           outcome_text, plan_text, system_prompt)
+
+logger = logging.getLogger(__name__)
+
+TREE_ACTIONS = ("Write File", "Execute Script", "Final Answer")
+"""The actions the tree strategy uses (offered to nobody: the strategy calls them itself)."""
+SKIP_ACTION = "Skip Node"  # the action name of a step that records a node that was not run
+DEFAULT_TREE_MAX_TOKENS = 1500  # one script of ~100 lines and a short plan
+DRAFT_TEMPERATURE = 0.5  # drafts should differ from each other
+FIX_TEMPERATURE = 0.0  # improve and debug change one thing, as reproducibly as possible
+OUTPUT_READ_MAX_BYTES = 4 << 20  # of a script's full output, searched for the metric line
+
+
+class TreeAgent:
+    def __init__(self, env: EnvironmentLike, models: Models, problem: str, *, script: str, metric: MetricSpec,
+                 policy: TreePolicy, feedback: FeedbackChannel, recorder: StepRecorder, max_nodes: int,
+                 state: AgentState | None = None, records: list[dict[str, Any]] | None = None,
+                 max_tokens: int = DEFAULT_TREE_MAX_TOKENS):
+        self.env = env
+        self.models = models
+        self.problem = problem.strip()
+        self.script = script
+        self.feedback = feedback
+        self.recorder = recorder
+        self.max_nodes = max_nodes
+        self.max_tokens = max_tokens
+        self.state = state or AgentState()
+        records = list(records or [])
+        self.tree = Tree.from_records(records, metric, policy)
+        self.next_step = max((r["step"] for r in records), default=0) + 1
+        self.pending_feedback = records[-1].get("feedback") if records else None
+        self._preview: str | None = None
+        self._starter: str | None = None
+        self.system_prompt = system_prompt()
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> tuple[str, str]:
+        """Grow the tree until the node limit, the time limit or /stop. Returns (status, message)."""
+        try:
+            while True:
+                pending = self.tree.pending()
+                if pending is not None:  # written before the run died: run it now
+                    stop = self._execute(pending, pending.steps[-1] + 1)
+                else:
+                    if len(self.tree.nodes) >= self.max_nodes:
+                        return self._finish()
+                    left = self.env.time_left()
+                    if left is not None and left <= 0:
+                        raise RunStopped("time_limit", "Reached the wall-clock limit of the run.")
+                    stop = self.run_node()
+                if stop:
+                    best = self._restore_best()
+                    return "interrupted", ("Stopped by the human (/stop)"
+                                           + (f"; the workspace holds the best node ({best.id})." if best else "."))
+        except RunStopped:
+            best = self._restore_best()
+            if best is not None:
+                self.state.final_answer = self.final_answer_text(best)
+            raise
+
+    def run_node(self) -> bool:
+        """Make, write and run one node. Returns True when the human asked to stop."""
+        node_id = len(self.tree.nodes) + 1
+        self.env.restore_to(0)  # every node starts from the workspace as the run began
+        self._load_start()
+        stage, parent = self.tree.next_parent(node_id)
+        node = self.tree.new_node(stage, parent)
+        step, started, t0 = self.next_step, utc_now(), time.monotonic()
+        set_step(self.models, step)
+        progress.report("step", step=node_id, max_steps=self.max_nodes, phase="thinking", action=f"{stage} node")
+        feedback, self.pending_feedback = self.pending_feedback, None
+        try:
+            completion, prompt = self._ask(node, feedback)
+        except BaseException:  # no answer, no node (a resume rebuilds the tree from the records)
+            self.tree.nodes.pop()
+            raise
+        node.plan = plan_text(completion.text)
+        code = extract_code(completion.text)
+        base = {"type": "step", "step": step, "timestamp": utc_now(), "start_time": started,
+                "prompt": f"{self.system_prompt}\n\n{prompt}", "response": completion.text,
+                "entries": {"Thought": node.plan}, "parse_attempts": 1, "parse_errors": [],
+                "human_feedback_used": feedback,
+                "usage": {"model": completion.model, **completion.usage.__dict__,
+                          "cost_usd": completion.cost_usd, "latency_s": completion.latency_s}}
+        if code is None:
+            node.buggy, node.error = True, "The answer held no ```python code block, so nothing was written or run."
+            return self._skip(node, step, t0, base)
+        node.code, node.code_hash = code, code_hash(code)
+        same = self.tree.find_code(node.code_hash)
+        if same is not None and same is not node:
+            node.duplicate_of = same.id
+            return self._skip(node, step, t0, base)
+        progress.report("step", step=node_id, max_steps=self.max_nodes, phase="acting", action="Write File")
+        obs = self.env.execute("Write File", {"file_name": self.script, "content": code}, step=step)
+        syntax = compile_error(code, self.script)
+        if not obs.ok:
+            node.buggy, node.error = True, obs.text
+        elif syntax:
+            node.buggy, node.error = True, f"{syntax}\n(The script was written but not run.)"
+        record = {**base, "action": "Write File", "action_input": {"file_name": self.script, "content": code},
+                  "observation": obs.text, "full_observation": obs.text, "full_observation_path": None,
+                  "exit_code": None}
+        node.steps.append(step)
+        self.next_step = step + 1
+        if node.done:
+            return self._close(node, record, t0)
+        self._write(record, node, t0, feedback=None)
+        return self._execute(node, step + 1)
+
+    def _execute(self, node: Node, step: int) -> bool:
+        started, t0 = utc_now(), time.monotonic()
+        set_step(self.models, step)
+        progress.report("step", step=node.id, max_steps=self.max_nodes, phase="acting", action="Execute Script")
+        obs = self.env.execute("Execute Script", {"script_name": self.script}, step=step)
+        if not obs.ok:
+            node.buggy, node.error = True, error_excerpt(obs.text)
+        else:
+            reading = parse_metric(self._full_output(obs), self.tree.metric)
+            if obs.exit_code != 0:
+                node.buggy, node.error = True, error_excerpt(obs.text)
+            elif reading.value is None:
+                node.buggy = True
+                node.error = error_excerpt(obs.text) + f"\n\nThe run printed {reading.problem}."
+            else:
+                node.buggy, node.metric = False, reading.value
+        node.steps.append(step)
+        self.next_step = step + 1
+        record = {"type": "step", "step": step, "timestamp": utc_now(), "start_time": started,
+                  "entries": {}, "action": "Execute Script", "action_input": {"script_name": self.script},
+                  "observation": obs.text, "full_observation": obs.text,
+                  "full_observation_path": obs.full_text_path, "exit_code": obs.exit_code,
+                  "parse_attempts": 1, "parse_errors": []}
+        return self._close(node, record, t0)
+
+    def _skip(self, node: Node, step: int, t0: float, base: dict[str, Any]) -> bool:
+        """A node that is not run (no code block, or code already tried): one step, a snapshot."""
+        why = node.error if node.duplicate_of is None else \
+            f"The code is the same as node {node.duplicate_of}'s; it was not run again."
+        self.env.snapshot(step)
+        node.steps.append(step)
+        self.next_step = step + 1
+        record = {**base, "action": SKIP_ACTION, "action_input": {"reason": why}, "observation": why,
+                  "full_observation": why, "full_observation_path": None, "exit_code": None}
+        return self._close(node, record, t0)
+
+    def _close(self, node: Node, record: dict[str, Any], t0: float) -> bool:
+        """The node is finished: ask for feedback, write its last step record."""
+        node.outcome = outcome_text(node, self.tree.metric)
+        view = StepView(record["step"], node.plan, f"node {node.id} ({node.stage})",
+                        {"parent": node.parent, "script": self.script}, f"Node {node.id}: {node.outcome}")
+        result = self.feedback.after_step(view)
+        node.feedback = self.pending_feedback = result.text
+        self._write(record, node, t0, feedback=result.text)
+        logger.info("Node %d (%s%s): %s", node.id, node.stage,
+                    f" of {node.parent}" if node.parent else "", node.outcome)
+        return bool(result.stop)
+
+    def _write(self, record: dict[str, Any], node: Node, t0: float, *, feedback: str | None) -> None:
+        record.update(duration_s=round(time.monotonic() - t0, 3), feedback=feedback, node=node.record())
+        info = getattr(self.recorder, "info", None)
+        if isinstance(info, dict):
+            info["tree"] = self.tree.summary()
+        self.recorder.write_step(record)
+
+    # ------------------------------------------------------------------ the model
+    def _ask(self, node: Node, feedback: str | None) -> tuple[Completion, str]:
+        temperature = DRAFT_TEMPERATURE if node.stage == "draft" else FIX_TEMPERATURE
+        with_memory = True
+        while True:
+            prompt = node_prompt(self.tree, node, problem=self.problem, preview=self._preview or "",
+                                 script=self.script, starter_code=self._starter, feedback=feedback,
+                                 with_memory=with_memory)
+            messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
+            try:
+                completion = self.models.main.complete(messages, max_tokens=self.max_tokens,
+                                                       temperature=temperature, purpose="tree_node")
+            except LLMContextTooLongError:
+                if not with_memory:
+                    raise
+                logger.warning("Node %d: prompt too long for the model; asking again without the memory", node.id)
+                with_memory = False
+                continue
+            self.state.usage = self.state.usage + completion.usage
+            self.state.cost_usd += completion.cost_usd
+            self.state.llm_calls += 1
+            return completion, prompt
+
+    # ------------------------------------------------------------------ helpers
+    def _load_start(self) -> None:
+        """Preview and starter script, from the workspace as the run began (the same on resume)."""
+        if self._preview is not None:
+            return
+        workspace = self.env.workspace
+        self._preview = data_preview(workspace)
+        path = workspace / self.script
+        try:
+            self._starter = path.read_text(encoding="utf-8") if path.is_file() else None
+        except (OSError, UnicodeDecodeError):
+            self._starter = None
+
+    def _full_output(self, obs) -> str:
+        """The script's whole output when it was saved (the observation keeps head and tail)."""
+        path = getattr(obs, "full_text_path", None)
+        if path:
+            try:
+                with open(path, "rb") as f:
+                    f.seek(0, 2)
+                    size = f.tell()
+                    f.seek(max(0, size - OUTPUT_READ_MAX_BYTES))
+                    return f.read().decode("utf-8", errors="replace")
+            except OSError:
+                pass
+        return obs.text
+
+    def _restore_best(self) -> Node | None:
+        best = self.tree.best()
+        if best is not None:
+            self.env.restore_to(best.steps[-1])
+        return best
+
+    def final_answer_text(self, best: Node | None) -> str:
+        s = self.tree.summary()
+        counts = ", ".join(f"{v} {k}" for k, v in s["stages"].items() if v)
+        tally = f"The tree has {s['nodes']} nodes ({counts}); {s['buggy']} buggy, {s['duplicates']} duplicates."
+        if best is None:
+            return (f"No node produced a valid validation {self.tree.metric.label}. {tally} "
+                    f"The workspace is as the run began.")
+        chain, cur = [], best
+        while cur is not None:
+            chain.append(f"node {cur.id} ({cur.stage}): {(cur.plan or 'no plan given').rstrip('.')}")
+            cur = self.tree.get(cur.parent)
+        firsts = [n for n in self.tree.nodes if n.good]
+        first = f" The first working node ({firsts[0].id}) had {firsts[0].metric:.6g}." if firsts[0] is not best else ""
+        return (f"Best node: {best.id}, validation {self.tree.metric.label} {best.metric:.6g} "
+                f"({self.tree.metric.describe()}).{first} How it was reached: " + " <- ".join(chain)
+                + f". The workspace holds this node's {self.script} and the files it wrote. {tally}")
+
+    def _finish(self) -> tuple[str, str]:
+        best = self._restore_best()
+        text = self.final_answer_text(best)
+        step, started, t0 = self.next_step, utc_now(), time.monotonic()
+        obs = self.env.execute("Final Answer", {"final_answer": text}, step=step)
+        self.next_step = step + 1
+        self.state.final_answer = text
+        record = {"type": "step", "step": step, "timestamp": utc_now(), "start_time": started,
+                  "duration_s": round(time.monotonic() - t0, 3), "entries": {}, "action": "Final Answer",
+                  "action_input": {"final_answer": text}, "observation": obs.text, "full_observation": obs.text,
+                  "full_observation_path": None, "exit_code": None, "feedback": None,
+                  "parse_attempts": 1, "parse_errors": [], "tree": self.tree.summary()}
+        info = getattr(self.recorder, "info", None)
+        if isinstance(info, dict):
+            info["tree"] = self.tree.summary()
+        self.recorder.write_step(record)
+        where = f"best node {best.id}, validation {self.tree.metric.label} {best.metric:.6g}" if best else \
+            "no working node"
+        return "final_answer", f"Tree search used its {self.max_nodes} nodes; {where}."
+
+
+def check_tree_options(options) -> None:
+    """ConfigError for tree options out of range (before any run directory exists)."""
+    TreePolicy(drafts=options.tree_drafts, debug_prob=options.tree_debug_prob,
+               max_debug_depth=options.tree_max_debug_depth).check()
+
+
+def make_tree_agent(env, models: Models, problem: str, task, options, *, feedback: FeedbackChannel,
+                    recorder, state: AgentState | None) -> TreeAgent:
+    """The tree agent of a run (``state`` given: a resume, the tree is rebuilt from the log)."""
+    from .metric import metric_spec_for
+
+    policy = TreePolicy(drafts=options.tree_drafts, debug_prob=options.tree_debug_prob,
+                        max_debug_depth=options.tree_max_debug_depth)
+    records = recorder.steps() if state is not None else []
+    return TreeAgent(env, models, problem, script=task.script, metric=metric_spec_for(task, problem),
+                     policy=policy, feedback=feedback, recorder=recorder, max_nodes=options.max_steps,
+                     state=state, records=records)

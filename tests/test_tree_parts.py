@@ -1,0 +1,159 @@
+"""The parts of the tree strategy on their own: metric parsing, code extraction, preview, policy."""
+import pytest
+
+from mlr_copilot.agents.metric import MetricSpec, direction_from_problem, metric_spec_for, parse_metric
+from mlr_copilot.agents.tree import Tree, TreePolicy, code_hash, tree_nodes_from_steps
+from mlr_copilot.agents.tree_prompts import (compile_error, data_preview, error_excerpt, extract_code,
+                                             last_error_line, plan_text)
+from mlr_copilot.errors import ConfigError
+
+ACC = MetricSpec("accuracy", "higher")
+
+
+@pytest.mark.parametrize("output, value", [
+    ("Validation accuracy: 0.9312\n", 0.9312),
+    ("epoch 1\nValidation accuracy: 0.5\nValidation accuracy: 0.75\ndone\n", 0.75),  # the last line wins
+    ("validation ACCURACY = 93.5%\n", 0.935),
+    ("  Validation accuracy: 1e-1\n", 0.1),
+    ("Validation loss: 0.2\nValidation accuracy: 0.8\n", 0.8),
+])
+def test_metric_lines_are_parsed(output, value):
+    assert parse_metric(output, ACC).value == pytest.approx(value)
+
+
+@pytest.mark.parametrize("output, problem", [
+    ("Accuracy: 0.9\n", "no line 'Validation accuracy: <number>'"),
+    ("Validation loss: 0.2\n", "no line"),  # another metric does not count
+    ("Validation accuracy: nan\n", "not a finite number"),
+    ("Validation accuracy: inf\n", "not a finite number"),
+    ("", "no line"),
+])
+def test_missing_or_non_finite_metrics_give_no_value(output, problem):
+    reading = parse_metric(output, ACC)
+    assert reading.value is None and problem in reading.problem
+
+
+def test_any_metric_name_counts_when_the_task_names_none():
+    assert parse_metric("Validation f1: 0.4\n", MetricSpec(None)).value == 0.4
+
+
+def test_direction_comes_from_the_task_then_the_problem_then_the_metric_name():
+    lower = MetricSpec("rmse", "lower")
+    assert lower.better(1.0, 2.0) and not lower.better(2.0, 1.0) and ACC.better(2.0, 1.0)
+    assert direction_from_problem("Report RMSE (lower is better).") == "lower"
+    assert direction_from_problem("Maximize the F1 score.") == "higher"
+    assert direction_from_problem("Improve it.", "rmse") == "lower"
+    assert direction_from_problem("Improve it.", "accuracy") == "higher"
+
+    class Task:
+        metric, config = "mae", {}
+    assert metric_spec_for(Task, "Predict things; higher is better.") == MetricSpec("mae", "higher")
+    Task.config = {"direction": "lower"}
+    assert metric_spec_for(Task, "higher is better") == MetricSpec("mae", "lower")
+
+
+def test_code_comes_from_the_longest_python_block():
+    text = "Plan: use an SVM.\n```\npip install x\n```\n```python\nimport os\nprint(1)\n```\nThat's it."
+    assert extract_code(text) == "import os\nprint(1)\n"
+    assert plan_text(text) == "Plan: use an SVM. That's it."
+    assert extract_code("Sure:\n```python\nprint(2)\n") == "print(2)\n"  # cut off before the fence closed
+    assert extract_code("```py\nprint(3)```") == "print(3)\n"
+    assert extract_code("no code here") is None and extract_code("```python\n\n```") is None
+
+
+def test_compile_errors_are_found_without_running():
+    assert compile_error("print(1)\n", "train.py") is None
+    err = compile_error("def f(:\n    pass\n", "train.py")
+    assert err.startswith("SyntaxError") and "line 1" in err
+    assert compile_error("x = 1\0\n", "train.py") is not None  # null bytes: SyntaxError or ValueError
+
+
+def test_error_excerpt_keeps_head_and_tail_without_run_times():
+    long = "start\n" + "x" * 5000 + "\nValueError: bad shape\nExit code: 1 (the script failed), after 2.5 s."
+    text = error_excerpt(long)
+    assert text.startswith("start") and text.endswith("Exit code: 1 (the script failed).")
+    assert "characters ..." in text and len(text) < 2200
+    assert last_error_line(text) == "ValueError: bad shape"
+
+
+def test_data_preview_is_small_and_deterministic(tmp_path):
+    (tmp_path / "data").mkdir()
+    cols = ",".join(f"p{i}" for i in range(30))
+    rows = "\n".join(",".join(str(i + j) for j in range(30)) for i in range(50))
+    (tmp_path / "data" / "train.csv").write_text(f"{cols}\n{rows}\n")
+    (tmp_path / "README.md").write_text("Some notes.\n")
+    (tmp_path / "train.py").write_text("print(1)\nprint(2)\n")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    text = data_preview(tmp_path)
+    assert text == data_preview(tmp_path)
+    assert "- data/train.csv" in text and "shape: 50 rows x 30 columns" in text
+    assert "p0 (int64)" in text and "... 22 more ..." in text and "p29 (int64)" in text
+    assert "Some notes." in text and "train.py (18 B), a Python script of 2 lines" in text
+    assert "pycache" not in text and len(text) < 1500
+
+
+def _tree(policy, nodes):
+    tree = Tree(ACC, policy)
+    for stage, parent, buggy, metric in nodes:
+        node = tree.new_node(stage, tree.get(parent))
+        node.buggy, node.metric, node.code = buggy, metric, f"# node {node.id}\n"
+    return tree
+
+
+def test_policy_drafts_first_then_improves_the_best_greedily():
+    tree = _tree(TreePolicy(drafts=2, debug_prob=0.0), [("draft", None, False, 0.5)])
+    assert tree.next_parent(2) == ("draft", None)
+    tree = _tree(TreePolicy(drafts=2, debug_prob=0.0), [("draft", None, False, 0.5), ("draft", None, False, 0.7),
+                                                        ("improve", 2, True, None)])
+    stage, parent = tree.next_parent(4)
+    assert stage == "improve" and parent.id == 2
+
+
+def test_policy_debugs_only_buggy_leaves_below_the_depth_limit():
+    policy = TreePolicy(drafts=1, debug_prob=1.0, max_debug_depth=1)
+    tree = _tree(policy, [("draft", None, True, None)])
+    stage, parent = tree.next_parent(2)
+    assert (stage, parent.id) == ("debug", 1)
+    tree = _tree(policy, [("draft", None, True, None), ("debug", 1, True, None)])
+    assert tree.nodes[1].debug_depth == 1
+    assert tree.next_parent(3) == ("draft", None)  # at the limit, nothing works: draft again
+    tree = _tree(policy, [("draft", None, True, None), ("debug", 1, True, None), ("draft", None, False, 0.3)])
+    stage, parent = tree.next_parent(4)
+    assert (stage, parent.id) == ("improve", 3)
+
+
+def test_policy_choices_are_reproducible_per_node():
+    policy = TreePolicy(drafts=1, debug_prob=0.5, seed=7)
+    spec = [("draft", None, False, 0.5), ("improve", 1, True, None), ("improve", 1, True, None)]
+    picks = [_tree(policy, spec).next_parent(n) for n in range(4, 30)]
+    again = [_tree(policy, spec).next_parent(n) for n in range(4, 30)]
+    assert [(s, p.id) for s, p in picks] == [(s, p.id) for s, p in again]
+    assert {s for s, _ in picks} == {"debug", "improve"}  # both branches are taken at 0.5
+
+
+def test_policy_options_are_checked():
+    for bad in (dict(drafts=0), dict(debug_prob=-0.1), dict(debug_prob=2), dict(max_debug_depth=-1)):
+        with pytest.raises(ConfigError):
+            TreePolicy(**bad).check()
+
+
+def test_code_hash_ignores_trailing_space_only():
+    assert code_hash("print(1)  \n\n") == code_hash("print(1)")
+    assert code_hash("print(1)") != code_hash("print(2)")
+
+
+def test_tree_is_rebuilt_from_records_and_refuses_gaps():
+    records = [{"step": 1, "action": "Write File", "action_input": {"content": "print(1)\n"},
+                "node": {"id": 1, "parent": None, "stage": "draft", "buggy": None, "code_hash": "h"}},
+               {"step": 2, "action": "Execute Script", "feedback": "more trees",
+                "node": {"id": 1, "parent": None, "stage": "draft", "buggy": False, "metric": 0.8,
+                         "code_hash": "h", "outcome": "validation accuracy 0.8"}}]
+    tree = Tree.from_records(records, ACC, TreePolicy())
+    node = tree.nodes[0]
+    assert node.code == "print(1)\n" and node.metric == 0.8 and node.steps == [1, 2] and node.feedback == "more trees"
+    assert tree.pending() is None and tree.best() is node
+    assert Tree.from_records(records[:1], ACC, TreePolicy()).pending().id == 1
+    assert [n["metric"] for n in tree_nodes_from_steps(records)] == [0.8]
+    with pytest.raises(ConfigError):
+        Tree.from_records([{"step": 1, "node": {"id": 2, "stage": "draft"}}], ACC, TreePolicy())

@@ -1,0 +1,261 @@
+"""The tree strategy end to end with a scripted model: policy, records, restore, resume, feedback.
+
+Every node's script really runs in the sandbox (mode none) on a toy task; only the model's
+answers are given (tests/tree_helpers.py).
+"""
+import io
+import json
+import re
+
+import pytest
+
+from mlr_copilot.agents.resume import resume_run
+from mlr_copilot.agents.runner import run_experiment
+from mlr_copilot.errors import ConfigError
+from mlr_copilot.feedback import ConsoleFeedback, FeedbackChannel, FeedbackResult, NoFeedback
+from mlr_copilot.logs import read_jsonl
+
+from tree_helpers import STARTER, answer, failing, good, make_project, models, options, prompts, script
+
+
+def steps_of(run_dir):
+    return [r for r in read_jsonl(run_dir / "agent_log" / "full_log.jsonl") if r["type"] == "step"]
+
+
+def nodes_of(run_dir):
+    last = {}
+    for r in steps_of(run_dir):
+        if r.get("node"):
+            last[r["node"]["id"]] = r["node"]
+    return [last[k] for k in sorted(last)]
+
+
+def shape(run_dir):
+    return [(n["id"], n["parent"], n["stage"], n["metric"], n["buggy"], n["code_hash"], n["duplicate_of"])
+            for n in nodes_of(run_dir)]
+
+
+def test_drafts_then_greedy_improve_and_final_restore_of_the_best(tmp_path):
+    root = make_project(tmp_path)
+    m = models([good(0.6), good(0.8), good(0.9), good(0.7)])
+    result = run_experiment(options(root, max_steps=4, tree_drafts=2, tree_debug_prob=0.0), models=m,
+                            feedback=NoFeedback())
+    assert result.status == "final_answer", result.message
+    nodes = nodes_of(result.run_dir)
+    assert [(n["stage"], n["parent"], n["metric"], n["buggy"]) for n in nodes] == [
+        ("draft", None, 0.6, False), ("draft", None, 0.8, False), ("improve", 2, 0.9, False),
+        ("improve", 3, 0.7, False)]
+    steps = steps_of(result.run_dir)
+    assert [s["action"] for s in steps] == ["Write File", "Execute Script"] * 4 + ["Final Answer"]
+    assert steps[0]["node"]["buggy"] is None and steps[1]["node"]["buggy"] is False  # written, then run
+    # The improve prompts hold the parent's code and its metric; drafts do not.
+    p = prompts(m)
+    assert "Improve node 2 (validation accuracy 0.8" in p[2] and "# 0.8" in p[2]
+    assert "Improve node 3" in p[3] and "Write a first complete solution" in p[0]
+    assert "data/train.csv" in p[0] and "shape: 3 rows x 3 columns" in p[0]
+    assert "Node 1 (draft): Plan: a model scoring 0.6. -> validation accuracy 0.6" in p[1]
+    # No response grammar: the local backend generates the code block freely.
+    calls = [c for c in m.main.calls if c["purpose"] == "tree_node"]
+    assert all(c["response_spec"] is None for c in calls)
+    assert [c["temperature"] for c in calls] == [0.5, 0.5, 0.0, 0.0]  # varied drafts, reproducible fixes
+    # The workspace ends as the best node left it, and the Final Answer says so.
+    ws = result.run_dir / "workspace"
+    assert (ws / "train.py").read_text() == script(0.9)
+    assert "# 0.9" in (ws / "submission.csv").read_text()
+    assert "Best node: 3, validation accuracy 0.9" in result.final_answer
+    assert "node 3 (improve)" in result.final_answer and "node 2 (draft)" in result.final_answer
+    run = json.loads((result.run_dir / "run.json").read_text())
+    assert run["strategy"] == "tree" and run["offered_actions"] == ["Write File", "Execute Script", "Final Answer"]
+    tree = run["tree"]
+    assert tree["best_node"] == 3 and tree["best_metric"] == 0.9 and tree["nodes"] == 4
+    assert tree["stages"] == {"draft": 2, "improve": 2, "debug": 0} and tree["best_depth"] == 1
+    assert run["totals"]["steps"] == 9
+    # The source workspace is never touched.
+    assert (root / "workspaces" / "toy" / "train.py").read_text() == STARTER
+
+
+def test_debug_picks_buggy_leaves_within_the_depth_limit(tmp_path):
+    root = make_project(tmp_path)
+    m = models([failing("1 / 0"), failing("x = undefined_name"), failing("import no_such_module_xyz"),
+                good(0.7), good(0.75)])
+    result = run_experiment(options(root, max_steps=5, tree_drafts=1, tree_debug_prob=1.0, tree_max_debug_depth=2),
+                            models=m, feedback=NoFeedback())
+    assert result.status == "final_answer", result.message
+    nodes = nodes_of(result.run_dir)
+    assert [(n["stage"], n["parent"], n["debug_depth"], n["buggy"]) for n in nodes] == [
+        ("draft", None, 0, True), ("debug", 1, 1, True), ("debug", 2, 2, True),
+        ("draft", None, 0, False),  # node 3 is at the depth limit and no node works: draft
+        ("improve", 4, 0, False)]  # no buggy leaf left to debug: improve the best
+    p = prompts(m)
+    assert "The script of node 1 failed" in p[1] and "ZeroDivisionError" in p[1]
+    assert "NameError" in p[2] and "Exit code: 1" in p[2]
+    assert not re.search(r"after [0-9.]+ s", p[2])  # run times stay out of prompts (resume, replay)
+    assert "Node 1 (draft): Plan: bad. -> failed: ZeroDivisionError: division by zero" in p[1]
+
+
+def test_duplicate_code_is_not_run_again(tmp_path):
+    root = make_project(tmp_path)
+    m = models([good(0.6), good(0.6), good(0.7)])
+    result = run_experiment(options(root, max_steps=3, tree_drafts=3), models=m, feedback=NoFeedback())
+    nodes = nodes_of(result.run_dir)
+    assert nodes[1]["duplicate_of"] == 1 and nodes[1]["metric"] is None
+    assert nodes[1]["code_hash"] == nodes[0]["code_hash"]
+    assert [s["action"] for s in steps_of(result.run_dir)] == [
+        "Write File", "Execute Script", "Skip Node", "Write File", "Execute Script", "Final Answer"]
+    assert "same code as node 1, not run again" in prompts(m)[2]
+    assert json.loads((result.run_dir / "run.json").read_text())["tree"]["duplicates"] == 1
+
+
+def test_missing_metric_nan_and_failed_exit_are_buggy_and_nothing_is_kept(tmp_path):
+    root = make_project(tmp_path)
+    m = models([good(None), good("nan"), answer(script(0.9, extra="") + "raise SystemExit(3)\n"),
+                "I would use a random forest."])
+    result = run_experiment(options(root, max_steps=4, tree_drafts=4), models=m, feedback=NoFeedback())
+    nodes = nodes_of(result.run_dir)
+    assert [n["buggy"] for n in nodes] == [True, True, True, True]
+    assert all(n["metric"] is None for n in nodes)
+    assert "no line 'Validation accuracy: <number>'" in nodes[0]["error"]
+    assert "nan, not a finite number" in nodes[1]["error"]
+    assert "Exit code: 3" in nodes[2]["error"]
+    assert "no ```python code block" in nodes[3]["error"]
+    assert result.status == "final_answer" and "No node produced a valid validation accuracy" in result.final_answer
+    ws = result.run_dir / "workspace"
+    assert (ws / "train.py").read_text() == STARTER and not (ws / "submission.csv").exists()
+
+
+def test_a_syntax_error_is_a_buggy_node_written_but_not_run(tmp_path):
+    root = make_project(tmp_path)
+    m = models([answer("print('Validation accuracy: 0.9'\n"), good(0.8)])
+    result = run_experiment(options(root, max_steps=2, tree_drafts=1, tree_debug_prob=1.0), models=m,
+                            feedback=NoFeedback())
+    steps = steps_of(result.run_dir)
+    assert [s["action"] for s in steps] == ["Write File", "Write File", "Execute Script", "Final Answer"]
+    first = nodes_of(result.run_dir)[0]
+    assert first["buggy"] is True and "SyntaxError" in first["error"] and "not run" in first["error"]
+    assert "SyntaxError" in prompts(m)[1] and "The script of node 1 failed" in prompts(m)[1]
+    assert nodes_of(result.run_dir)[1]["parent"] == 1 and nodes_of(result.run_dir)[1]["stage"] == "debug"
+
+
+def test_lower_is_better_from_task_json_and_from_the_problem(tmp_path):
+    root = make_project(tmp_path / "a", direction="lower", metric="rmse")
+    m = models([good(5.0, metric="rmse"), good(3.0, metric="rmse"), good(4.0, metric="rmse")])
+    result = run_experiment(options(root, max_steps=3, tree_drafts=3), models=m, feedback=NoFeedback())
+    run = json.loads((result.run_dir / "run.json").read_text())
+    assert run["tree"]["direction"] == "lower" and run["tree"]["best_node"] == 2
+    assert "`Validation rmse: <number>` (lower is better)" in prompts(m)[0]
+    # No direction in task.json: the problem text decides.
+    root = make_project(tmp_path / "b", direction=None, metric="rmse")
+    (root / "problems" / "toy").write_text("Predict x. Lower is better.\n")
+    m = models([good(5.0, metric="rmse"), good(3.0, metric="rmse")])
+    result = run_experiment(options(root, max_steps=2, tree_drafts=2), models=m, feedback=NoFeedback())
+    assert json.loads((result.run_dir / "run.json").read_text())["tree"]["best_node"] == 2
+
+
+class StopAfter(FeedbackChannel):
+    """Says /stop after the given number of nodes (a person typing /stop at that point)."""
+
+    def __init__(self, nodes):
+        self.left = nodes
+
+    def after_step(self, view):
+        self.left -= 1
+        return FeedbackResult(stop=self.left == 0)
+
+
+RESPONSES = [good(0.6), failing(), good(0.8), good(0.85), good(0.9), good(0.7)]
+
+
+def _compare_prompts(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x == y
+
+
+@pytest.mark.parametrize("cut_execute", [False, True])
+def test_resume_mid_tree_gives_the_same_tree_as_an_uninterrupted_run(tmp_path, cut_execute):
+    opts = dict(max_steps=6, tree_drafts=2, tree_debug_prob=0.5)
+    root = make_project(tmp_path / "whole")
+    m_whole = models(RESPONSES)
+    whole = run_experiment(options(root, **opts), models=m_whole, feedback=NoFeedback())
+    assert whole.status == "final_answer"
+
+    root2 = make_project(tmp_path / "parts")
+    m_first = models(RESPONSES[:3])
+    first = run_experiment(options(root2, **opts), models=m_first, feedback=StopAfter(3))
+    assert first.status == "interrupted" and "/stop" in first.message
+    if cut_execute:  # as if killed after node 3 was written, before it ran
+        log = first.run_dir / "agent_log" / "full_log.jsonl"
+        lines = log.read_text().splitlines(keepends=True)
+        assert json.loads(lines[-2])["action"] == "Execute Script"
+        log.write_text("".join(lines[:-2] + lines[-1:]))
+    m_rest = models(RESPONSES[3:])
+    resumed = resume_run(first.run_dir, feedback_mode="none", models=m_rest, feedback=NoFeedback())
+    assert resumed.status == "final_answer", resumed.message
+    assert shape(resumed.run_dir) == shape(whole.run_dir)
+    assert [s["action"] for s in steps_of(resumed.run_dir)] == [s["action"] for s in steps_of(whole.run_dir)]
+    _compare_prompts(prompts(m_first) + prompts(m_rest), prompts(m_whole))
+    assert resumed.final_answer == whole.final_answer
+    assert (resumed.run_dir / "workspace" / "train.py").read_text() == \
+        (whole.run_dir / "workspace" / "train.py").read_text()
+
+
+def test_feedback_after_a_node_reaches_the_next_prompt_and_auto_stops_asking(tmp_path):
+    root = make_project(tmp_path)
+    m = models([good(0.6), good(0.7), good(0.8)])
+    typed = iter(["use a random forest please", "/auto"])
+    out = io.StringIO()
+    console = ConsoleFeedback(input_fn=lambda prompt: next(typed), output=out)
+    result = run_experiment(options(root, max_steps=3, tree_drafts=3), models=m, feedback=console)
+    p = prompts(m)
+    assert "use a random forest please" not in p[0]
+    assert "# Human feedback (follow it in this version)\nuse a random forest please" in p[1]
+    assert "Human feedback" not in p[2]
+    assert "Node 1: validation accuracy 0.6" in out.getvalue()
+    steps = steps_of(result.run_dir)
+    assert steps[1]["feedback"] == "use a random forest please"
+    assert steps[2]["human_feedback_used"] == "use a random forest please"
+
+
+def test_bad_tree_options_are_refused_before_a_run_starts(tmp_path):
+    root = make_project(tmp_path)
+    for bad in (dict(tree_debug_prob=1.5), dict(tree_drafts=0), dict(tree_max_debug_depth=-1),
+                dict(strategy="beam")):
+        with pytest.raises(ConfigError):
+            run_experiment(options(root, **bad), models=models([good(1)]), feedback=NoFeedback())
+    assert not (root / "logs").exists()
+
+
+def test_cli_runs_a_tree_with_a_scripted_file_and_replay_gives_the_same_tree(tmp_path, capsys):
+    from mlr_copilot.cli import main
+    from mlr_copilot.show import render_run
+    from rich.console import Console
+
+    root = make_project(tmp_path)
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"main": [good(0.6), good(0.8), good(0.9)]}))
+    common = ["--root", str(root), "--log-root", str(root / "logs"), "--sandbox", "none", "--feedback", "none",
+              "--strategy", "tree", "--max-steps", "3", "--tree-drafts", "2", "--tree-debug-prob", "0"]
+    assert main(["run", "toy", "--llm", f"scripted:{answers}", *common]) == 0
+    first = sorted((root / "logs" / "toy").iterdir())[-1]
+    assert main(["run", "toy", "--llm", f"replay:{first}", *common]) == 0
+    second = [d for d in sorted((root / "logs" / "toy").iterdir()) if d != first][-1]
+    assert shape(second) == shape(first) and nodes_of(first)[2]["metric"] == 0.9
+    out = io.StringIO()
+    render_run(first, console=Console(file=out, width=160))
+    text = out.getvalue()
+    assert "Solution tree: 3 nodes, validation accuracy (higher is better)" in text
+    assert "★ 3" in text and "improve" in text and "Strategy" in text
+
+
+def test_a_budget_stop_still_leaves_the_best_node_in_the_workspace(tmp_path):
+    root = make_project(tmp_path)
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"main": [good(0.6), good(0.8), good(0.9)]}))
+    result = run_experiment(options(root, llm=f"scripted:{answers}", max_steps=5, max_llm_calls=2,
+                                    tree_drafts=3), feedback=NoFeedback())
+    assert result.status == "budget", result.message
+    assert result.final_answer.startswith("Best node: 2, validation accuracy 0.8")
+    assert "The tree has 2 nodes" in result.final_answer
+    assert (result.run_dir / "workspace" / "train.py").read_text() == script(0.8)
+    run = json.loads((result.run_dir / "run.json").read_text())
+    assert run["final_answer"] == result.final_answer and run["tree"]["nodes"] == 2
