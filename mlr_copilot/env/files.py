@@ -6,18 +6,25 @@ stack (``env_log/backups/``) so Undo Edit Script can restore it, whoever made th
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import ActionError
 from .actions import Arg, action
 from .context import ActionContext
 
 INSPECT_MAX_LINES = 100
+INSPECT_LINE_MAX_CHARS = 4_000  # a longer line is shown cut, and never held whole in memory
+LINE_COUNT_MAX_BYTES = 64 << 20  # Inspect Script Lines counts a file's lines up to this far
 READ_MAX_CHARS = 60_000  # Read File beyond this shows the start and says how to see the rest
+READ_MAX_BYTES = 4 * READ_MAX_CHARS + 4  # what Read File reads at most (UTF-8: <= 4 bytes a character)
+BINARY_SNIFF_BYTES = 8192
 LIST_MAX_ENTRIES = 1_000
 UNDONE_DIR = "undone"  # backups already used by Undo Edit Script, kept for resume
 
@@ -27,18 +34,71 @@ _SCRIPT = "a python script name, relative to the workspace root (e.g. \"train.py
 
 # --------------------------------------------------------------------- helpers
 def _os_error(e: OSError, name: str) -> ActionError:
-    why = e.strerror or str(e)
+    # strerror only: str(e) would show the host's absolute path to the model
+    why = e.strerror or (errno.errorcode.get(e.errno or 0) or type(e).__name__)
     return ActionError(f"Cannot access {name!r}: {why}.")
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def _not_regular(mode: int, name: str) -> ActionError:
+    kind = next((k for test, k in _KINDS if test(mode)), "not a regular file")
+    return ActionError(f"{name!r} is {kind}, not a regular file; file actions read and copy regular "
+                       "files only.")
+
+
+def open_regular(path: Path, name: str) -> BinaryIO:
+    """Open ``path`` for reading in binary mode, only if it is a regular file.
+
+    The check and the open are one: the file is opened non-blocking (a FIFO cannot stall
+    the open) and refused after ``fstat`` unless regular, so a script swapping the file
+    for a FIFO, a device or a socket between a check and a read cannot hang or flood the
+    engine. Messages name ``name`` (workspace-relative), never the host path.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as e:
+        if e.errno == errno.ENXIO:  # a socket, or a FIFO nobody writes to (some systems)
+            raise ActionError(f"{name!r} is a socket or a named pipe, not a regular file.") from None
+        if e.errno == errno.ENOENT:
+            raise ActionError(f"The file {name!r} does not exist.") from None
+        raise _os_error(e, name) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(mode, name)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_bytes_bounded(path: Path, name: str, max_bytes: int) -> tuple[bytes, int]:
+    """At most ``max_bytes`` of a regular file, and the file's size (``open_regular`` rules)."""
+    with open_regular(path, name) as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            return f.read(max_bytes), size
+        except OSError as e:
+            raise _os_error(e, name) from None
 
 
 def _existing_file(ctx: ActionContext, name: str, *, for_write: bool = False) -> Path:
     if not name.strip():
         raise ActionError("No file name was given.")
     path = ctx.sandbox.resolve(name, for_write=for_write)
-    if not path.exists():
-        raise ActionError(f"The file {name!r} does not exist.{_near_names(ctx, path)}")
-    if path.is_dir():
-        raise ActionError(f"{name!r} is a directory, not a file.")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ActionError(f"The file {name!r} does not exist.{_near_names(ctx, path)}") from None
+    except OSError as e:
+        raise _os_error(e, name) from None
+    if not stat.S_ISREG(mode):
+        raise _not_regular(mode, name)
     return path
 
 
@@ -51,16 +111,16 @@ def _near_names(ctx: ActionContext, path: Path) -> str:
     return f" Files with that name: {', '.join(hits)}." if hits else ""
 
 
-def read_text(path: Path, name: str) -> str:
-    """A file's text; binary files are refused with a clear message."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise _os_error(e, name) from e
-    if b"\x00" in data[:8192]:
-        raise ActionError(f"{name!r} is a binary file ({len(data):,} bytes); it cannot be shown as text.")
+def _decode(data: bytes, name: str, size: int) -> str:
+    if b"\x00" in data[:BINARY_SNIFF_BYTES]:
+        raise ActionError(f"{name!r} is a binary file ({size:,} bytes); it cannot be shown as text.")
     return data.decode("utf-8", errors="replace")
+
+
+def read_text(path: Path, name: str, max_bytes: int = READ_MAX_BYTES) -> str:
+    """The start of a regular file's text (at most ``max_bytes``); binary files are refused."""
+    data, size = read_bytes_bounded(path, name, max_bytes)
+    return _decode(data, name, size)
 
 
 def _writable_file(ctx: ActionContext, name: str) -> Path:
@@ -172,10 +232,12 @@ def list_files(ctx: ActionContext, dir_path: str = ".") -> str:
 @action("Read File", "Use this to read the whole content of an existing text file.", [Arg("file_name", _FILE)],
         "The observation will be the content of the file (the start of it, for very long files).")
 def read_file(ctx: ActionContext, file_name: str) -> str:
-    text = read_text(_existing_file(ctx, file_name), file_name)
-    if len(text) > READ_MAX_CHARS:
-        return (text[:READ_MAX_CHARS] + f"\n[... the file has {len(text):,} characters; only the first "
-                f"{READ_MAX_CHARS:,} are shown. Use Inspect Script Lines to read other parts.]")
+    data, size = read_bytes_bounded(_existing_file(ctx, file_name), file_name, READ_MAX_BYTES)
+    text = _decode(data, file_name, size)
+    if len(text) > READ_MAX_CHARS or len(data) < size:
+        return (text[:READ_MAX_CHARS] + f"\n[... the file has {size:,} bytes; only the first "
+                f"{min(len(text), READ_MAX_CHARS):,} characters are shown. Use Inspect Script Lines to "
+                "read other parts.]")
     return text
 
 
@@ -221,7 +283,9 @@ def copy_file(ctx: ActionContext, source: str, destination: str) -> str:
         backup_before_write(ctx, dst)
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(f".{dst.name[:50]}.copy.tmp")
-        shutil.copy2(src, tmp)
+        with open_regular(src, source) as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+        shutil.copystat(src, tmp)
         os.replace(tmp, dst)
     except OSError as e:
         raise _os_error(e, destination) from e
@@ -237,25 +301,64 @@ def copy_file(ctx: ActionContext, source: str, destination: str) -> str:
         "number of the file's last line, or an error message if the script does not exist.")
 def inspect_script_lines(ctx: ActionContext, script_name: str, start_line_number: int,
                          end_line_number: int) -> str:
-    lines = read_text(_existing_file(ctx, script_name), script_name).splitlines()
-    n = len(lines)
     start, end = start_line_number, end_line_number
     if start < 1 or end < 1:
         raise ActionError(f"Line numbers start at 1; got start_line_number={start}, end_line_number={end}.")
     if end < start:
         raise ActionError(f"end_line_number ({end}) is before start_line_number ({start}); "
                           "give the first line, then the last.")
+    shown_end = min(end, start + INSPECT_MAX_LINES - 1)
+    with open_regular(_existing_file(ctx, script_name), script_name) as f:
+        if b"\x00" in f.read(BINARY_SNIFF_BYTES):
+            raise ActionError(f"{script_name!r} is a binary file; it cannot be shown as text.")
+        f.seek(0)
+        shown, n, counted = _line_window(f, start, shown_end)
     if n == 0:
         return f"The file {script_name} is empty."
-    if start > n:
+    if start > n and counted:
         raise ActionError(f"start_line_number {start} is past the end of {script_name}, which ends at line {n}.")
+    if not shown:
+        raise ActionError(f"start_line_number {start} is past the first {n:,} lines of {script_name}, "
+                          f"the part read to look for it ({LINE_COUNT_MAX_BYTES >> 20} MB).")
+    last = start + len(shown) - 1
+    ends = f"the file ends at line {n}" if counted else f"the file has more than {n:,} lines; not all were counted"
     note = ""
-    end = min(end, n)
-    if end - start + 1 > INSPECT_MAX_LINES:
-        end = start + INSPECT_MAX_LINES - 1
-        note = (f"\n\n[Only {INSPECT_MAX_LINES} lines are shown at once: these are lines {start}-{end}; "
-                f"ask for lines {end + 1}-{min(end_line_number, end + INSPECT_MAX_LINES, n)} to see more.]")
-    return f"Here are the lines (the file ends at line {n}):\n\n" + "\n".join(lines[start - 1:end]) + note
+    if last < min(end, n if counted else end) and last == shown_end:
+        note = (f"\n\n[Only {INSPECT_MAX_LINES} lines are shown at once: these are lines {start}-{last}; "
+                f"ask for lines {last + 1}-{min(end, last + INSPECT_MAX_LINES, n if counted else end)} to see more.]")
+    return f"Here are the lines ({ends}):\n\n" + "\n".join(shown) + note
+
+
+def _line_window(f: BinaryIO, start: int, end: int) -> tuple[list[str], int, bool]:
+    """Lines ``start``..``end`` of an open file (each cut at ``INSPECT_LINE_MAX_CHARS``), the
+    number of lines seen, and whether that is all of them (counting stops after
+    ``LINE_COUNT_MAX_BYTES``). Memory stays bounded whatever the file's size or line length."""
+    shown: list[str] = []
+    n = 0
+    read = 0
+    limit = INSPECT_LINE_MAX_CHARS * 4
+    while read < LINE_COUNT_MAX_BYTES:
+        want = start <= n + 1 <= end
+        chunk = f.readline(limit if want else 1 << 20)
+        if not chunk:
+            return shown, n, True
+        read += len(chunk)
+        complete = chunk.endswith(b"\n")
+        cut = 0
+        while not complete:  # the rest of a long line: skipped, only counted
+            more = f.readline(1 << 20)
+            if not more:
+                break
+            read += len(more)
+            cut += len(more)
+            complete = more.endswith(b"\n")
+        n += 1
+        if want:
+            text = chunk.rstrip(b"\r\n").decode("utf-8", errors="replace")
+            if cut or len(text) > INSPECT_LINE_MAX_CHARS:
+                text = text[:INSPECT_LINE_MAX_CHARS] + f" [... line cut: it has {len(chunk) + cut:,} bytes]"
+            shown.append(text)
+    return shown, n, not f.read(1)
 
 
 @action("Undo Edit Script", "Use this to take back the most recent change made to a script "

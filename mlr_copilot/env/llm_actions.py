@@ -9,6 +9,7 @@ observation); model errors propagate to the engine, which decides whether the ru
 """
 from __future__ import annotations
 
+import io
 import logging
 import re
 from pathlib import Path
@@ -19,19 +20,22 @@ from ..templates import render
 from .actions import Arg, action
 from .context import ActionContext
 from .data_preview import PreviewUnavailable, is_structured, preview
-from .files import backup_before_write, write_text_atomic
+from .files import _existing_file as _regular_file
+from .files import backup_before_write, open_regular, read_bytes_bounded, write_text_atomic
+from . import research_log
 from .hub_retrieve import retrieve_from_hub
+from .research_log import RESEARCH_LOG_NAME  # noqa: F401  (re-exported)
 from .llm_edit import clip_middle, extract_code, is_truncated, language_for, unified_diff
 
 logger = logging.getLogger(__name__)
 
-RESEARCH_LOG_NAME = "research_log.log"
 UNDERSTAND_BLOCK_CHARS = 10_000  # characters of file text per Understand File block
 UNDERSTAND_MAX_BLOCKS = 20  # blocks read at most; the rest of a huge file is left unread
 UNDERSTAND_MAX_TOKENS = 1_500
 UNDERSTAND_DATA_MAX_TOKENS = 400  # the answer about a data file's preview: a few lines
 MERGE_MAX_TOKENS = 2_000
 EDIT_MAX_TOKENS = 8_000  # the edit model's whole output budget: a full file must fit in it
+EDIT_READ_MAX_BYTES = 8 << 20  # the AI edits read a whole file: never more than this
 CHARS_PER_TOKEN = 4  # generous estimate: code rarely packs more characters into a token
 REFLECTION_MAX_TOKENS = 2_000
 RETRIEVAL_MAX_TOKENS = 1_500
@@ -92,7 +96,7 @@ def understand_file(ctx: ActionContext, file_name: str, things_to_look_for: str)
 
 def _read_blocks(path: Path, file_name: str) -> tuple[list[tuple[int, int, str]], bool]:
     """Numbered blocks of lines within the character budget; streams, never loads a huge file."""
-    with path.open("rb") as fh:
+    with open_regular(path, file_name) as fh:
         if b"\0" in fh.read(8192):
             raise ActionError(f"{file_name} is a binary file; Understand File reads text files only.")
     blocks: list[tuple[int, int, str]] = []
@@ -100,7 +104,7 @@ def _read_blocks(path: Path, file_name: str) -> tuple[list[tuple[int, int, str]]
     size = 0
     start = 1
     number = 0
-    with path.open("r", encoding="utf-8", errors="replace") as fh:
+    with io.TextIOWrapper(open_regular(path, file_name), encoding="utf-8", errors="replace") as fh:
         for number, line in enumerate(_bounded_lines(fh, UNDERSTAND_BLOCK_CHARS), 1):
             if lines and size + len(line) > UNDERSTAND_BLOCK_CHARS:
                 blocks.append((start, number - 1, "\n".join(lines)))
@@ -287,25 +291,13 @@ def retrieval_from_research_log(ctx: ActionContext, current_plan: str) -> str:
         [Arg("content", "the summary to add, a few hundred characters")],
         "A success message, or an error message if the log cannot be written.", bookkeeping=True)
 def append_summary_to_research_log(ctx: ActionContext, content: str) -> str:
-    path = ctx.sandbox.resolve(RESEARCH_LOG_NAME, for_write=True)
-    separator = "\n" if _ends_without_newline(path) and not content.startswith("\n") else ""
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(separator + content)
+    research_log.append(ctx, content)  # never follows a link, never blocks on a FIFO
     return "Successfully appended to research log"
 
 
-def _ends_without_newline(path: Path) -> bool:
-    if not path.is_file() or path.stat().st_size == 0:
-        return False
-    with path.open("rb") as fh:
-        fh.seek(-1, 2)
-        return fh.read(1) != b"\n"
-
-
 def read_research_log(ctx: ActionContext) -> str:
-    """The whole research log of the run ('' when none was written yet)."""
-    path = ctx.sandbox.resolve(RESEARCH_LOG_NAME)
-    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    """The research log of the run ('' when none was written yet)."""
+    return research_log.read(ctx)
 
 
 def _log_for_prompt(log: str) -> str:
@@ -357,12 +349,7 @@ def _ask(llm: LLM, prompt: str, max_tokens: int, purpose: str) -> str:
 
 
 def _existing_file(ctx: ActionContext, name: str) -> Path:
-    path = ctx.sandbox.resolve(name)
-    if not path.exists():
-        raise ActionError(f"The file {name} does not exist.")
-    if path.is_dir():
-        raise ActionError(f"{name} is a directory, not a file.")
-    return path
+    return _regular_file(ctx, name)  # refuses FIFOs, devices, sockets and directories
 
 
 def _writable_target(ctx: ActionContext, save_name: str) -> Path:
@@ -376,9 +363,10 @@ def _writable_target(ctx: ActionContext, save_name: str) -> Path:
 
 def _read_text(path: Path, name: str) -> tuple[str, str]:
     """The file's text with '\\n' line ends, and the line end to write it back with."""
-    if path.is_dir():
-        raise ActionError(f"{name} is a directory, not a file.")
-    data = path.read_bytes()
+    data, size = read_bytes_bounded(path, name, EDIT_READ_MAX_BYTES + 1)
+    if size > EDIT_READ_MAX_BYTES:
+        raise ActionError(f"{name} has {size:,} bytes, more than the AI edit actions read "
+                          f"({EDIT_READ_MAX_BYTES:,}); nothing was changed.")
     if b"\0" in data[:8192]:
         raise ActionError(f"{name} is a binary file; the AI edit actions edit text files only.")
     try:
