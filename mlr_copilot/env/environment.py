@@ -25,6 +25,7 @@ from ..llm.base import Models
 from ..logs import SCHEMA_VERSION, JsonlWriter, utc_now
 from . import execute as _execute  # noqa: F401  (registers Execute Script)
 from . import files as _files  # noqa: F401  (registers the file actions)
+from . import research_log
 from .actions import DEFAULT_OFFERED, REGISTRY, ActionInfo
 from .context import ActionContext, EnvConfig, HumanChannel
 from .sandbox import Sandbox
@@ -162,8 +163,17 @@ class Environment:
             obs = self._run(info, args, step)
             if info.name == "Execute Script":
                 self._undo_read_only_changes(obs)
+        note = research_log.repair(self.ctx)  # a script may have replaced it with a FIFO, a link...
+        if note:
+            obs.text += "\n\n" + note
+        manifest = self.snapshot(step)
+        skipped = manifest.get("new_skipped") or {}
+        if skipped:
+            listed = "; ".join(f"{p} ({why})" for p, why in list(skipped.items())[:10])
+            obs.text += (f"\n\nNote: the workspace snapshot left out {len(skipped)} path(s): {listed}"
+                         f"{' and more' if len(skipped) > 10 else ''}. They stay in the workspace but "
+                         "cannot be restored from the run's history.")
         self._record(obs)
-        self.snapshot(step)
         return obs
 
     def execute_internal(self, name: str, args: Mapping[str, Any] | None, *, step: int) -> Observation:
