@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError
+from .snapshot_io import copy_sparse
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,12 @@ def copy_workspace(src: Path, dst: Path) -> list[str]:
                 d.mkdir()
                 dirs.append((s, d))
             elif stat.S_ISREG(st.st_mode):
-                shutil.copy2(s, d, follow_symlinks=False)
+                if st.st_blocks * 512 < st.st_size:  # sparse: keep the holes (a plain copy fills them)
+                    with open(s, "rb") as fin, open(d, "wb") as fout:
+                        copy_sparse(fin, fout)
+                    shutil.copystat(s, d, follow_symlinks=False)
+                else:
+                    shutil.copy2(s, d, follow_symlinks=False)
             else:
                 skipped.append(f"{rel} (not a regular file)")
         dirnames[:] = [n for n in dirnames if not (Path(root) / n).is_symlink()]

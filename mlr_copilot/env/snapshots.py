@@ -3,8 +3,19 @@
 Layout under ``env_log/snapshots/``::
 
     manifests/step_0003.json   {"files": {path: {sha256, size, mode, mtime_ns}},
-                                "dirs": {path: {mode}}, "symlinks": {path: {target}}, ...}
+                                "dirs": {path: {mode}}, "symlinks": {path: {target}},
+                                "skipped": {path: why}, ...}  (or a delta: see manifests.py)
     blobs/ab/ab12…ef           each distinct file content once, read-only
+
+Size rule: a file larger than ``max_blob_bytes`` (default ``MAX_FILE_BYTES``, 1 GiB) is not
+stored, nor read; nor is a file whose new content would take the step past
+``max_step_bytes`` (default ``MAX_STEP_BYTES``, 4 GiB of new content per step). Sizes are
+apparent sizes, so a sparse 5 GB file counts as 5 GB. Runs of zero bytes are written as
+holes, so a sparse file under the limits takes little disk in its blob and when restored.
+A folder that cannot be listed (a path longer than the system allows, no permission) and
+a file that cannot be read are not stored either. Every path left out is listed with the
+reason in the manifest's ``skipped``, reported in the step's observation, left alone by
+resume, and named by ``restore``.
 
 A file whose size, mtime, ctime and inode match the previous snapshot is not re-read, so
 the cost of a snapshot grows with what changed, not with the workspace size. Blobs are
@@ -13,38 +24,31 @@ place corrupt the history. Step 0 is the workspace as the run began.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
-import json
 import logging
 import os
 import shutil
 import stat
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import MLRError
 from ..logs import SCHEMA_VERSION, utc_now
+from . import manifests
+from .manifests import diff_manifests, manifest_path  # noqa: F401  (re-exported)
+from .snapshot_io import SnapshotError, copy_sparse, hash_file, open_regular, write_from_blob  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
 SMALL_FILE = 1 << 20  # read small files whole; stream larger ones
+MAX_FILE_BYTES = 1 << 30  # a larger file is listed in ``skipped``, never read
+MAX_STEP_BYTES = 4 << 30  # new content stored per step at most; the rest waits for a later step
 # A file changed this close to the moment we stat it could change again within the same
 # timestamp tick, unseen; such files are re-read at the next snapshot. Filesystems with
 # whole-second timestamps (ctime a multiple of 1 s) get the wider window.
 RACY_WINDOW_NS = 100_000_000
 RACY_WINDOW_COARSE_NS = 1_000_000_000
-
-
-class SnapshotError(MLRError):
-    """A snapshot is missing, damaged, or cannot be restored where asked."""
-
-
-@dataclass
-class _Cached:
-    key: tuple  # (size, mtime_ns, ctime_ns, ino)
-    sha256: str
 
 
 def _env_log(path: Path) -> Path:
@@ -54,10 +58,6 @@ def _env_log(path: Path) -> Path:
         if (cand / "snapshots" / "manifests").is_dir():
             return cand
     raise SnapshotError(f"No snapshots found under {p} (expected env_log/snapshots/manifests)")
-
-
-def manifest_path(env_log: Path, step: int) -> Path:
-    return Path(env_log) / "snapshots" / "manifests" / f"step_{step:04d}.json"
 
 
 def list_steps(log_dir: Path) -> list[int]:
@@ -100,9 +100,9 @@ def load_manifest(log_dir: Path, step: int) -> dict[str, Any]:
         raise SnapshotError(f"There is no snapshot of step {step} in {env_log} "
                             f"(steps available: {_ranges(have) or 'none'})")
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise SnapshotError(f"The manifest {p} is damaged: {e}") from e
+        return manifests.read_full(env_log, step)
+    except manifests.ManifestError as e:
+        raise SnapshotError(f"The snapshot of step {step} cannot be read: {e}") from e
 
 
 def _ranges(steps: list[int]) -> str:
@@ -114,7 +114,8 @@ def _ranges(steps: list[int]) -> str:
 class SnapshotStore:
     """Takes snapshots of one workspace into one env_log; restores and syncs it back."""
 
-    def __init__(self, env_log_dir: Path, workspace: Path, *, max_blob_bytes: int | None = None):
+    def __init__(self, env_log_dir: Path, workspace: Path, *, max_blob_bytes: int | None = MAX_FILE_BYTES,
+                 max_step_bytes: int | None = MAX_STEP_BYTES):
         self.env_log = Path(env_log_dir)
         self.workspace = Path(os.path.realpath(workspace))
         self.root = self.env_log / "snapshots"
@@ -126,41 +127,65 @@ class SnapshotStore:
         for stale in self.tmp.iterdir():  # left by a process killed mid-snapshot
             stale.unlink(missing_ok=True)
         self.max_blob_bytes = max_blob_bytes
-        self._cache: dict[str, _Cached] = {}
+        self.max_step_bytes = max_step_bytes
+        # path -> ((size, mtime_ns, ctime_ns, ino), manifest entry shared with the last manifest)
+        self._cache: dict[str, tuple[tuple, dict]] = {}
         self._tmp_n = 0
         self._exclude = {os.path.realpath(self.env_log)}
+        # (step, manifest, deltas since the last full one) of the last two steps written, as bases
+        self._last: tuple[int, dict, int] | None = None
+        self._before: tuple[int, dict, int] | None = None
 
     # ----------------------------------------------------------------- taking
+    def _too_big(self, size: int, step_bytes: int) -> str | None:
+        if self.max_blob_bytes is not None and size > self.max_blob_bytes:
+            return f"{size:,} bytes, larger than the snapshot limit per file ({self.max_blob_bytes:,} bytes)"
+        if self.max_step_bytes is not None and step_bytes + size > self.max_step_bytes:
+            return (f"{size:,} bytes; the step's snapshot limit of new content ({self.max_step_bytes:,} "
+                    "bytes) was reached, it is tried again at the next step")
+        return None
+
     def take(self, step: int) -> dict[str, Any]:
         """Record the workspace as it is now as ``step``; return the manifest."""
         t0 = time.perf_counter()
         files, dirs, links, skipped = {}, {}, {}, {}
         new_bytes = hashed = 0
-        new_cache: dict[str, _Cached] = {}
-        for rel, st, kind in self._walk():
-            mode = stat.S_IMODE(st.st_mode)
-            if kind == "dir":
-                dirs[rel] = {"mode": mode}
-            elif kind == "link":
-                links[rel] = {"target": os.readlink(self.workspace / rel)}
-            elif kind == "other":
-                skipped[rel] = "not a regular file, folder or symbolic link"
-            else:
+        new_cache: dict[str, tuple[tuple, dict]] = {}
+        now, cache = time.time_ns(), self._cache
+        for rel, st, kind in self._walk(skipped):
+            if kind == "file":
                 key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-                cached = self._cache.get(rel)
-                if cached is not None and cached.key == key and self._blob(cached.sha256).exists():
-                    digest = cached.sha256
+                cached = cache.get(rel)
+                if cached is not None and cached[0] == key:  # unchanged, and was not racy then
+                    new_cache[rel] = cached
+                    files[rel] = cached[1]
+                    continue
                 else:
-                    digest, stored = self._store(self.workspace / rel, st.st_size)
-                    new_bytes += stored
-                    hashed += st.st_size if digest else 0
-                    if digest is None:
-                        skipped[rel] = f"larger than the snapshot limit ({self.max_blob_bytes} bytes)"
+                    why = self._too_big(st.st_size, hashed)
+                    if why:
+                        skipped[rel] = why
                         continue
-                if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _racy_window(st):
-                    new_cache[rel] = _Cached(key, digest)
-                files[rel] = {"sha256": digest, "size": st.st_size, "mode": mode,
-                              "mtime_ns": st.st_mtime_ns}
+                    try:
+                        digest, stored = self._store(self.workspace / rel, st.st_size)
+                    except OSError as e:
+                        skipped[rel] = f"cannot be read: {_why(e, rel)}"
+                        continue
+                    new_bytes += stored
+                    hashed += st.st_size
+                    entry = {"sha256": digest, "size": st.st_size, "mode": stat.S_IMODE(st.st_mode),
+                             "mtime_ns": st.st_mtime_ns}
+                if now - max(st.st_mtime_ns, st.st_ctime_ns) > _racy_window(st):
+                    new_cache[rel] = (key, entry)
+                files[rel] = entry
+            elif kind == "dir":
+                dirs[rel] = {"mode": stat.S_IMODE(st.st_mode)}
+            elif kind == "link":
+                try:
+                    links[rel] = {"target": os.readlink(self.workspace / rel)}
+                except OSError as e:
+                    skipped[rel] = f"symbolic link that cannot be read: {e.strerror or e}"
+            else:
+                skipped[rel] = "not a regular file, folder or symbolic link"
         self._cache = new_cache
         manifest = {"schema_version": SCHEMA_VERSION, "type": "snapshot", "step": step,
                     "timestamp": utc_now(), "files": files, "dirs": dirs, "symlinks": links,
@@ -168,55 +193,73 @@ class SnapshotStore:
                     "totals": {"files": len(files), "bytes": sum(f["size"] for f in files.values()),
                                "new_blob_bytes": new_bytes, "hashed_bytes": hashed,
                                "seconds": round(time.perf_counter() - t0, 4)}}
-        self._write_manifest(step, manifest)
-        return manifest
+        base = self._before if self._last is not None and self._last[0] == step else self._last
+        prev_skipped = (base[1].get("skipped") or {}) if base else {}
+        chain = self._write_manifest(step, manifest, base)
+        if self._last is None or self._last[0] != step:
+            self._before = self._last
+        self._last = (step, manifest, chain)
+        return {**manifest, "new_skipped": {p: w for p, w in skipped.items() if prev_skipped.get(p) != w}}
 
-    def _write_manifest(self, step: int, manifest: dict) -> None:
-        """Atomic (temp + rename) but not fsynced: a killed process never leaves half a
-        manifest; after a power loss, ``last_complete_step`` finds the newest intact one."""
-        tmp = self._tmp_path()
-        tmp.write_text(json.dumps(manifest, separators=(",", ":"), ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, manifest_path(self.env_log, step))
+    def _write_manifest(self, step: int, manifest: dict, base: tuple[int, dict, int] | None) -> int:
+        """Write the manifest as a delta on ``base`` when that pays; returns the chain length."""
+        record: dict[str, Any] = manifest
+        chain = 0
+        if base is not None and base[0] < step and base[2] + 1 < manifests.FULL_EVERY:
+            changes, n = manifests.delta(base[1], manifest)
+            size = sum(len(manifest[s]) for s in manifests.SECTIONS)
+            if 2 * n <= size:
+                record = {k: v for k, v in manifest.items() if k not in manifests.SECTIONS}
+                record.update(base=base[0], delta=changes)
+                chain = base[2] + 1
+        self.last_manifest_bytes = manifests.write(self.env_log, step, record, self._tmp_path())
+        return chain
 
-    def _walk(self):
-        """(relative path, lstat, kind) for everything below the workspace, parents first."""
+    def _walk(self, skipped: dict[str, str] | None = None):
+        """(relative path, lstat, kind) for everything below the workspace, parents first.
+
+        A folder that cannot be listed (path too long, no permission) goes in ``skipped``."""
         stack = [""]
         while stack:
             rel_dir = stack.pop()
             try:
-                entries = sorted(os.scandir(self.workspace / rel_dir if rel_dir else self.workspace),
-                                 key=lambda e: e.name)
+                with os.scandir(self.workspace / rel_dir if rel_dir else self.workspace) as it:
+                    entries = list(it)
             except OSError as e:
-                logger.warning("Snapshot cannot list %s: %s", rel_dir or ".", e)
+                why = _why(e, rel_dir)
+                logger.warning("Snapshot cannot list %s: %s", rel_dir or ".", why)
+                if skipped is not None and rel_dir:
+                    skipped[rel_dir] = f"folder that cannot be listed: {why}"
                 continue
             for e in entries:
                 rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
                 try:
                     st = e.stat(follow_symlinks=False)
-                except OSError:
+                except OSError as err:
+                    if skipped is not None:
+                        skipped[rel] = f"cannot be examined: {_why(err, rel)}"
                     continue
-                if stat.S_ISLNK(st.st_mode):
-                    yield rel, st, "link"
-                elif stat.S_ISDIR(st.st_mode):
+                mode = st.st_mode
+                if stat.S_ISREG(mode):
+                    yield rel, st, "file"
+                elif stat.S_ISDIR(mode):
                     if os.path.realpath(e.path) in self._exclude:
                         continue
                     yield rel, st, "dir"
                     stack.append(rel)
-                elif stat.S_ISREG(st.st_mode):
-                    yield rel, st, "file"
+                elif stat.S_ISLNK(mode):
+                    yield rel, st, "link"
                 else:
                     yield rel, st, "other"
 
     def _blob(self, digest: str) -> Path:
         return self.blobs / digest[:2] / digest
 
-    def _store(self, path: Path, size: int) -> tuple[str | None, int]:
+    def _store(self, path: Path, size: int) -> tuple[str, int]:
         """Hash a file and keep its content as a blob (once); (digest, bytes newly stored)."""
-        if self.max_blob_bytes is not None and size > self.max_blob_bytes:
-            return None, 0
         if size <= SMALL_FILE:
-            with open(path, "rb") as f:
-                data = f.read()
+            with open_regular(path) as f:
+                data = f.read(SMALL_FILE + 1)
             digest = hashlib.sha256(data).hexdigest()
             blob = self._blob(digest)
             if blob.exists():
@@ -224,27 +267,24 @@ class SnapshotStore:
             tmp = self._tmp_path()
             with open(tmp, "wb") as out:
                 out.write(data)
-            return digest, self._commit(tmp, blob)
+            return digest, self._commit(tmp, blob, len(data))
         h = hashlib.sha256()
         tmp = self._tmp_path()
-        with open(path, "rb") as f, open(tmp, "wb") as out:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-                out.write(chunk)
+        with open_regular(path) as f, open(tmp, "wb") as out:
+            _, written = copy_sparse(f, out, h, limit=size)
         digest = h.hexdigest()
-        return digest, self._commit(tmp, self._blob(digest))
+        return digest, self._commit(tmp, self._blob(digest), written)
 
     def _tmp_path(self) -> Path:
         self._tmp_n += 1
         return self.tmp / f"{os.getpid()}-{self._tmp_n}"
 
-    def _commit(self, tmp: Path, blob: Path) -> int:
+    def _commit(self, tmp: Path, blob: Path, size: int) -> int:
         if blob.exists():
             tmp.unlink()
             return 0
         blob.parent.mkdir(exist_ok=True)
         os.chmod(tmp, 0o444)
-        size = tmp.stat().st_size
         os.replace(tmp, blob)
         return size
 
@@ -255,10 +295,12 @@ class SnapshotStore:
         current = self.take_scan()
         changes = diff_manifests(current, target)
         want_files, want_links = target["files"], target["symlinks"]
+        left_out = target.get("skipped") or {}  # not in the snapshot: left as they are
         for rel, _, kind in sorted(self._walk(), key=lambda t: t[0].count("/"), reverse=True):
             p = self.workspace / rel
             keep = ((kind == "file" and rel in want_files) or (kind == "link" and rel in want_links)
-                    or (kind == "dir" and rel in target["dirs"]))
+                    or (kind == "dir" and rel in target["dirs"]) or rel in left_out
+                    or any(rel.startswith(s + "/") for s in left_out))
             if not keep:
                 if kind == "dir":
                     shutil.rmtree(p, ignore_errors=True)
@@ -292,48 +334,31 @@ class SnapshotStore:
             elif kind == "file":
                 key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
                 c = self._cache.get(rel)
-                digest = c.sha256 if c and c.key == key else _hash_file(self.workspace / rel)
+                if c and c[0] == key:
+                    digest = c[1]["sha256"]
+                elif self._too_big(st.st_size, 0):
+                    continue  # never read: the snapshots leave it out too
+                else:
+                    try:
+                        digest = hash_file(self.workspace / rel)
+                    except OSError:
+                        continue
                 files[rel] = {"sha256": digest, "size": st.st_size, "mode": stat.S_IMODE(st.st_mode)}
         return {"files": files, "dirs": dirs, "symlinks": links}
 
     def restore_file(self, rel: str, info: dict) -> None:
         """Write one manifest entry (``files[rel]``) back into the workspace."""
-        _write_from_blob(self.blobs, self.workspace / rel, info)
+        write_from_blob(self.blobs, self.workspace / rel, info)
 
 
-def _write_from_blob(blobs: Path, dest: Path, info: dict) -> None:
-    """Write one file from its blob, checking the hash on the way, with its mode and mtime."""
-    blob = blobs / info["sha256"][:2] / info["sha256"]
-    if not blob.is_file():
-        raise SnapshotError(f"The snapshot content of {dest.name} is missing ({blob})")
-    if dest.is_symlink() or dest.exists():
-        if dest.is_dir() and not dest.is_symlink():
-            shutil.rmtree(dest)
-        else:
-            dest.unlink()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    h = hashlib.sha256()
-    with open(blob, "rb") as src, open(dest, "wb") as out:
-        while chunk := src.read(1 << 20):
-            h.update(chunk)
-            out.write(chunk)
-    if h.hexdigest() != info["sha256"]:
-        raise SnapshotError(f"The snapshot content of {dest.name} is damaged (hash mismatch)")
-    os.chmod(dest, info["mode"])
-    if "mtime_ns" in info:
-        os.utime(dest, ns=(info["mtime_ns"], info["mtime_ns"]))
+def _why(e: OSError, rel: str) -> str:
+    if e.errno == errno.ENAMETOOLONG:
+        return f"its path ({len(rel):,} characters in the workspace) is longer than the system allows"
+    return e.strerror or str(e)
 
 
 def _racy_window(st: os.stat_result) -> int:
     return RACY_WINDOW_COARSE_NS if st.st_ctime_ns % 1_000_000_000 == 0 else RACY_WINDOW_NS
-
-
-def _hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def restore(log_dir: Path, step: int, to_dir: Path) -> Path:
@@ -348,7 +373,7 @@ def restore(log_dir: Path, step: int, to_dir: Path) -> Path:
     for rel in sorted(manifest["dirs"]):
         (to_dir / rel).mkdir(parents=True, exist_ok=True)
     for rel, info in manifest["files"].items():
-        _write_from_blob(blobs, to_dir / rel, info)
+        write_from_blob(blobs, to_dir / rel, info)
     for rel, info in manifest["symlinks"].items():
         (to_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         os.symlink(info["target"], to_dir / rel)
@@ -358,18 +383,6 @@ def restore(log_dir: Path, step: int, to_dir: Path) -> Path:
         logger.warning("Step %d's snapshot left out %d path(s): %s", step, len(manifest["skipped"]),
                        ", ".join(sorted(manifest["skipped"])[:5]))
     return to_dir
-
-
-def diff_manifests(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[str]]:
-    """Files and symbolic links added, removed and changed (content, mode or kind) from a to b."""
-    def entries(m: dict) -> dict[str, tuple]:
-        out = {p: ("file", i["sha256"], i["mode"]) for p, i in m.get("files", {}).items()}
-        out.update({p: ("link", i["target"], 0) for p, i in m.get("symlinks", {}).items()})
-        return out
-
-    ea, eb = entries(a), entries(b)
-    return {"added": sorted(set(eb) - set(ea)), "removed": sorted(set(ea) - set(eb)),
-            "changed": sorted(p for p in set(ea) & set(eb) if ea[p] != eb[p])}
 
 
 def diff_steps(log_dir: Path, a: int, b: int) -> dict[str, list[str]]:
