@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from . import cli_types as T
 from .errors import MLRError
 
 logger = logging.getLogger("mlr_copilot")
@@ -24,8 +25,8 @@ def _add_llm_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--llm", default=None, help="claude, gpt4, llama, local (default), or anthropic:<model>, "
                    "openai:<model>, hf:<repo or path>, gguf:<file>, replay:<run dir>")
     p.add_argument("--llm-base-url", default=None, help="base URL of an OpenAI-compatible server (vLLM, Ollama, ...)")
-    p.add_argument("--max-cost", type=float, default=None, help="stop the run cleanly when LLM cost reaches this (USD)")
-    p.add_argument("--max-llm-calls", type=int, default=None, help="stop the run cleanly after this many LLM calls")
+    p.add_argument("--max-cost", type=T.COST_USD, default=None, help="stop the run cleanly when LLM cost reaches this (USD)")
+    p.add_argument("--max-llm-calls", type=T.COUNT, default=None, help="stop the run cleanly after this many LLM calls")
     p.add_argument("--llm-cache", nargs="?", const="", default=None, metavar="PATH",
                    help="reuse answers to identical LLM calls (SQLite; default in the user cache)")
     p.add_argument("--no-prompt-cache", action="store_true",
@@ -34,8 +35,8 @@ def _add_llm_options(p: argparse.ArgumentParser) -> None:
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     _add_llm_options(p)
-    p.add_argument("--max-steps", type=int, default=50, help="agent actions allowed (default 50)")
-    p.add_argument("--max-time", type=float, default=None, help="wall-clock limit of the run in seconds")
+    p.add_argument("--max-steps", type=T.STEPS, default=50, help="agent actions allowed (default 50)")
+    p.add_argument("--max-time", type=T.SECONDS, default=None, help="wall-clock limit of the run in seconds")
     p.add_argument("--device", default=None, help="CUDA_VISIBLE_DEVICES for scripts, e.g. 0 or 0,1")
     p.add_argument("--feedback", choices=("auto", "console", "none"), default="auto",
                    help="human feedback after each step (auto: ask when run in a terminal)")
@@ -47,9 +48,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", default=".", help="project root holding problems/, workspaces/, tasks/")
     p.add_argument("--actions-add", default="", help="comma-separated actions to offer in addition")
     p.add_argument("--actions-remove", default="", help="comma-separated actions not to offer")
-    p.add_argument("--history-steps", type=int, default=3, help="recent steps shown in full in the prompt")
-    p.add_argument("--script-timeout", type=float, default=3600.0, help="seconds before a script is killed")
-    p.add_argument("--memory-limit", type=int, default=None, metavar="MB",
+    p.add_argument("--history-steps", type=T.HISTORY, default=3, help="recent steps shown in full in the prompt")
+    p.add_argument("--script-timeout", type=T.SECONDS, default=3600.0, help="seconds before a script is killed")
+    p.add_argument("--memory-limit", type=T.MEMORY_MB, default=None, metavar="MB",
                    help="data-segment limit for scripts (GPU memory is not counted)")
     p.add_argument("--python", default=None, help="interpreter for Execute Script, e.g. 'python3 -u' "
                    "(default: the Python running mlr-copilot)")
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", help="print a run step by step (also original MLR-Copilot logs)")
     p.add_argument("logdir", help="run folder logs/<task>/<ts>, its full_log.jsonl, or an original full_log.json")
-    p.add_argument("--max-chars", type=int, default=800, help="observation characters shown per step (0: all)")
+    p.add_argument("--max-chars", type=T.whole(0), default=800, help="observation characters shown per step (0: all)")
     p.add_argument("--entries", action="store_true", help="also show Reflection, Research Plan and Status, Fact Check")
 
     p = sub.add_parser("import-log", help="convert an original MLR-Copilot full_log.json")
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("restore", help="rebuild a step's workspace from the snapshots")
     p.add_argument("logdir")
-    p.add_argument("--step", type=int, required=True)
+    p.add_argument("--step", type=T.whole(0), required=True)
     p.add_argument("--to", required=True)
 
     p = sub.add_parser("prepare", help="build a task's data and hidden answers (offline tasks need no network)")
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("task")
     p.add_argument("--root", default=".")
     p.add_argument("--online", action="store_true", help="let prepare download the data")
-    p.add_argument("--timeout", type=float, default=None, help="seconds before the starter is stopped")
+    p.add_argument("--timeout", type=T.SECONDS, default=None, help="seconds before the starter is stopped")
     p.add_argument("--no-record", action="store_true", help="do not write tasks/<task>/baseline.json")
 
     p = sub.add_parser("eval", help="grade finished runs")
@@ -121,10 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("batch", help="run tasks x LLMs x trials in parallel, then evaluate")
     p.add_argument("--tasks", required=True, help="comma-separated task names")
     p.add_argument("--llm", default="local", help="comma-separated LLM names")
-    p.add_argument("--trials", type=int, default=1)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--max-steps", type=int, default=50)
-    p.add_argument("--max-time", type=float, default=None)
+    p.add_argument("--trials", type=T.whole(1, 1000), default=1)
+    p.add_argument("--workers", type=T.whole(1, 1024), default=1)
+    p.add_argument("--max-steps", type=T.STEPS, default=50)
+    p.add_argument("--max-time", type=T.SECONDS, default=None)
     p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto")
     p.add_argument("--log-root", default="logs")
     p.add_argument("--root", default=".")
@@ -135,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("paper", help="PDF, .txt/.md file, arXiv id or URL")
         p.add_argument("--task", required=True, help="task name: writes problems/<task>")
-        p.add_argument("--ideas", type=int, default=1, help="candidate ideas to generate and rank")
+        p.add_argument("--ideas", type=T.whole(1, 10), default=1, help="candidate ideas to generate and rank")
         p.add_argument("--yes", action="store_true", help="accept every stage without review")
         p.add_argument("--force", action="store_true", help="overwrite an existing problem")
         p.add_argument("--offline", action="store_true", help="do not search related work online")
@@ -149,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "pipeline":
             _add_run_options(p)
         else:
+            p.add_argument("--problem-name", default=None, metavar="NAME",
+                           help="write problems/NAME instead of problems/<task> (keeps an existing problem)")
             _add_llm_options(p)
             p.add_argument("--hf-endpoint", default=None, help="Hugging Face Hub endpoint (default: HF_ENDPOINT)")
             p.add_argument("--log-root", default="logs")

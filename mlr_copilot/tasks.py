@@ -108,7 +108,20 @@ class Task:
         return self.grader_path is not None
 
     def problem_text(self) -> str:
-        return self.problem_path.read_text(encoding="utf-8")
+        """The problem statement; ConfigError when it is not readable UTF-8 text or is empty."""
+        try:
+            data = self.problem_path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"The problem file {self.problem_path} cannot be read: {exc.strerror or exc}") from None
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"The problem file {self.problem_path} is not UTF-8 text (byte {exc.start} "
+                              f"cannot be decoded); save it as UTF-8.") from None
+        if not text.strip():
+            raise ConfigError(f"The problem file {self.problem_path} is empty; write the research problem "
+                              "in it (or generate one with `mlr-copilot idea`).")
+        return text
 
     def better(self, a: float, b: float) -> bool:
         """Whether score ``a`` is strictly better than ``b`` under this task's direction."""
@@ -336,7 +349,8 @@ def describe_tasks(tasks: dict[str, Task]) -> str:
     rows = [("task", "metric", "better", "baseline", "graded", "data", "title")]
     for t in tasks.values():
         base = f"{t.baseline:.4g}" if t.baseline is not None else "-"
-        data = "ready" if t.is_prepared() else ("not prepared" if t.offline else "not prepared, needs download")
+        data = ("no workspace" if not t.workspace_path.is_dir() else "ready" if t.is_prepared()
+                else ("not prepared" if t.offline else "not prepared, needs download"))
         rows.append((t.name, t.metric or "-", t.direction if t.metric else "-", base,
                      "yes" if t.gradable else "no", data, t.title))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

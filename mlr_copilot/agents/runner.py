@@ -5,6 +5,7 @@ end into a recorded status, so no run ends without saying why.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import time
 import traceback
@@ -107,15 +108,17 @@ def run_experiment(options: RunOptions, *, models: Models | None = None,
 
     root = Path(options.root)
     task = find_task(root, options.task)
+    problem = task.problem_text()
+    if models is None:  # a wrong LLM name, a missing key or model fails here, before any run dir exists
+        check_llm(options)
     prep = task.prepare(online=True)  # builds offline data; uses the cache before any download
     if not prep.ready:
         raise ConfigError(prep.message)
-    problem = task.problem_text()
-    if models is None:  # a wrong LLM name or a missing key fails here, before any run dir exists
-        from ..llm.registry import resolve_models
-        resolve_models(options.llm, base_url=options.llm_base_url)
     if options.strategy not in STRATEGIES:
         raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {options.strategy!r}")
+    if not task.workspace_path.is_dir() and not (options.work_dir and Path(options.work_dir).is_dir()):
+        raise ConfigError(f"The task {task.name!r} has no workspace: {task.workspace_path} does not exist. "
+                          "Put the task's starter code and data there, then run again.")
     feedback = feedback or make_feedback(options.feedback, options.feedback_file)
     if options.strategy == "tree":
         from .tree_search import TREE_ACTIONS, check_tree_options
@@ -133,6 +136,14 @@ def run_experiment(options: RunOptions, *, models: Models | None = None,
                                           "workspace": str(workspace.resolve()), "offered_actions": offered})
     return _drive(options, recorder, run_dir, workspace, problem, task, offered, models, feedback,
                   Environment)
+
+
+def check_llm(options: RunOptions) -> None:
+    """Names, keys and local model files of ``options.llm``: ConfigError with the fix if wrong."""
+    from ..llm.availability import check_models_available
+    from ..llm.registry import resolve_models
+
+    check_models_available(resolve_models(options.llm, base_url=options.llm_base_url))
 
 
 def _drive(options, recorder, run_dir, workspace, problem, task, offered, models, feedback, Environment,
@@ -174,9 +185,12 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
     except KeyboardInterrupt:
         status, message = "interrupted", "Interrupted (Ctrl-C)."
     except OSError as exc:  # the log disk is full or a file-size limit is reached, most often
-        status, message = "error", (f"Cannot write the run's files: {exc}. The disk may be full or a "
-                                    f"file-size limit reached; the records written so far are intact. "
-                                    f"Free some space, then continue with: mlr-copilot run --resume {run_dir}")
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        status, message = "error", (f"Cannot write the run's files: {exc}. "
+                                    + ("The disk is full or a file-size limit is reached; " if full else "")
+                                    + "the records written so far are intact. "
+                                    + ("Free some space, then continue" if full else "Fix the cause, then continue")
+                                    + f" with: mlr-copilot run --resume {run_dir}")
     except Exception as exc:  # our own bug: record it, keep logs and workspace intact
         status, message = "error", f"Internal error: {type(exc).__name__}: {exc} (traceback in error.txt)"
         (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
