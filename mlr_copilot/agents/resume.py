@@ -4,15 +4,20 @@ A step is complete when its record is in ``full_log.jsonl``: it is written last,
 action, the research-log entry and the snapshot. A run killed at any point (during an LLM
 call, a script, a snapshot or a log write) is resumed by:
 
-1. refusing a run that finished (it says so and changes nothing) or that another process
-   still holds (``run_record`` locks the run directory while a process works on it);
-2. taking back what the dead process left half-done: a torn last line of each log (kept
-   in ``<log>.torn``), scripts of the dead run still running in the workspace, snapshot
-   manifests and undo history of the step that was cut short;
-3. restoring the workspace (research log included) to the last complete step's snapshot
+1. stopping scripts of the dead run still running in the workspace (in every case, even
+   when the resume is then refused; never while another process holds the run), and
+   rebuilding a deleted ``run.json`` from the run log;
+2. refusing a run that finished (it says so and changes nothing), that another process
+   still holds (``run_record`` locks the run directory while a process works on it), or
+   whose logs, snapshots, task or models are not usable: every check comes before any
+   repair, so a refused resume leaves the run directory as it was;
+3. taking back what the dead process left half-done (``run_repair``): a torn last line of
+   each log (kept in ``<log>.torn``), snapshot manifests and undo history of the step that
+   was cut short;
+4. restoring the workspace (research log included) to the last complete step's snapshot
    and rebuilding the agent's memory from the step records, so the next prompt is the one
    the run would have sent, and numbering goes on from there;
-4. recording the resume (``run.json`` ``resumes``, a ``resume`` record in the run log, the
+5. recording the resume (``run.json`` ``resumes``, a ``resume`` record in the run log, the
    call log and the trace) and carrying totals and budget over, so ``--max-cost``,
    ``--max-llm-calls`` and ``--max-time`` count the whole run, not the last stretch.
 
@@ -26,7 +31,6 @@ import json
 import logging
 import os
 import re
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ from ..llm.base import Usage
 from ..logs import JsonlWriter, read_jsonl, utc_now
 from ..run_record import RunRecorder
 from .experiment import AgentState, StepMemory
+from .run_repair import check_log, drop_torn_lines, rebuild_run_json, stop_leftover_scripts  # noqa: F401
 from .runner import RunOptions, RunResult, _build_models, _drive
 
 logger = logging.getLogger(__name__)
@@ -48,7 +53,6 @@ RESUME_OVERRIDES = ("llm", "llm_base_url", "max_steps", "max_time_s", "max_cost"
                     "prompt_cache",
                     "device", "sandbox", "allow_network", "script_timeout_s", "history_steps", "hf_endpoint")
 """Run options a resume may change (``resume_run(..., overrides=...)``); the rest are the run's."""
-LEFTOVER_WAIT_S = 5.0  # how long to wait for killed leftover scripts to be gone
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -65,38 +69,61 @@ def resume_run(run_dir: str | os.PathLike, *, feedback_mode: str = "auto", feedb
     if bad:
         raise ConfigError(f"These options cannot be changed when resuming: {', '.join(bad)} "
                           f"(allowed: {', '.join(RESUME_OVERRIDES)})")
+    if not (run_dir / "run.json").exists():
+        rebuild_run_json(run_dir)
     info = _read_run_json(run_dir)
     if info.get("status") in FINISHED:
+        _stop_leftovers(info, run_dir)  # a finished run holds no lock: its scripts are leftovers
         status = info["status"]
         return RunResult(run_dir, status, f"This run already finished ({status}); there is nothing to resume. "
                          f"Start a new run to go further.", info.get("final_answer"))
     recorder = RunRecorder(run_dir)  # locks the run: ConfigError if another process holds it
     try:
-        return _resume_locked(recorder, run_dir, feedback_mode, feedback_file, overrides, models, feedback)
+        stopped = _stop_leftovers(recorder.info, run_dir)  # in every case, even if the resume is refused
+        return _resume_locked(recorder, run_dir, feedback_mode, feedback_file, overrides, models, feedback,
+                              stopped)
     finally:
         recorder.close()
 
 
 def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, feedback_file: str | None,
-                   overrides: dict[str, Any], models, feedback) -> RunResult:
+                   overrides: dict[str, Any], models, feedback, stopped: int) -> RunResult:
     from ..env.environment import Environment
+    from ..env.snapshots import SnapshotError, list_steps, load_manifest
     from ..tasks import find_task
 
     info = recorder.info
     agent_log, env_log = run_dir / "agent_log", run_dir / "env_log"
     calls_path = agent_log / "llm_calls.jsonl"
-    for stale in [*run_dir.glob(".*.tmp"), *agent_log.glob(".*.tmp"), *env_log.glob(".*.tmp")]:
-        stale.unlink(missing_ok=True)  # a JSON file the dead process was replacing
-    torn = {p.name: n for p in (recorder.full_log.path, calls_path, env_log / "trace.jsonl")
-            if (n := drop_torn_lines(p))}
+    logs = (recorder.full_log.path, calls_path, env_log / "trace.jsonl")
+    # 1. checks: whatever is refused here leaves the run directory as it was
+    for path in logs:
+        check_log(path)
     steps = complete_steps(recorder.steps())
     last = steps[-1]["step"] if steps else 0
     options = _options(info, feedback_mode, feedback_file, overrides)
     workspace = _workspace(info, options, run_dir)
-    stopped = stop_leftover_scripts(workspace)
+    task = find_task(Path(info.get("root") or options.root), info["task"])
+    problem = task.problem_text()
+    have = list_steps(env_log)
+    if have and last not in have:
+        raise ConfigError(f"The snapshot of step {last}, the last complete step, is missing from {env_log}; "
+                          f"the run cannot be resumed (`mlr-copilot restore` can still rebuild steps "
+                          f"{have[0]}..{have[-1]}).")
+    if have:
+        try:
+            load_manifest(env_log, last)
+        except SnapshotError as exc:
+            raise ConfigError(f"The snapshot of step {last} cannot be read ({exc}); the run cannot be resumed.") from None
+    if models is None:
+        from .runner import check_llm
+        check_llm(options)
+    # 2. repairs: take back what the dead process left half-done
+    for stale in [*run_dir.glob(".*.tmp"), *agent_log.glob(".*.tmp"), *env_log.glob(".*.tmp")]:
+        stale.unlink(missing_ok=True)  # a JSON file the dead process was replacing
+    torn = {p.name: n for p in logs if (n := drop_torn_lines(p))}
     restore_workspace(env_log, workspace, last)
     rollback_undo_history(env_log, last)
-    task = find_task(Path(info.get("root") or options.root), info["task"])
 
     calls = [r for r in read_jsonl(calls_path) if r.get("type", "llm_call") == "llm_call"]
     killed = info.get("status") == "running"
@@ -134,8 +161,19 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
                 run_dir, last, abandoned["llm_calls"], abandoned["actions"])
     feedback = feedback or make_feedback(options.feedback, options.feedback_file)
     offered = info.get("offered_actions")
-    return _drive(options, recorder, run_dir, workspace, task.problem_text(), task, offered, models, feedback,
+    return _drive(options, recorder, run_dir, workspace, problem, task, offered, models, feedback,
                   Environment, state=state)
+
+
+def _stop_leftovers(info: dict[str, Any], run_dir: Path) -> int:
+    """Stop scripts of the dead run still running in its workspace; never fails (0 if none)."""
+    opts = info.get("options") or {}
+    workspace = Path(info.get("workspace") or "") if opts.get("work_dir") else run_dir / "workspace"
+    try:
+        return stop_leftover_scripts(workspace) if workspace.is_dir() else 0
+    except OSError as exc:
+        logger.warning("Could not look for leftover scripts in %s: %s", workspace, exc)
+        return 0
 
 
 # ------------------------------------------------------------------ reading the run
@@ -152,34 +190,6 @@ def _read_run_json(run_dir: Path) -> dict[str, Any]:
     if not isinstance(info, dict) or not info.get("task"):
         raise ConfigError(f"{path} does not describe an experiment run (no task); it cannot be resumed.")
     return info
-
-
-def drop_torn_lines(path: Path) -> int:
-    """Remove lines that are not whole JSON objects (a write cut short by a kill) from a JSONL
-    log, keeping them in ``<name>.torn``; returns how many were removed."""
-    if not path.is_file():
-        return 0
-    data = path.read_bytes()
-    keep, torn = [], []
-    for line in data.splitlines(keepends=True):
-        end = line if line.endswith(b"\n") else line + b"\n"
-        try:
-            ok = line.strip() == b"" or isinstance(json.loads(line.decode("utf-8")), dict)
-        except ValueError:
-            ok = False
-        (keep if ok else torn).append(end)  # a whole record cut before its newline is kept
-    if not torn:
-        if not data.endswith(b"\n") and data:
-            with open(path, "ab") as f:
-                f.write(b"\n")
-        return 0
-    with open(path.with_name(path.name + ".torn"), "ab") as f:
-        f.write(b"".join(torn))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(b"".join(keep))
-    os.replace(tmp, path)
-    logger.warning("%s: %d torn line(s) moved to %s.torn", path, len(torn), path.name)
-    return len(torn)
 
 
 def complete_steps(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -212,54 +222,6 @@ def _workspace(info: dict[str, Any], options: RunOptions, run_dir: Path) -> Path
 
 
 # --------------------------------------------------------- taking back the lost step
-def stop_leftover_scripts(workspace: Path) -> int:
-    """Kill scripts of the dead run still running in ``workspace`` (they carry the runner's
-    marker variable); with ``--sandbox none`` they outlive the agent. Returns how many."""
-    from ..env.runner import MARKER_VAR
-
-    needle = f"{MARKER_VAR}=".encode()
-    ws = os.path.realpath(workspace)
-    me, found = os.getpid(), []
-    try:
-        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:  # no /proc: nothing we can find
-        return 0
-    for pid in pids:
-        if pid == me:
-            continue
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if needle not in f.read():
-                    continue
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except OSError:
-            continue
-        if cwd == ws or cwd.startswith(ws + os.sep):
-            found.append(pid)
-    for pid in found:
-        try:
-            pgid = os.getpgid(pid)
-            if pgid != os.getpgrp():
-                os.killpg(pgid, signal.SIGKILL)
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    deadline = time.monotonic() + LEFTOVER_WAIT_S
-    while found and time.monotonic() < deadline and any(_alive(p) for p in found):
-        time.sleep(0.02)
-    if found:
-        logger.warning("Stopped %d script process(es) of the dead run still running in %s", len(found), ws)
-    return len(found)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
-
-
 def restore_workspace(env_log: Path, workspace: Path, step: int) -> None:
     """Make the workspace what it was after ``step``; forget snapshots of later steps."""
     from ..env.snapshots import SnapshotError, SnapshotStore, list_steps, manifest_path
@@ -382,5 +344,6 @@ def _killed_wall_time(info: dict[str, Any], run_dir: Path) -> float:
     return round(saved + max(0.0, max(ends) - start), 3)
 
 
-__all__ = ["FINISHED", "resume_run", "rebuild_state", "drop_torn_lines", "complete_steps",
+__all__ = ["FINISHED", "resume_run", "rebuild_state", "drop_torn_lines", "check_log", "complete_steps",
+           "rebuild_run_json",
            "stop_leftover_scripts", "restore_workspace", "rollback_undo_history"]
