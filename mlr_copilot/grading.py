@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 MAX_SUBMISSION_BYTES = 512 * 1024 * 1024  # a submission bigger than this is refused unread
+# A submission is also refused unread when larger than SIZE_SLACK times a generous estimate of
+# the expected one (HEADER_BYTES + rows x (ID_BYTES + VALUE_BYTES per column)), so grading
+# never holds more than a few times the expected submission in memory.
+SIZE_SLACK, HEADER_BYTES, ID_BYTES, VALUE_BYTES = 4, 64 * 1024, 80, 40
 _SHOW = 5  # how many offending ids a message names
 
 
@@ -101,14 +105,11 @@ def read_submission(workspace: str | Path, *, id_column: str, columns: Sequence[
     import pandas as pd
 
     path = submission_path(workspace, name)
+    wanted = [id_column, *[str(c) for c in columns]]
+    precheck_csv(path, name, wanted, len(expected_ids))
     df = read_csv_checked(path, dtype={id_column: str})
     df.columns = [str(c).strip() for c in df.columns]
-    wanted = [id_column, *[str(c) for c in columns]]
-    missing = [c for c in wanted if c not in df.columns]
-    if missing:
-        raise InvalidSubmission(
-            f"{name} lacks the column(s) {_preview(missing)}; it has {_preview(list(df.columns))}; "
-            f"expected the columns {', '.join(wanted)}")
+    _check_columns(name, wanted, list(df.columns))
     ids = df[id_column].astype(str).str.strip()
     if ids.isna().any() or (ids == "").any() or (ids == "nan").any():
         raise InvalidSubmission(f"{name} has rows with an empty {id_column}")
@@ -137,6 +138,54 @@ def read_submission(workspace: str | Path, *, id_column: str, columns: Sequence[
                 f"{name} has {int(bad.sum())} value(s) that are not finite numbers (id/column: {', '.join(where)})")
         return values.astype(float)
     return df
+
+
+def _check_columns(name: str, wanted: Sequence[str], have: Sequence[str]) -> None:
+    missing = [c for c in wanted if c not in have]
+    if missing:
+        raise InvalidSubmission(
+            f"{name} lacks the column(s) {_preview(missing)}; it has {_preview(list(have))}; "
+            f"expected the columns {', '.join(wanted)}")
+
+
+def precheck_csv(path: Path, name: str, wanted: Sequence[str], rows: int) -> None:
+    """Size, header and row count of a submission, streamed in bounded memory, before any
+    parser loads it whole: a huge (or sparse) file is refused from its size alone, a wrong
+    header from its first line, far too many rows as soon as the count passes a few times
+    the expected one."""
+    import csv
+    import io
+    import os
+    import stat
+
+    limit = min(MAX_SUBMISSION_BYTES, SIZE_SLACK * (HEADER_BYTES + rows * (ID_BYTES + VALUE_BYTES * len(wanted))))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InvalidSubmission(f"{name} cannot be opened: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as raw:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidSubmission(f"{name} is not a regular file")
+        if st.st_size > limit:
+            raise InvalidSubmission(f"{name} is {st.st_size:,} bytes, far more than a submission of {rows:,} "
+                                    f"rows needs (at most {limit:,} bytes are read)")
+        os.set_blocking(fd, True)
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        reader = csv.reader(text, skipinitialspace=True)
+        try:
+            header = next((r for r in reader if r), None)
+            if header is None:
+                raise InvalidSubmission(f"{name} has no columns (empty or blank file)")
+            _check_columns(name, wanted, [c.strip() for c in header])
+            n, most = 0, SIZE_SLACK * rows + 10  # a few repeated rows get pandas' precise message
+            for row in reader:
+                n += bool(row)
+                if n > most:
+                    raise InvalidSubmission(f"{name} has far more rows than the {rows:,} expected (reading "
+                                            f"stopped at row {n:,})")
+        except csv.Error as exc:
+            raise InvalidSubmission(f"{name} is not a readable CSV file: {exc}") from None
 
 
 def read_answers(path: str | Path, *, dtype: Any = None):
