@@ -209,8 +209,8 @@ def generate_idea(paper: str, task: str, models: Models, *, problems_dir: str | 
     existing = [p for p in problem_variants(problem_path) + [problem_path.with_name(name + ".idea.json")]
                 if p.exists()]
     if existing and not force:
-        raise ConfigError(f"{existing[0]} already exists; pass --force to replace it "
-                          "(or choose another problem name)")
+        raise ConfigError(f"{existing[0]} already exists; pass --force to replace it, or "
+                          "--problem-name NAME (mlr-copilot idea) to write a new problem beside it")
     task_statement = existing_task_statement(problem_path)
     source = load_paper(paper, online=online, arxiv_base_url=arxiv_base_url)
     run_dir = Path(run_dir) if run_dir is not None else _new_run_dir(Path(log_root), task)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from ..llm.base import Models
@@ -79,8 +80,23 @@ def describe_result(result: IdeaResult) -> str:
     return "\n".join(lines)
 
 
+def missing_workspace_warning(args: argparse.Namespace) -> str | None:
+    """A warning when ``workspaces/<task>`` is missing: the problem could not be run yet."""
+    ws = Path(getattr(args, "root", ".")) / "workspaces" / args.task
+    if ws.is_dir():
+        return None
+    return (f"Warning: the task {args.task!r} has no workspace ({ws} does not exist): "
+            f"`mlr-copilot run {args.task}` needs the starter code and data there. Create it, "
+            "or give --task the name of a task that has one (see `mlr-copilot tasks`).")
+
+
 def idea_command(args: argparse.Namespace) -> int:
     """``mlr-copilot idea``: generate and print where the problem was written."""
+    warning = missing_workspace_warning(args)
+    if warning:
+        print(warning, file=sys.stderr)
     result = run_idea(args)
     print(describe_result(result))
+    if warning:
+        print(warning)
     return 0
