@@ -173,11 +173,16 @@ def test_the_call_budget_counts_calls_made_before_the_kill(fresh, tmp_path):
 
 def test_torn_lines_are_set_aside_and_the_rest_kept(tmp_path):
     log = tmp_path / "full_log.jsonl"
-    log.write_bytes(b'{"type": "step", "step": 1}\n{"type": "step", "st\n{"type": "step", "step": 2}\n{"type": "st')
-    assert drop_torn_lines(log) == 2
+    damaged = b'{"type": "step", "step": 1}\n{"type": "step", "st\n{"type": "step", "step": 2}\n{"type": "st'
+    log.write_bytes(damaged)  # a line damaged before the last: refused, nothing changed (issue 13)
+    with pytest.raises(ConfigError, match="damaged record at line 2"):
+        drop_torn_lines(log)
+    assert log.read_bytes() == damaged and not (tmp_path / "full_log.jsonl.torn").exists()
+    log.write_bytes(damaged.replace(b'{"type": "step", "st\n', b""))
+    assert drop_torn_lines(log) == 1  # a kill tears only the last line
     assert [r["step"] for r in read_jsonl(log)] == [1, 2]
     assert_jsonl_valid(log)
-    assert (tmp_path / "full_log.jsonl.torn").read_bytes() == b'{"type": "step", "st\n{"type": "st\n'
+    assert (tmp_path / "full_log.jsonl.torn").read_bytes() == b'{"type": "st\n'
     assert drop_torn_lines(log) == 0
     with open(log, "ab") as f:
         f.write(b'{"type": "step", "step": 3}')  # whole, only its newline was cut

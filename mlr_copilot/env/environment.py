@@ -225,7 +225,7 @@ class Environment:
         steps = list_steps(self.env_log_dir)
         if not steps:
             return
-        before = load_manifest(self.env_log_dir, steps[-1])
+        before = self.snapshots.manifest(steps[-1])
         now = self.snapshots.take_scan()
         d = diff_manifests(before, now)
         hit = [p for p in d["changed"] + d["removed"] if self.sandbox.is_read_only(p)]

@@ -17,10 +17,9 @@ a file that cannot be read are not stored either. Every path left out is listed 
 reason in the manifest's ``skipped``, reported in the step's observation, left alone by
 resume, and named by ``restore``.
 
-A file whose size, mtime, ctime and inode match the previous snapshot is not re-read, so
-the cost of a snapshot grows with what changed, not with the workspace size. Blobs are
-copies, never hard links: a hard link would let a script rewriting a workspace file in
-place corrupt the history. Step 0 is the workspace as the run began.
+A file whose size, mtime, ctime and inode match the previous snapshot is not re-read. Blobs
+are copies, never hard links (a script rewriting a workspace file in place would corrupt
+the history). Step 0 is the workspace as the run began.
 """
 from __future__ import annotations
 
@@ -200,6 +199,10 @@ class SnapshotStore:
             self._before = self._last
         self._last = (step, manifest, chain)
         return {**manifest, "new_skipped": {p: w for p, w in skipped.items() if prev_skipped.get(p) != w}}
+
+    def manifest(self, step: int) -> dict[str, Any]:
+        """The manifest of ``step``: from memory when this store just took it, else from disk."""
+        return self._last[1] if self._last is not None and self._last[0] == step else load_manifest(self.env_log, step)
 
     def _write_manifest(self, step: int, manifest: dict, base: tuple[int, dict, int] | None) -> int:
         """Write the manifest as a delta on ``base`` when that pays; returns the chain length."""
