@@ -5,9 +5,13 @@ Workspace: 20 small code files plus 100 MB of (incompressible) data. Prints
      includes validation, the trace line (fsynced) and the workspace snapshot;
   2. the bytes the snapshots take on disk after 50 steps that each edit one script,
      against the workspace size.
+  3. with --many-files N (issue 13, default 100,000): a workspace of N small files in
+     100-file folders; the median time of one List Files step and the manifest bytes
+     written per step (manifests are incremental: only what changed is written).
 Targets (issue 2): median <= 20 ms; snapshot storage <= 1.1 x the workspace size.
+Target (issue 13): a 100,000-file workspace costs well under a second per step.
 
-    python benchmarks/bench_env.py [--data-mb 100] [--steps 50]
+    python benchmarks/bench_env.py [--data-mb 100] [--steps 50] [--many-files 100000] [--many-steps 20]
 """
 from __future__ import annotations
 
@@ -46,11 +50,50 @@ def make_workspace(ws: Path, data_mb: int) -> None:
             f.write(os.urandom(1 << 20))
 
 
+def many_files_case(n_files: int, steps: int) -> None:
+    """Median step time and manifest bytes per step on a workspace of ``n_files`` small files."""
+    with tempfile.TemporaryDirectory(prefix="bench_env_many_") as tmp:
+        root = Path(tmp)
+        ws = root / "ws"
+        for i in range(n_files):
+            d = ws / f"d{i // 100:04d}"
+            if i % 100 == 0:
+                d.mkdir(parents=True)
+            (d / f"f{i % 100:03d}.txt").write_text(f"{i}\n")
+        t = time.perf_counter()
+        env = Environment(EnvConfig(sandbox="none"), workspace=ws, env_log_dir=root / "env_log",
+                          offered=["List Files", "Write File"])
+        first = time.perf_counter() - t
+        time.sleep(0.2)
+        man = root / "env_log" / "snapshots" / "manifests"
+        times, sizes = [], []
+        for step in range(1, steps + 1):
+            t = time.perf_counter()
+            if step % 2:
+                env.execute("List Files", {"dir_path": "."}, step=step)
+            else:
+                env.execute("Write File", {"file_name": f"notes_{step}.txt", "content": "x\n"}, step=step)
+            times.append(time.perf_counter() - t)
+            sizes.append((man / f"step_{step:04d}.json").stat().st_size)
+        full = (man / "step_0000.json").stat().st_size
+        print(f"{n_files:,}-file workspace: first snapshot {first:.2f} s (full manifest {full / 1e6:.1f} MB); "
+              f"{steps} steps (List Files / Write File alternating): median {statistics.median(times) * 1000:.0f} ms "
+              f"per step, max {max(times) * 1000:.0f} ms; manifest {statistics.median(sizes) / 1e3:.1f} kB per step "
+              f"(median)   [target: well under 1 s per step]")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-mb", type=int, default=100)
     ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--many-files", type=int, default=100_000, help="0 skips the many-files case")
+    ap.add_argument("--many-steps", type=int, default=20)
+    ap.add_argument("--only-many-files", action="store_true")
     a = ap.parse_args()
+    if a.many_files:
+        many_files_case(a.many_files, a.many_steps)
+    if a.only_many_files:
+        return
     with tempfile.TemporaryDirectory(prefix="bench_env_") as tmp:
         root = Path(tmp)
         ws = root / "ws"

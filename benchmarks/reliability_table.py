@@ -55,6 +55,24 @@ ROWS = [
      r"path_attack|every_file_action|dotdot|absolute|symlink|nul_and_overlong|lookalike", "attacks"),
     ("Fake keys in the environment and `.env`: logs, trace, run.json, snapshots and script environment "
      "scanned", "test_hostile.py|test_env_sandbox.py", r"keys_never_reach|secrets_never_reach", "keys"),
+    # issue 13: what a script, a file or a flag does never hangs, crashes or corrupts a run
+    ("A script replaces `research_log.log` with a FIFO, a directory or a link out of the workspace: "
+     "reported in the observation, recreated, run goes on", "test_robust_files.py", r"research_log_", "runs"),
+    ("FIFOs and devices given to Inspect Script Lines, Understand File, Edit Script (AI), Read File, Copy "
+     "File: refused at once, relative names only", "test_robust_files.py",
+     r"refuse_a_fifo|character_device", "attacks"),
+    ("Huge, sparse and very deep files: bounded line windows, snapshot size limits, sparse copies, "
+     "paths too long listed as skipped, incremental manifests", "test_robust_files.py",
+     r"bounded_window|huge_sparse|too_long|incremental", "tests"),
+    ("Oversized or overlong `submission.csv` (400 MB sparse, 20 MB of rows) refused in bounded memory",
+     "test_robust_cli.py", r"oversized_submission|too_many_rows", "files"),
+    ("Bad numbers on the command line (nan, inf, 0, negative), non-UTF-8 or empty problem files, models "
+     "not available: clear message before a run directory exists", "test_robust_cli.py",
+     r"cli_number|bad_problem_file|uncached_llama", "inputs"),
+    ("`--resume` on a damaged log (refused, nothing changed, leftover scripts stopped) or without "
+     "`run.json` (rebuilt from the logs)", "test_robust_cli.py", r"resume_", "tests"),
+    ("`idea` on a task without a workspace (warned) or an existing problem (hint names a real option)",
+     "test_robust_cli.py", r"idea_", "tests"),
 ]
 FILES = sorted({f for _, files, _, _ in ROWS for f in files.split("|")})
 

@@ -177,6 +177,8 @@ def precheck_csv(path: Path, name: str, wanted: Sequence[str], rows: int) -> Non
             header = next((r for r in reader if r), None)
             if header is None:
                 raise InvalidSubmission(f"{name} has no columns (empty or blank file)")
+            if any("\x00" in c or "\ufffd" in c for c in header):
+                raise InvalidSubmission(f"{name} is not a readable CSV file: its header is not UTF-8 text")
             _check_columns(name, wanted, [c.strip() for c in header])
             n, most = 0, SIZE_SLACK * rows + 10  # a few repeated rows get pandas' precise message
             for row in reader:

@@ -124,6 +124,7 @@ def _open(ctx: ActionContext, flags: int) -> int:
 
 def append(ctx: ActionContext, content: str) -> None:
     """Add ``content`` at the end of the log (a newline first if the log lacks one)."""
+    ctx.sandbox.check_writable(RESEARCH_LOG_NAME)  # ReadOnlyError when the task protects it
     try:
         fd = _open(ctx, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         with os.fdopen(fd, "r+b", buffering=0) as f:

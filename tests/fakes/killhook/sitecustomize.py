@@ -102,12 +102,12 @@ def _install(spec):
             _die()
         return result
 
-    def snap_manifest(self, step, manifest):
+    def snap_manifest(self, step, manifest, *rest):
         if armed["on"] and variant == "manifest":
             tmp = self._tmp_path()
             tmp.write_text(json.dumps(manifest), encoding="utf-8")
             _die()
-        return write_manifest(self, step, manifest)
+        return write_manifest(self, step, manifest, *rest)
     snapshots.SnapshotStore.take = snap_take
     snapshots.SnapshotStore._store = snap_store
     snapshots.SnapshotStore._write_manifest = snap_manifest
