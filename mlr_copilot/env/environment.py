@@ -29,7 +29,7 @@ from . import research_log
 from .actions import DEFAULT_OFFERED, REGISTRY, ActionInfo
 from .context import ActionContext, EnvConfig, HumanChannel
 from .sandbox import Sandbox
-from .snapshots import SnapshotError, SnapshotStore, diff_manifests, list_steps, load_manifest
+from .snapshots import SnapshotError, SnapshotStore, diff_manifests, list_steps
 
 try:  # the LLM-backed actions register themselves when their module is present
     from . import llm_actions as _llm_actions  # noqa: F401
@@ -253,7 +253,7 @@ class Environment:
         from .llm_actions import RESEARCH_LOG_NAME
 
         try:
-            files = load_manifest(self.env_log_dir, step).get("files", {})
+            files = self.snapshots.manifest(step).get("files", {})
         except SnapshotError:
             return None
         items = sorted((path, info.get("sha256"), info.get("size")) for path, info in files.items()

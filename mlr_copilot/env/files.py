@@ -40,24 +40,25 @@ def _os_error(e: OSError, name: str) -> ActionError:
 
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
+          (stat.S_ISLNK, "a symbolic link"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def kind_of(mode: int) -> str:
+    """What a file of this ``st_mode`` is, in words ("a named pipe (FIFO)", ...)."""
+    return next((k for test, k in _KINDS if test(mode)), "something that is not a regular file")
 
 
 def _not_regular(mode: int, name: str) -> ActionError:
-    kind = next((k for test, k in _KINDS if test(mode)), "not a regular file")
-    return ActionError(f"{name!r} is {kind}, not a regular file; file actions read and copy regular "
-                       "files only.")
+    return ActionError(f"{name!r} is {kind_of(mode)}, not a regular file; file actions read and copy "
+                       "regular files only.")
 
 
 def open_regular(path: Path, name: str) -> BinaryIO:
-    """Open ``path`` for reading in binary mode, only if it is a regular file.
-
-    The check and the open are one: the file is opened non-blocking (a FIFO cannot stall
-    the open) and refused after ``fstat`` unless regular, so a script swapping the file
-    for a FIFO, a device or a socket between a check and a read cannot hang or flood the
-    engine. Messages name ``name`` (workspace-relative), never the host path.
-    """
+    """Open ``path`` for reading (binary), only if it is a regular file: opened non-blocking
+    (a FIFO cannot stall the open), then refused after ``fstat`` unless regular, so a file
+    swapped for a FIFO or a device after a check cannot hang or flood the engine. Messages
+    name ``name`` (workspace-relative), never the host path."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError as e:
@@ -80,9 +81,8 @@ def open_regular(path: Path, name: str) -> BinaryIO:
 def read_bytes_bounded(path: Path, name: str, max_bytes: int) -> tuple[bytes, int]:
     """At most ``max_bytes`` of a regular file, and the file's size (``open_regular`` rules)."""
     with open_regular(path, name) as f:
-        size = os.fstat(f.fileno()).st_size
         try:
-            return f.read(max_bytes), size
+            return f.read(max_bytes), os.fstat(f.fileno()).st_size
         except OSError as e:
             raise _os_error(e, name) from None
 
@@ -97,9 +97,9 @@ def _existing_file(ctx: ActionContext, name: str, *, for_write: bool = False) ->
         raise ActionError(f"The file {name!r} does not exist.{_near_names(ctx, path)}") from None
     except OSError as e:
         raise _os_error(e, name) from None
-    if not stat.S_ISREG(mode):
-        raise _not_regular(mode, name)
-    return path
+    if stat.S_ISREG(mode):
+        return path
+    raise _not_regular(mode, name)
 
 
 def _near_names(ctx: ActionContext, path: Path) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import ActionError
 from .context import ActionContext
+from .files import kind_of
 
 logger = logging.getLogger(__name__)
 
@@ -28,15 +29,6 @@ _FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 
 def _path(ctx: ActionContext) -> Path:
     return Path(ctx.workspace) / RESEARCH_LOG_NAME
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"),
-                       (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "something that is not a regular file"
 
 
 def repair(ctx: ActionContext) -> str | None:
@@ -51,7 +43,7 @@ def repair(ctx: ActionContext) -> str | None:
         return None
     if stat.S_ISREG(st.st_mode):
         return None
-    kind, moved = _kind(st.st_mode), ""
+    kind, moved = kind_of(st.st_mode), ""
     try:
         if stat.S_ISDIR(st.st_mode):
             aside = _free_name(path)
