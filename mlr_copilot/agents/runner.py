@@ -187,7 +187,7 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
     except OSError as exc:  # the log disk is full or a file-size limit is reached, most often
         full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
         status, message = "error", (f"Cannot write the run's files: {exc}. "
-                                    + ("The disk is full or a file-size limit is reached; " if full else "")
+                                    + ("The disk may be full or a file-size limit reached; " if full else "")
                                     + "the records written so far are intact. "
                                     + ("Free some space, then continue" if full else "Fix the cause, then continue")
                                     + f" with: mlr-copilot run --resume {run_dir}")
