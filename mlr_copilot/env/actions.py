@@ -6,6 +6,7 @@ stay compatible with theirs. The functions behind the actions live in ``files``,
 """
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -144,11 +145,13 @@ class ActionRegistry:
 
     def __init__(self) -> None:
         self._actions: dict[str, ActionInfo] = {}
+        self._ordered: list[ActionInfo] | None = None
 
     def register(self, info: ActionInfo) -> ActionInfo:
         if info.name in self._actions:
             raise ValueError(f"action {info.name!r} registered twice")
         self._actions[info.name] = info
+        self._ordered = None
         return info
 
     def __getitem__(self, name: str) -> ActionInfo:
@@ -158,10 +161,17 @@ class ActionRegistry:
         return name in self._actions
 
     def names(self) -> list[str]:
-        return list(self._actions)
+        return [info.name for info in self.all()]
 
     def all(self) -> list[ActionInfo]:
-        return list(self._actions.values())
+        """Every action in a fixed order: by the module that declares it (``ACTION_MODULES``),
+        then as declared there, whichever module happened to be imported first."""
+        if self._ordered is None:
+            rank = {f"{__package__}.{name}": i for i, name in enumerate(ACTION_MODULES)}
+            order = {name: i for i, name in enumerate(self._actions)}
+            self._ordered = sorted(self._actions.values(), key=lambda info: (
+                rank.get(getattr(info.function, "__module__", ""), len(rank)), order[info.name]))
+        return list(self._ordered)
 
     def lookup(self, name: str) -> ActionInfo | None:
         """Find an action by name, forgiving case and surrounding spaces/punctuation."""
@@ -179,6 +189,18 @@ def _norm(name: str) -> str:
 
 
 REGISTRY = ActionRegistry()
+
+ACTION_MODULES = ("execute", "files", "llm_actions", "hub_prototype")
+"""The modules of this package that declare actions, in the order the prompt lists their
+actions. The list is explicit so that the order (and so the prompt, which replays and
+caches compare byte for byte) never depends on import order."""
+
+
+def load_actions() -> ActionRegistry:
+    """Import every action module (each declares its actions with ``@action``)."""
+    for name in ACTION_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
+    return REGISTRY
 
 
 def action(name: str, description: str, args: list[Arg], return_value: str, *,

@@ -23,20 +23,13 @@ from typing import Any, Mapping, Sequence
 from ..errors import ActionError, ConfigError, RunStopped
 from ..llm.base import Models
 from ..logs import SCHEMA_VERSION, JsonlWriter, utc_now
-from . import execute as _execute  # noqa: F401  (registers Execute Script)
-from . import files as _files  # noqa: F401  (registers the file actions)
 from . import research_log
-from .actions import DEFAULT_OFFERED, REGISTRY, ActionInfo
+from .actions import DEFAULT_OFFERED, REGISTRY, ActionInfo, load_actions
 from .context import ActionContext, EnvConfig, HumanChannel
 from .sandbox import Sandbox
 from .snapshots import SnapshotError, SnapshotStore, diff_manifests, list_steps
 
-try:  # the LLM-backed actions register themselves when their module is present
-    from . import llm_actions as _llm_actions  # noqa: F401
-except ModuleNotFoundError as _e:  # pragma: no cover - only while that module is absent
-    if _e.name != f"{__package__}.llm_actions":
-        raise
-from . import hub_prototype as _hub_prototype  # noqa: F401  (registers Retrieve Prototype Code, after the others)
+load_actions()
 
 logger = logging.getLogger(__name__)
 
