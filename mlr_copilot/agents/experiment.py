@@ -22,7 +22,7 @@ from ..llm.base import Completion, Models, ResponseSpec, Usage
 from ..llm.client import set_step
 from ..logs import utc_now
 from ..templates import render
-from .research_log import brief_entry
+from .research_log import brief_entry, key_lines
 from .parsing import FormatError, corrective_message, parse_response
 
 logger = logging.getLogger(__name__)
@@ -187,9 +187,9 @@ class ExperimentAgent:
         older = history[: len(history) - len(recent)]
         parts = []
         if older:
-            parts.append("Earlier steps (observations elided; see the research log):")
+            parts.append("Earlier steps (with the key lines of their observations):")
             parts += [f"Step {m.step}: {m.action} {json.dumps(m.action_input, ensure_ascii=False)[:300]}"
-                      for m in older]
+                      f" -> {key_lines(m.observation)}" for m in older]
         for m in recent:
             body = "\n".join(f"{name}: {text}" for name, text in m.entries.items()
                              if name not in ("Action", "Action Input"))
