@@ -148,3 +148,15 @@ def test_reports_render_in_headless_chromium(runs, tmp_path):
                     shots / "report-batch.png")
     finally:
         browser.close()
+
+
+def test_baseline_prints_a_readable_line_and_leaves_the_tracked_file_alone(runs, tmp_path, capsys):
+    root = runs[0]
+    tracked = root / "tasks" / "wine" / "baseline.json"
+    before = tracked.read_bytes()
+    assert cli_main(["baseline", "wine", "--root", str(root), "--log-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Baseline of wine: accuracy 0.722 (higher is better)" in out
+    assert "the recorded baseline 0.722 is unchanged (use --record to replace it)" in out
+    assert tracked.read_bytes() == before
+    assert json.loads((tmp_path / "baselines" / "wine.json").read_text())["score"] == pytest.approx(0.7222, abs=1e-3)
