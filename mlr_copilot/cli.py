@@ -198,23 +198,9 @@ def run_options_from_args(args: argparse.Namespace, task: str):
 
 
 def _print_run_result(result) -> int:
-    from .show import llm_summary
-    from .view.result import score_line, totals_line
+    from .view.result import run_end_lines
 
-    print(f"Run finished: {result.status} — {result.message}")
-    if result.final_answer:
-        print(f"Final answer: {result.final_answer}")
-    if result.info:
-        print(f"Totals: {totals_line(result.info)}")
-    summary = llm_summary(result.run_dir)
-    if summary:
-        print(summary)
-    line = score_line(result.result)
-    if line:
-        print(f"Result: {line}")
-    if (result.run_dir / "report.html").is_file():
-        print(f"Report: {result.run_dir / 'report.html'}")
-    print(f"Log: {result.run_dir}")
+    print("\n".join(run_end_lines(result)))  # the last line is "Log: <run dir>" (batch reads it)
     return EXIT_OK if result.status in ("final_answer", "step_limit", "time_limit") else EXIT_FAILED
 
 

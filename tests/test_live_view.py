@@ -7,7 +7,6 @@ import json
 import os
 import pty
 import select
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -78,7 +77,7 @@ def test_the_live_view_in_a_terminal_with_feedback_none(tmp_path):
     for text in ("── Step 1/3 · Execute Script", "Thought: run the script to see what it prints",
                  "script_name: main.py", "hello from main", "── Step 2/3 · Final Answer"):
         assert text in shown, text
-    assert "Run finished: final_answer" in shown and "Totals: 2 steps" in shown
+    assert "Run finished: final_answer" in shown and "Totals: 2 steps · " in shown and "LLM: " in shown
     assert "Report: " in shown and (run_dir / "report.html").is_file()
 
     quiet = run_in_pty(args + ["--quiet"], tmp_path)

@@ -64,13 +64,15 @@ def score_line(result: Mapping[str, Any] | None) -> str | None:
     return f"{metric} {score} vs baseline {number(baseline)}: {change}, {verdict}"
 
 
-def totals_line(info: Mapping[str, Any]) -> str:
+def totals_line(info: Mapping[str, Any], *, llm: bool = True) -> str:
     """``7 steps · 1m 12s · 5,321 tokens (4,900 in / 421 out) · $0.0123``."""
     totals = info.get("totals") if isinstance(info.get("totals"), Mapping) else {}
     parts = [plural(int(totals.get("steps") or 0), "step")]
     wall = totals.get("wall_time_s")
     if isinstance(wall, (int, float)):
         parts.append(duration(wall))
+    if not llm:  # the LLM figures are on a line of their own (show.llm_summary)
+        return " · ".join(parts)
     tin, tout = int(totals.get("input_tokens") or 0), int(totals.get("output_tokens") or 0)
     if tin or tout:
         parts.append(f"{plural(tin + tout, 'token')} ({tin:,} in / {tout:,} out)")
@@ -78,7 +80,7 @@ def totals_line(info: Mapping[str, Any]) -> str:
     if isinstance(calls, int) and calls:
         parts.append(plural(calls, "LLM call"))
     cost = totals.get("cost_usd")
-    parts.append(f"${cost:.4f}" if isinstance(cost, (int, float)) and cost else "no cost recorded")
+    parts.append("cost unknown" if not isinstance(cost, (int, float)) else f"${cost:.4f}" if cost else "no cost")
     return " · ".join(parts)
 
 
@@ -94,11 +96,20 @@ def duration(seconds: float) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-def result_lines(info: Mapping[str, Any]) -> list[str]:
-    """What the CLI prints when a run ends (and ``show`` in its header)."""
-    lines = [f"Status: {info.get('status')}" + (f" — {info['message']}" if info.get("message") else ""),
-             f"Totals: {totals_line(info)}"]
-    line = score_line(info.get("result"))
+def run_end_lines(run: Any) -> list[str]:
+    """What ``mlr-copilot run`` prints at the end (a ``RunResult``); the log folder comes last."""
+    lines = [f"Run finished: {run.status} — {run.message}"]
+    if run.final_answer:
+        lines.append(f"Final answer: {run.final_answer}")
+    from ..show import llm_summary  # LLM calls, tokens, cost per step, prompt-cache share
+    summary = llm_summary(run.run_dir)
+    if run.info:
+        lines.append(f"Totals: {totals_line(run.info, llm=not summary)}")
+    if summary:
+        lines.append(summary)
+    line = score_line(run.result)
     if line:
         lines.append(f"Result: {line}")
-    return lines
+    if (Path(run.run_dir) / "report.html").is_file():
+        lines.append(f"Report: {Path(run.run_dir) / 'report.html'}")
+    return lines + [f"Log: {run.run_dir}"]
