@@ -286,28 +286,10 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_baseline(args) -> int:
-    from .logs import utc_now, write_json_atomic
-    from .tasks import find_task, run_baseline
-    from .view.result import number
-
-    task = find_task(Path(args.root), args.task)
-    recorded = task.baseline
-    grade = run_baseline(task, online=args.online, timeout_s=args.timeout, record=args.record and not args.no_record)
-    if not grade.valid:
-        print(f"Baseline of {args.task}: no valid result: {grade.reason}")
-        return EXIT_FAILED
-    metric = task.metric or "score"
-    print(f"Baseline of {args.task}: {metric} {number(grade.score)} ({task.direction} is better)")
-    out = Path(args.log_root) / "baselines" / f"{task.name}.json"
-    write_json_atomic(out, {"task": task.name, "metric": task.metric, "direction": task.direction,
-                            "score": grade.score, "measured_at": utc_now()})
-    if args.record and not args.no_record:
-        print(f"Recorded in {task.baseline_path} (runs are graded against it from now on)")
-    else:
-        kept = f"the recorded baseline {number(recorded)} is unchanged" if recorded is not None else \
-            "no baseline is recorded yet"
-        print(f"Measurement kept in {out}; {kept} (use --record to replace it)")
-    return EXIT_OK
+    from .baseline_cmd import measure_baseline
+    ok = measure_baseline(Path(args.root), args.task, online=args.online, timeout_s=args.timeout,
+                          record=args.record and not args.no_record, log_root=Path(args.log_root), out=print)
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def cmd_eval(args) -> int:
