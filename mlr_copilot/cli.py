@@ -126,8 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="write a self-contained HTML report of runs (several: a summary page too)")
     p.add_argument("logdirs", nargs="+", help="run folders, folders holding runs, or a batch folder")
-    p.add_argument("--out", default=None, help="the HTML file to write (default: report.html in the run or "
-                   "batch folder)")
+    p.add_argument("--out", default=None, help="HTML file to write (default: report.html in the run/batch folder)")
 
     p = sub.add_parser("batch", help="run tasks x LLMs x trials in parallel, then evaluate")
     p.add_argument("--tasks", required=True, help="comma-separated task names")
@@ -309,9 +308,8 @@ def cmd_eval(args) -> int:
 def cmd_report(args) -> int:
     from .view.report import report_cli
     written = report_cli(args.logdirs, args.out)
-    print(f"Report: {written[0]}")
-    if len(written) > 1:
-        print(f"Run reports: {len(written) - 1} (report.html in each run folder)")
+    print(f"Report: {written[0]}" + (f" (and report.html in each of {len(written) - 1} run folders)"
+                                      if len(written) > 1 else ""))
     return EXIT_OK
 
 

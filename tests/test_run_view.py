@@ -24,7 +24,7 @@ from mlr_copilot.llm.base import Models
 from mlr_copilot.llm.scripted import ScriptedLLM
 from mlr_copilot.show import render_run
 from mlr_copilot.view.report import render_run_html, report_cli
-from mlr_copilot.view.report_parts import score_chart_svg, tree_html
+from mlr_copilot.view.report_parts import nodes_of, score_chart_svg, tree_html
 from mlr_copilot.view.result import score_line
 from browser import Browser, Page, find_chromium
 from task_helpers import IMPROVED, prepared_root
@@ -110,6 +110,10 @@ def test_the_tree_of_nodes_and_the_chart_render_as_plain_markup():
     html = tree_html(nodes)
     assert html.index("n0") < html.index("n1") and html.count('<ul class="tree">') == 2
     assert 'class="node buggy"' in html and "&lt;b&gt;" in html and "<b><b>" not in html
+    records = [{"step": 1, "node": {"id": 1, "parent": None, "stage": "draft", "buggy": None}},
+               {"step": 2, "node": {"id": 1, "parent": None, "stage": "draft", "metric": 0.8, "buggy": False}}]
+    assert nodes_of(records) == [{"id": 1, "parent": None, "stage": "draft", "metric": 0.8, "buggy": False,
+                                  "step": 1}]  # one node per id: its last record, its first step
     svg = score_chart_svg([("a", [(1, 0.5), (2, 0.75)])], baseline=0.6, metric="accuracy")
     assert svg.count("<circle") == 2 and "baseline 0.6" in svg
     assert score_chart_svg([("a", [])], baseline=None, metric="x") == ""
@@ -160,3 +164,15 @@ def test_baseline_prints_a_readable_line_and_leaves_the_tracked_file_alone(runs,
     assert "the recorded baseline 0.722 is unchanged (use --record to replace it)" in out
     assert tracked.read_bytes() == before
     assert json.loads((tmp_path / "baselines" / "wine.json").read_text())["score"] == pytest.approx(0.7222, abs=1e-3)
+
+
+def test_a_tree_run_report_shows_its_nodes(tmp_path):
+    from tree_helpers import good, make_project, models, options
+
+    root = make_project(tmp_path)
+    result = run_experiment(options(root, max_steps=3, tree_drafts=2, tree_debug_prob=0.0),
+                            models=models([good(0.6), good(0.8), good(0.9)]), feedback=NoFeedback())
+    html = (result.run_dir / "report.html").read_text()
+    tree = html[html.index('<section id="tree">'):html.index('<section id="timeline">')]
+    assert tree.count('class="node"') == 3 and tree.count('<ul class="tree">') == 2  # node 3 under node 2
+    assert "<b>3</b> · improve · metric 0.9" in tree

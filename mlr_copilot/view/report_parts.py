@@ -174,13 +174,15 @@ def step_points(step_scores: Sequence[Mapping[str, Any]] | None) -> list[tuple[i
 
 # ---------------------------------------------------------------- node tree
 def nodes_of(steps: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The ``node`` objects of step records (tree strategy), each with the step that made it."""
-    nodes = []
+    """The ``node`` objects of step records (tree strategy): a node's last record, with the first
+    step that recorded it (a node may take several steps: written, then run)."""
+    nodes: dict[str, dict[str, Any]] = {}
     for s in steps:
         node = s.get("node")
         if isinstance(node, Mapping) and node.get("id") is not None:
-            nodes.append({**node, "step": s.get("step")})
-    return nodes
+            first = nodes.get(str(node["id"]), {}).get("step", s.get("step"))
+            nodes[str(node["id"])] = {**node, "step": first}
+    return list(nodes.values())
 
 
 def tree_html(nodes: Sequence[Mapping[str, Any]]) -> str:
