@@ -47,7 +47,7 @@ class BatchRun:
 def _command(opts: BatchOptions, task: str, llm: str) -> list[str]:
     cmd = [sys.executable, "-m", "mlr_copilot", "run", task, "--llm", llm, "--feedback", "none",
            "--max-steps", str(opts.max_steps), "--sandbox", opts.sandbox, "--log-root", opts.log_root,
-           "--root", opts.root, *opts.extra_args]
+           "--root", opts.root, "--quiet", *opts.extra_args]
     if opts.max_time_s:
         cmd += ["--max-time", str(opts.max_time_s)]
     return cmd
@@ -101,13 +101,19 @@ def run_batch(opts: BatchOptions, progress: Callable[[BatchRun, int, int], None]
             logger.info("batch %d/%d: %s %s trial %d -> %s", done, len(jobs), job.task, job.llm, job.trial,
                         job.run_dir or job.error)
     run_dirs = [j.run_dir for j in jobs if j.run_dir is not None]
-    evals = evaluate_runs(run_dirs, discover_tasks(Path(opts.root)))
+    # every step's snapshot is graded, so scores.png shows each run's score over its steps
+    evals = evaluate_runs(run_dirs, discover_tasks(Path(opts.root)), all_steps=True)
     crashed = [{"task": j.task, "llm": j.llm, "trial": j.trial, "error": j.error} for j in jobs if j.run_dir is None]
     write_json_atomic(out / "batch.json", {"jobs": [{"task": j.task, "llm": j.llm, "trial": j.trial,
                                                      "run_dir": str(j.run_dir) if j.run_dir else None,
                                                      "exit_code": j.exit_code, "error": j.error} for j in jobs],
                                            "crashed": crashed})
     files = write_summary(evals, out)
+    try:  # the HTML summary (and each run's report, now with its score over steps)
+        from .view.report import report_cli
+        files["report"] = report_cli([out])[0]
+    except Exception as exc:  # noqa: BLE001 - the Markdown summary above is the record
+        logger.warning("batch: no HTML report: %s", exc)
     text = summary_markdown(summarize(evals))
     if crashed:
         text += "\n\nRuns that crashed before writing a log:\n" + "\n".join(

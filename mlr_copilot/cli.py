@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from . import __version__
 from . import cli_types as T
 from .errors import MLRError
+from .view.live import ProgressPrinter
 
 logger = logging.getLogger("mlr_copilot")
 
@@ -70,6 +70,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="tree: chance of debugging a buggy leaf instead of improving the best node")
     p.add_argument("--tree-max-debug-depth", type=int, default=DEFAULT_MAX_DEBUG_DEPTH,
                    help="tree: debug attempts in a row on one branch")
+    p.add_argument("-q", "--quiet", action="store_true", help="live view without the details of each step")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,13 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=".")
     p.add_argument("--online", action="store_true", help="let prepare download the data")
     p.add_argument("--timeout", type=T.SECONDS, default=None, help="seconds before the starter is stopped")
-    p.add_argument("--no-record", action="store_true", help="do not write tasks/<task>/baseline.json")
+    p.add_argument("--record", action="store_true", help="also write tasks/<task>/baseline.json, the baseline "
+                   "runs are graded against (a tracked file; by default only <log-root>/baselines/ is written)")
+    p.add_argument("--no-record", action="store_true", help=argparse.SUPPRESS)  # the old default; kept working
+    p.add_argument("--log-root", default="logs", help="where the measurement is kept (default logs/)")
 
     p = sub.add_parser("eval", help="grade finished runs")
     p.add_argument("logdirs", nargs="+")
     p.add_argument("--all-steps", action="store_true", help="also grade every step's snapshot")
     p.add_argument("--root", default=".")
     p.add_argument("--out", default=None, help="folder for the summary table and plot (many runs)")
+
+    p = sub.add_parser("report", help="write a self-contained HTML report of runs (several: a summary page too)")
+    p.add_argument("logdirs", nargs="+", help="run folders, folders holding runs, or a batch folder")
+    p.add_argument("--out", default=None, help="HTML file to write (default: report.html in the run/batch folder)")
 
     p = sub.add_parser("batch", help="run tasks x LLMs x trials in parallel, then evaluate")
     p.add_argument("--tasks", required=True, help="comma-separated task names")
@@ -187,64 +195,17 @@ def run_options_from_args(args: argparse.Namespace, task: str):
                       tree_debug_prob=args.tree_debug_prob, tree_max_debug_depth=args.tree_max_debug_depth)
 
 
-class ProgressPrinter:
-    """Shows steps, a running script's elapsed time and last output line, and batch runs."""
-
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self._plain_at = 0.0
-
-    def _line(self, text: str, *, transient: bool = False) -> None:
-        if self.tty:
-            self.stream.write("\r\x1b[K" + text + ("" if transient else "\n"))
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def step(self, step: int, max_steps: int, phase: str, action: str) -> None:
-        self._plain_at = 0.0
-        self._line(f"[step {step}/{max_steps}] {phase}{': ' + action if action else ''}", transient=phase == "thinking")
-
-    def script(self, elapsed_s: float, last_line: str) -> None:
-        if not self.tty and self._plain_at and elapsed_s - self._plain_at < 30:
-            return  # in a log file, a line every 30 s is enough
-        self._plain_at = elapsed_s
-        self._line(f"  script running {elapsed_s:.0f} s | {last_line[:100]}", transient=self.tty)
-
-    def batch(self, job, done: int, total: int) -> None:
-        where = job.run_dir or job.error
-        self._line(f"[batch {done}/{total}] {job.task} / {job.llm} / trial {job.trial}: {where}")
-
-    def __enter__(self):
-        from . import progress
-        progress.listen("step", self.step)
-        progress.listen("script", self.script)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        from . import progress
-        progress.listen("step", None)
-        progress.listen("script", None)
-
-
 def _print_run_result(result) -> int:
-    from .show import llm_summary
+    from .view.result import run_end_lines
 
-    print(f"Run finished: {result.status} — {result.message}")
-    if result.final_answer:
-        print(f"Final answer: {result.final_answer}")
-    summary = llm_summary(result.run_dir)
-    if summary:
-        print(summary)
-    print(f"Log: {result.run_dir}")
+    print("\n".join(run_end_lines(result)))  # the last line is "Log: <run dir>" (batch reads it)
     return EXIT_OK if result.status in ("final_answer", "step_limit", "time_limit") else EXIT_FAILED
 
 
 def cmd_run(args) -> int:
     if args.resume:
         from .agents.resume import resume_run
-        with ProgressPrinter():
+        with ProgressPrinter(quiet=args.quiet):
             return _print_run_result(resume_run(Path(args.resume), feedback_mode=args.feedback,
                                                 feedback_file=args.feedback_file,
                                                 overrides=_typed_overrides(args) or None))
@@ -252,7 +213,7 @@ def cmd_run(args) -> int:
         raise SystemExit("mlr-copilot run: a task name is required (see `mlr-copilot tasks`), or --resume LOGDIR")
     _prepare_model_if_local(args.llm)
     from .agents.runner import run_experiment
-    with ProgressPrinter():
+    with ProgressPrinter(quiet=args.quiet):
         return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
 
 
@@ -323,17 +284,32 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_baseline(args) -> int:
-    from .tasks import find_task, run_baseline
-    grade = run_baseline(find_task(Path(args.root), args.task), online=args.online, timeout_s=args.timeout,
-                         record=not args.no_record)
-    print(f"Baseline of {args.task}: {grade}")
-    return EXIT_OK if grade.valid else EXIT_FAILED
+    from .baseline_cmd import measure_baseline
+    ok = measure_baseline(Path(args.root), args.task, online=args.online, timeout_s=args.timeout,
+                          record=args.record and not args.no_record, log_root=Path(args.log_root), out=print)
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def cmd_eval(args) -> int:
-    from .evaluation import evaluate_cli
-    return evaluate_cli([Path(p) for p in args.logdirs], root=Path(args.root), all_steps=args.all_steps,
+    from .evaluation import evaluate_cli, find_run_dirs
+    code = evaluate_cli([Path(p) for p in args.logdirs], root=Path(args.root), all_steps=args.all_steps,
                         out=Path(args.out) if args.out else None)
+    from .view.report import REPORT_FILE, write_report
+    for run_dir in find_run_dirs(args.logdirs):  # a run's report shows the new scores
+        if (run_dir / REPORT_FILE).is_file():
+            try:
+                write_report(run_dir)
+            except Exception as exc:  # noqa: BLE001 - the grades are written; the view can wait
+                logger.warning("could not refresh %s: %s", run_dir / REPORT_FILE, exc)
+    return code
+
+
+def cmd_report(args) -> int:
+    from .view.report import report_cli
+    written = report_cli(args.logdirs, args.out)
+    print(f"Report: {written[0]}" + (f" (and report.html in each of {len(written) - 1} run folders)"
+                                      if len(written) > 1 else ""))
+    return EXIT_OK
 
 
 def cmd_batch(args) -> int:
@@ -353,7 +329,7 @@ def cmd_idea(args, then_run: bool = False) -> int:
         return code
     # pipeline: the experiment on workspaces/<task>, reading the problem just written
     from .agents.runner import run_experiment
-    with ProgressPrinter():
+    with ProgressPrinter(quiet=args.quiet):
         return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
 
 
@@ -383,7 +359,7 @@ def cmd_doctor(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "tasks": cmd_tasks, "show": cmd_show, "import-log": cmd_import_log,
-            "restore": cmd_restore, "prepare": cmd_prepare, "baseline": cmd_baseline, "eval": cmd_eval, "batch": cmd_batch,
+            "restore": cmd_restore, "prepare": cmd_prepare, "baseline": cmd_baseline, "eval": cmd_eval, "report": cmd_report, "batch": cmd_batch,
             "idea": cmd_idea, "pipeline": lambda a: cmd_idea(a, then_run=True),
             "prepare-model": cmd_prepare_model, "doctor": cmd_doctor}
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .view.result import plural
+
 PACKAGES = ("anthropic", "openai", "huggingface_hub", "python-dotenv", "pypdf", "rich", "tenacity",
             "llama_cpp_python", "transformers", "torch", "scikit-learn", "pandas", "pytest")
 
@@ -47,8 +49,24 @@ def backend_checks(env: dict | None = None) -> list[Check]:
         fix = row.get("fix")
         if not fix and not row["usable"] and row.get("key_var") and not row.get("key_present"):
             fix = f"put {row['key_var']}=... in .env (see .env.example) or export it"
-        out.append(Check(f"llm {row['name']}", bool(row["usable"]), row["detail"], fix, optional=True))
+        usable, detail = bool(row["usable"]), row["detail"]
+        if row["name"] == "llama" and not gpu_names():  # 8B parameters: hours per step on a CPU
+            usable, detail = False, detail + "; no NVIDIA GPU visible (Llama 3.1 8B needs one, about 16 GB)"
+            fix = fix or "run on a machine with an NVIDIA GPU, or use --llm local on the CPU"
+        out.append(Check(f"llm {row['name']}", usable, detail, fix, optional=True))
     return out
+
+
+def gpu_names() -> list[str]:
+    """The NVIDIA GPUs ``nvidia-smi -L`` lists (empty without a driver or a GPU)."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return []
+    try:
+        r = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return r.stdout.strip().splitlines() if r.returncode == 0 else []
 
 
 def model_check() -> Check:
@@ -73,11 +91,9 @@ def sandbox_check() -> Check:
 
 
 def gpu_check() -> Check:
-    smi = shutil.which("nvidia-smi")
-    if smi:
-        r = subprocess.run([smi, "-L"], capture_output=True, text=True)
-        if r.returncode == 0 and r.stdout.strip():
-            return Check("gpus", True, "; ".join(r.stdout.strip().splitlines()), optional=True)
+    names = gpu_names()
+    if names:
+        return Check("gpus", True, "; ".join(names), optional=True)
     return Check("gpus", False, "no NVIDIA GPU visible: scripts and the llama backend run on the CPU",
                  "install the NVIDIA driver and a CUDA build of torch to use a GPU", optional=True)
 
@@ -123,5 +139,5 @@ def run_doctor(log_root: Path = Path("logs"), env: dict | None = None, console=N
         table.add_row(c.name, status, c.detail, c.fix or "")
     console.print(table)
     problems = [c for c in checks if not c.ok and not c.optional]
-    console.print(f"{len(problems)} problem(s) found." if problems else "Everything needed is in place.")
+    console.print(f"{plural(len(problems), 'problem')} found." if problems else "Everything needed is in place.")
     return 1 if problems else 0

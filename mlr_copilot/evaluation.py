@@ -330,6 +330,22 @@ def format_run_line(e: Mapping[str, Any]) -> str:
             f"time={_fmt(e.get('wall_time_s'))}s tokens={_fmt(e.get('tokens'))} cost=${_fmt(e.get('cost_usd'))}")
 
 
+def format_step_scores(e: Mapping[str, Any]) -> list[str]:
+    """One line per graded snapshot (``eval --all-steps``): ``  step 3: accuracy=0.9 (+24.6%) best``."""
+    lines = []
+    metric = e.get("metric") or "score"
+    for s in e.get("step_scores") or []:
+        if not s.get("valid"):
+            reason = (str(s.get("reason") or "").strip() or "no valid submission").splitlines()[0][:100]
+            lines.append(f"  step {s['step']}: invalid ({reason})")
+            continue
+        _, pct = improvement(s.get("score"), e.get("baseline"), e.get("direction") or "higher")
+        rel = f" ({pct:+.1f}% vs baseline)" if pct is not None else ""
+        best = " best" if s["step"] == e.get("best_step") else ""
+        lines.append(f"  step {s['step']}: {metric}={_fmt(s.get('score'))}{rel}{best}")
+    return lines
+
+
 def evaluate_cli(paths: Sequence[Path], *, root: Path = Path("."), all_steps: bool = False,
                  out: Path | None = None) -> int:
     """``mlr-copilot eval``: grade runs, print one line each, write the summary for many runs."""
@@ -343,6 +359,8 @@ def evaluate_cli(paths: Sequence[Path], *, root: Path = Path("."), all_steps: bo
     evals = [evaluate_run(d, tasks, all_steps=all_steps) for d in run_dirs]
     for e in evals:
         print(format_run_line(e))
+        for line in format_step_scores(e):
+            print(line)
     if len(evals) > 1 or out is not None:
         written = write_summary(evals, out or _default_out(list(paths), run_dirs))
         print()

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from . import progress
+
 logger = logging.getLogger(__name__)
 
 HELP_TEXT = (
@@ -75,11 +77,8 @@ class ConsoleFeedback(FeedbackChannel):
     def after_step(self, view: StepView) -> FeedbackResult:
         if self.auto:
             return FeedbackResult()
-        obs = view.observation
-        if len(obs) > self._head:
-            obs = obs[: self._head] + f"\n... ({len(view.observation) - self._head} more characters in the log)"
-        self._print(f"\n── Step {view.step} ──\nThought: {view.thought.strip()}\n"
-                    f"Action: {view.action} {view.action_input}\nObservation:\n{obs}")
+        if not progress.listening("step_done"):  # the live view shows the step already
+            self._show(view)
         while True:
             try:
                 line = self._input("Feedback (Enter to continue, /help): ")
@@ -97,6 +96,13 @@ class ConsoleFeedback(FeedbackChannel):
                 self._print("No more questions: the run goes on autonomously.")
                 return FeedbackResult()
             return FeedbackResult(text=line or None)
+
+    def _show(self, view: StepView) -> None:
+        obs = view.observation
+        if len(obs) > self._head:
+            obs = obs[: self._head] + f"\n... ({len(view.observation) - self._head} more characters in the log)"
+        self._print(f"\n── Step {view.step} ──\nThought: {view.thought.strip()}\n"
+                    f"Action: {view.action} {view.action_input}\nObservation:\n{obs}")
 
     def ask(self, question: str) -> str | None:
         if self.auto:

@@ -1,7 +1,9 @@
 """Progress of long operations, for whoever listens (the CLI draws it; the library stays silent).
 
 Library code calls ``report(kind, **info)``; the CLI registers a listener per kind with
-``listen``. Kinds: ``script`` (elapsed_s, last_line), ``step`` (step, max_steps, action).
+``listen``. Kinds: ``run`` (run_dir, task, resumed), ``step`` (step, max_steps, phase, action),
+``tokens`` (generated: tokens so far of the current LLM answer), ``step_done`` (view,
+max_steps, seconds, usage, cost_usd), ``script`` (elapsed_s, last_line).
 A failing listener never breaks the operation it watches.
 """
 from __future__ import annotations
@@ -18,6 +20,11 @@ def listen(kind: str, fn: Callable[..., None] | None) -> None:
         _listeners.pop(kind, None)
     else:
         _listeners[kind] = fn
+
+
+def listening(kind: str) -> bool:
+    """Whether someone shows ``kind`` (a channel that would show the same thing can stay quiet)."""
+    return kind in _listeners
 
 
 def report(kind: str, **info: Any) -> None:

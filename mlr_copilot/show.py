@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .log_import import RunLog, load_run
+from .view.result import plural, score_line
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +94,11 @@ def _header(run: RunLog) -> Panel:
     if info.get("start") or info.get("end"):
         row("Time", f"{info.get('start') or '?'} → {info.get('end') or '?'}")
     totals = info.get("totals") if isinstance(info.get("totals"), Mapping) else {}
-    parts = [f"{totals.get('steps', len(run.steps))} steps"]
+    steps = totals.get("steps", len(run.steps))
+    parts = [plural(steps, "step") if isinstance(steps, int) else f"{steps} steps"]
     if totals.get("llm_calls"):
-        parts.append(f"{_fmt_num(totals['llm_calls'])} LLM calls")
+        parts.append(plural(totals["llm_calls"], "LLM call") if isinstance(totals["llm_calls"], int)
+                     else f"{totals['llm_calls']} LLM calls")
     if totals.get("input_tokens") or totals.get("output_tokens"):
         parts.append(f"{_fmt_num(totals.get('input_tokens', 0))} in / "
                      f"{_fmt_num(totals.get('output_tokens', 0))} out tokens")
@@ -103,9 +106,10 @@ def _header(run: RunLog) -> Panel:
     if totals.get("wall_time_s"):
         parts.append(f"{_fmt_num(totals['wall_time_s'], '{:.0f}')} s")
     row("Totals", " · ".join(parts))
+    row("Result", score_line(info.get("result")) if isinstance(info.get("result"), Mapping) else None)
     resumes = info.get("resumes")
     if isinstance(resumes, list) and resumes:
-        row("Resumed", f"{len(resumes)} time(s)")
+        row("Resumed", plural(len(resumes), "time"))
     row("Problem", _clip(str(info.get("research_problem") or ""), 600))
     return Panel(grid, title="MLR-Copilot run", title_align="left", border_style="cyan")
 
@@ -123,6 +127,8 @@ def _step(step: Mapping[str, Any], max_obs: int, with_entries: bool) -> Group:
     meta = [str(step["timestamp"])] if step.get("timestamp") else []
     if isinstance(step.get("duration_s"), (int, float)):
         meta.append(f"{step['duration_s']:.1f} s")
+    if isinstance(step.get("human_wait_s"), (int, float)) and step["human_wait_s"] >= 0.05:
+        meta.append(f"+ {step['human_wait_s']:.1f} s waiting for feedback")
     parts.append(Rule(Text(f"Step {number} · {action}" + (f"  ({', '.join(meta)})" if meta else ""),
                            style="bold"), align="left"))
     entries = step.get("entries") if isinstance(step.get("entries"), Mapping) else {}

@@ -46,8 +46,12 @@ def test_batch_runs_every_combination_and_summarises(project, tmp_path):
         assert ev["valid"] and ev["final_answer_given"]
         assert ev["score"] == pytest.approx(ev["baseline"], rel=1e-6)  # the starter, unchanged
         assert ev["success"] is False
+        assert [s["step"] for s in ev["step_scores"]] == [0, 1, 2]  # scores.png: score over steps
+        assert (run_dir / "report.html").is_file()
     assert (out / "summary.md").exists() and (out / "summary.csv").exists()
     assert "digits" in text and "wine" in text
+    page = (out / "report.html").read_text()  # the HTML summary, linking to each run's report
+    assert page.count('/report.html"') == 4 and "0 of 4 judged runs succeeded" in page
 
 
 def test_a_crashing_run_does_not_stop_the_others(project, tmp_path):

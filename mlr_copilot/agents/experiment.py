@@ -154,7 +154,11 @@ class ExperimentAgent:
         if observation.is_final:
             self.state.final_answer = str(parsed.action_input.get("final_answer", full_text))
         view = StepView(step, parsed.entries.get("Thought", ""), parsed.action, parsed.action_input, full_text)
+        progress.report("step_done", view=view, max_steps=self.config.max_steps,
+                        seconds=time.monotonic() - t0, usage=completion.usage, cost_usd=completion.cost_usd)
+        waited = time.monotonic()
         result = self.feedback.after_step(view) if not observation.is_final else None
+        human_wait_s = time.monotonic() - waited  # kept out of duration_s: the step's own time
         feedback_text = result.text if result else None
         if self.config.research_log:
             self._write_research_log(step, parsed, prompt_obs, feedback_text)
@@ -166,7 +170,7 @@ class ExperimentAgent:
         self.state.feedback = feedback_text
         self.recorder.write_step({
             "type": "step", "step": step, "timestamp": utc_now(), "start_time": started,
-            "duration_s": round(time.monotonic() - t0, 3),
+            "duration_s": round(time.monotonic() - t0 - human_wait_s, 3), "human_wait_s": round(human_wait_s, 3),
             "prompt": f"{self.system_prompt}\n\n{prompt}", "response": completion.text, "entries": parsed.entries,
             "action": parsed.action, "action_input": parsed.action_input,
             "observation": prompt_obs, "full_observation": full_text,

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..llm.base import Models
+from ..view.result import plural
 from .idea import IdeaResult, generate_idea
 from .idea_review import ReviewPolicy
 
@@ -65,7 +66,7 @@ def describe_result(result: IdeaResult) -> str:
              + (f"review {best.total_score}/25" if best.review else "not scored: " + best.review_error)
              + f"): {best.hypothesis.hypothesis}"]
     if record.related_work.papers:
-        lines.append(f"Related work: {len(record.related_work.papers)} papers from {record.related_work.source}")
+        lines.append(f"Related work: {plural(len(record.related_work.papers), 'paper')} from {record.related_work.source}")
     elif record.related_work.notes:
         lines.append("Related work: none (" + "; ".join(record.related_work.notes) + ")")
     proto = record.prototype

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from .. import progress
 from ..env.actions import DEFAULT_OFFERED, REGISTRY
 from ..errors import ConfigError, LLMError, RunStopped
 from ..feedback import FeedbackChannel, make_feedback
@@ -71,6 +72,8 @@ class RunResult:
     status: str
     message: str
     final_answer: str | None = None
+    result: dict | None = None  # the end-of-run grade (view.result.grade_at_end); None: no grader
+    info: dict = field(default_factory=dict)  # run.json as the run ended
 
 
 def offered_actions(add: Sequence[str] = (), remove: Sequence[str] = (), *, human: bool = False) -> list[str]:
@@ -151,6 +154,7 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
     t0 = time.monotonic()
     agent = None
     status, message = "error", "the run did not start"
+    progress.report("run", run_dir=str(run_dir), task=task.name, resumed=state is not None)
     try:
         log_entries = options.research_log_entries or "llm"
         if models is None:
@@ -213,7 +217,30 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
             logger.error("Could not record the end of the run in %s: %s", run_dir, exc)
         finally:
             recorder.close()
-    return RunResult(run_dir, status, message, final)
+    result = _finish_views(run_dir, task, recorder)
+    return RunResult(run_dir, status, message, final, result=result, info=dict(recorder.info))
+
+
+def _finish_views(run_dir: Path, task, recorder: RunRecorder) -> dict | None:
+    """Grade the final workspace (graded tasks) into run.json, then write report.html.
+
+    Neither may turn a finished run into a failure: a problem is logged and the run stands."""
+    from ..view.result import grade_at_end
+
+    result = None
+    try:
+        result = grade_at_end(run_dir, task)
+        if result is not None:
+            recorder.info["result"] = result
+            recorder.save()
+    except Exception as exc:  # noqa: BLE001 - a grader problem is reported, the run is kept
+        logger.warning("Could not grade the final workspace of %s: %s", run_dir, exc)
+    try:
+        from ..view.report import write_report
+        write_report(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the report is a view; the logs are the record
+        logger.warning("Could not write %s: %s", run_dir / "report.html", exc)
+    return result
 
 
 def _env_config(options: RunOptions, task):

@@ -177,6 +177,7 @@ class TreeAgent:
         node.outcome = outcome_text(node, self.tree.metric)
         view = StepView(record["step"], node.plan, f"node {node.id} ({node.stage})",
                         {"parent": node.parent, "script": self.script}, f"Node {node.id}: {node.outcome}")
+        progress.report("step_done", view=view, max_steps=self.max_nodes, seconds=time.monotonic() - t0)
         result = self.feedback.after_step(view)
         node.feedback = self.pending_feedback = result.text
         self._write(record, node, t0, feedback=result.text)

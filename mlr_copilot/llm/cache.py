@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -64,13 +65,24 @@ def messages_sha256(messages: Sequence[Message]) -> str:
     return hashlib.sha256(canonical_json(plain).encode("utf-8")).hexdigest()
 
 
+# How long a script ran ("Exit code: 0, after 1.8 s.", "stopped after 30 s") differs on every
+# rerun: the model still reads it, but the cache key leaves it out, so a rerun hits the cache.
+_TIMING = re.compile(r"\bafter \d+(?:\.\d+)? s\b")
+
+
+def _without_timings(content: Any) -> Any:
+    return _TIMING.sub("after <time> s", content) if isinstance(content, str) else content
+
+
 def request_key(identity: str, model: str, messages: Sequence[Message], *, max_tokens: int,
                 temperature: float, stop: Sequence[str],
                 response_spec: ResponseSpec | None) -> str:
-    """The sha256 that identifies one request (without the occurrence number)."""
+    """The sha256 that identifies one request (without the occurrence number); script timings
+    in the messages are left out (``_TIMING``)."""
     payload = {
         "identity": identity, "model": model,
-        "messages": [{"role": m.get("role", ""), "content": m.get("content", "")} for m in messages],
+        "messages": [{"role": m.get("role", ""), "content": _without_timings(m.get("content", ""))}
+                     for m in messages],
         "max_tokens": max_tokens, "temperature": temperature, "stop": list(stop),
         "response_spec": response_spec,
     }

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .. import progress
 from ..errors import (ConfigError, LLMBadResponseError, LLMContextTooLongError, LLMError,
                       MissingDependencyError)
 from .base import Completion, Message, ResponseSpec, Usage, as_messages
@@ -155,12 +156,13 @@ class LlamaCppBackend:
         with loaded.lock:
             cached = _reusable_prefix(llm, tokens)
             guide = GrammarGuide(llm, gbnf, len(tokens), 1 if temperature == 0 else TOP_K) if gbnf else None
+            processors = [p for p in (guide, TokenCounter() if progress.listening("tokens") else None) if p]
             llama_cpp.llama_perf_context_reset(llm.ctx)
             try:
                 response = llm.create_completion(
                     prompt=tokens, max_tokens=max_new, temperature=temperature,
                     stop=[s for s in stop if s], seed=self.seed, top_k=TOP_K, top_p=0.95, min_p=0.05,
-                    repeat_penalty=1.0, logits_processor=[guide] if guide else None)
+                    repeat_penalty=1.0, logits_processor=processors or None)
             except ValueError as exc:
                 if "context window" in str(exc):
                     raise LLMContextTooLongError(str(exc)) from exc
@@ -228,6 +230,19 @@ def _chat_formatter(llm: Any) -> Callable[[list[dict]], str]:
 def check_gbnf_cached(gbnf: str) -> None:
     """Check each grammar once: a bad one would crash llama.cpp's sampler."""
     check_gbnf(gbnf)
+
+
+class TokenCounter:
+    """A logits processor that changes nothing: it reports each generated token to ``progress``
+    (``tokens``, with the count so far), so the live view can show that the model is working."""
+
+    def __init__(self) -> None:
+        self.generated = 0
+
+    def __call__(self, input_ids: Any, logits: Any) -> Any:
+        self.generated += 1  # called once per sampled token
+        progress.report("tokens", generated=self.generated)  # never raises: listeners are guarded
+        return logits
 
 
 class GrammarGuide:
