@@ -237,6 +237,10 @@ def _print_run_result(result) -> int:
     summary = llm_summary(result.run_dir)
     if summary:
         print(summary)
+    from .claim_check import run_claims_line
+    claims = run_claims_line(result.run_dir)
+    if claims:
+        print(f"Claims: {claims} (checked against what the run measured; details: mlr-copilot eval)")
     print(f"Log: {result.run_dir}")
     return EXIT_OK if result.status in ("final_answer", "step_limit", "time_limit") else EXIT_FAILED
 
@@ -354,7 +358,12 @@ def cmd_idea(args, then_run: bool = False) -> int:
     # pipeline: the experiment on workspaces/<task>, reading the problem just written
     from .agents.runner import run_experiment
     with ProgressPrinter():
-        return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
+        result = run_experiment(run_options_from_args(args, args.task))
+    code = _print_run_result(result)
+    from .hypothesis import judge_pipeline_run  # grades the run, judges the idea's acceptance criterion
+    for line in judge_pipeline_run(result.run_dir, Path(args.root)):
+        print(line)
+    return code
 
 
 def prepare_embedded_model(verify: bool = False) -> Path:
