@@ -223,3 +223,36 @@ def test_summary_text():
     assert summary_text([{"verdict": "supported"}]) == "1 claim supported"
     assert summary_text([{"verdict": "supported"}, {"verdict": "supported"}, {"verdict": "unsupported"}]) \
         == "2 claims supported, 1 unsupported"
+
+
+# --- original MLR-Copilot logs ------------------------------------------------------------
+
+FIXTURE = (Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "mlr-copilot-logs"
+           / "feedback-2024-08-06T01-17-04")
+
+
+def _original_step(action: str, action_input: dict, observation: str) -> str:
+    return json.dumps({"prompt": "p", "entries": {"Research Plan and Status": "1. train (confirmed: MCRMSE 0.47)",
+                                                  "Action": action, "Action Input": action_input},
+                       "full_observation": observation, "observation": observation}, indent=4)
+
+
+def test_an_imported_original_log_is_checked_from_its_observations(tmp_path):
+    original = tmp_path / "feedback-2024-08-06T01-17-04"
+    original.mkdir()
+    (original / "full_log.json").write_text("\n".join([
+        _original_step("Execute Script", {"script_name": "train.py"},
+                       "The script has been executed. Here is the output:\n{'final_MCRMSE': 0.4731}\n"),
+        _original_step("Final Answer", {"final_answer": "Final MCRMSE 0.473; cohesion RMSE 0.41."}, "end")]))
+    out = tmp_path / "imported"
+    assert main(["import-log", str(original), "--out", str(out)]) == 0
+    verdicts = {v["text"]: v for v in check_run(out)}
+    assert verdicts["0.473"]["verdict"] == "supported" and verdicts["0.473"]["evidence"]["step"] == 1
+    assert verdicts["0.41"]["verdict"] == "unsupported"
+    assert verdicts["0.47"]["source"] == "plan" and verdicts["0.47"]["verdict"] == "supported"
+
+
+def test_the_recorded_original_run_is_read_without_claims():
+    if not FIXTURE.is_dir():
+        pytest.skip(f"recorded MLR-Copilot logs not available ({FIXTURE} is absent)")
+    assert check_run(FIXTURE) == []  # it stops before a Final Answer; its plan confirms no number
