@@ -230,25 +230,36 @@ def verdicts_for_view(run: Any) -> list[dict[str, Any]]:
     return check_loaded(run)
 
 
-def attach_to_eval(run_dir: Path, result: dict[str, Any]) -> None:
-    """``eval``: ledger the grader's scores of this evaluation, then add the claim verdicts
-    (``claims``, ``claim_counts``) to its result."""
-    from .measurements import Ledger
+def attach_to_eval(run_dir: Path, result: dict[str, Any], *, write: bool = True) -> None:
+    """``eval``: ledger the grader's scores of this evaluation (when ``write``), then add the
+    claim verdicts (``claims``, ``claim_counts``) to its result."""
     from .env.snapshots import list_steps
+    from .log_import import load_run
+    from .measurements import Ledger, baseline_record, grade_record, load_ledger
 
     steps = list_steps(Path(run_dir) / "env_log")
     grades = [{"snapshot": s.get("step"), "score": s.get("score")} for s in result.get("step_scores") or []
               if s.get("valid")]
     if result.get("valid"):
         grades.append({"snapshot": steps[-1] if steps else None, "score": result.get("score"), "final": True})
-    ledger = Ledger(Path(run_dir) / "env_log")
+    metric, baseline = result.get("metric"), result.get("baseline")
+    extra: list[dict[str, Any]] = []
+    if write:
+        ledger = Ledger(Path(run_dir) / "env_log")
+        try:
+            ledger.record_baseline(metric, baseline)
+            ledger.record_grades(metric, grades)
+        except OSError as exc:
+            result.setdefault("notes", []).append(f"could not write the measurements ledger: {exc}")
+    else:
+        extra = [grade_record(metric, g) for g in grades if g.get("score") is not None]
+        extra += [baseline_record(metric, baseline)] if baseline is not None else []
     try:
-        ledger.record_baseline(result.get("metric"), result.get("baseline"))
-        ledger.record_grades(result.get("metric"), grades)
-    except OSError as exc:
-        result.setdefault("notes", []).append(f"could not write the measurements ledger: {exc}")
-    try:
-        verdicts = check_run(run_dir)
+        run = load_run(run_dir)
+        records = load_ledger(_run_dir(run), run.steps)
+        if any(r.get("kind") == "baseline" for r in records):
+            extra = [r for r in extra if r.get("kind") != "baseline"]
+        verdicts = check_loaded(run, ledger=records + extra)
     except Exception as exc:  # noqa: BLE001 - a run without a readable log still gets its grade
         result.setdefault("notes", []).append(f"claims not checked: {exc}")
         return

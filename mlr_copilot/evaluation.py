@@ -148,7 +148,7 @@ def evaluate_run(run_dir: str | Path, tasks: Mapping[str, Task], *, all_steps: b
                 if task.better(s["score"], best["score"]):
                     best = s
             result["best_step"], result["best_score"] = best["step"], best["score"]
-    attach_to_eval(run_dir, result)  # the grades go to the measurements ledger; claims are checked
+    attach_to_eval(run_dir, result, write=write)  # the grades go to the measurements ledger; claims are checked
     if write:
         try:
             write_json_atomic(run_dir / EVAL_FILE, result)

@@ -120,8 +120,7 @@ class Ledger:
     def record_baseline(self, metric: str | None, value: float | None) -> None:
         if value is None or any(r.get("kind") == "baseline" for r in read_jsonl(self.path)):
             return
-        self._write({"kind": "baseline", "step": 0, "snapshot": 0, "name": metric or "score",
-                     "value": float(value), "text": repr(float(value)), "percent": False})
+        self._write(baseline_record(metric, value))
 
     def record_grades(self, metric: str | None, grades: Iterable[Mapping[str, Any]]) -> None:
         """Grader scores: each ``{"snapshot": step or None (final workspace), "score": float}``.
@@ -131,9 +130,18 @@ class Ledger:
             if g.get("score") is None or (g.get("snapshot"), float(g["score"])) in seen:
                 continue
             seen.add((g.get("snapshot"), float(g["score"])))
-            self._write({"kind": "grade", "step": g.get("snapshot"), "snapshot": g.get("snapshot"),
-                         "final": bool(g.get("final")), "name": metric or "score", "value": float(g["score"]),
-                         "text": repr(float(g["score"])), "percent": False})
+            self._write(grade_record(metric, g))
+
+
+def baseline_record(metric: str | None, value: float) -> dict[str, Any]:
+    return {"type": "measurement", "kind": "baseline", "step": 0, "snapshot": 0, "name": metric or "score",
+            "value": float(value), "text": repr(float(value)), "percent": False}
+
+
+def grade_record(metric: str | None, g: Mapping[str, Any]) -> dict[str, Any]:
+    return {"type": "measurement", "kind": "grade", "step": g.get("snapshot"), "snapshot": g.get("snapshot"),
+            "final": bool(g.get("final")), "name": metric or "score", "value": float(g["score"]),
+            "text": repr(float(g["score"])), "percent": False}
 
 
 def record_observation(env_log_dir: Path, obs: Any) -> None:

@@ -30,6 +30,7 @@ print('Test RMSE: 51.23')
 open('result.txt', 'w').write(str(score))
 """
 CRASH_PY = "print('Loading data')\nraise RuntimeError('out of memory before evaluation')\nprint('accuracy: 0.97')\n"
+QUIET_PY = "open('result.txt', 'w').write('0.9852')\n"
 GRADER_PY = "from pathlib import Path\n\ndef grade(workspace, answers):\n    " \
             "return float((Path(workspace) / 'result.txt').read_text())\n"
 
@@ -48,6 +49,7 @@ def make_project(root: Path) -> Path:
     (ws / "train.py").write_text(BASELINE_PY)
     (ws / "improved.py").write_text(IMPROVED_PY)
     (ws / "crash.py").write_text(CRASH_PY)
+    (ws / "quiet.py").write_text(QUIET_PY)
     return root
 
 
@@ -160,6 +162,20 @@ def test_eval_writes_grades_to_the_ledger_and_verdicts_to_eval_json_and_prints_t
     out = capsys.readouterr().out
     assert "claims: 8 claims supported, 1 contradicted, 1 unsupported" in out
     assert "\u2717 0.999 (accuracy): contradicted: step 2, improved.py line 2: accuracy=0.9312" in out
+
+
+def test_a_claim_only_the_grader_measured_is_contradicted_by_its_score(tmp_path):
+    # the case that started it: the Final Answer said 0.999, the graded score was 0.9852
+    root = make_project(tmp_path)
+    run_dir = scripted_run(root, [step("Execute Script", {"script_name": "quiet.py"}),
+                                  step("Final Answer", {"final_answer": "Test accuracy 0.999."})])
+    assert check_run(run_dir)[0]["verdict"] == "unsupported"  # nothing printed it; not graded yet
+    result = evaluate_run(run_dir, discover_tasks(root), write=False)
+    (verdict,) = result["claims"]
+    assert verdict["verdict"] == "contradicted"
+    assert (verdict["evidence"]["kind"], verdict["evidence"]["value"], verdict["evidence"]["snapshot"]) == \
+        ("grade", 0.9852, 2)
+    assert not [r for r in read_jsonl(run_dir / "env_log" / "measurements.jsonl") if r["kind"] == "grade"]
 
 
 def test_show_marks_each_claim(run):
