@@ -194,16 +194,23 @@ def describe(r: Mapping[str, Any]) -> str:
 def judge_pipeline_run(run_dir: Path, root: Path) -> list[str]:
     """``pipeline``: grade the run just made, then judge the hypothesis on it (and on earlier
     runs of the same idea with an eval.json); one line per verdict."""
+    from .errors import MLRError
+
+    try:
+        return [describe(r) for r in evaluate_hypotheses(_with_earlier_evals(Path(run_dir), Path(root)), root)]
+    except (OSError, MLRError) as exc:  # the run is recorded; only its verdict is missing
+        return [f"Hypothesis not judged: {exc}"]
+
+
+def _with_earlier_evals(run_dir: Path, root: Path) -> list[Mapping[str, Any]]:
     from .evaluation import EVAL_FILE, evaluate_run, find_run_dirs
     from .tasks import discover_tasks
 
-    tasks = discover_tasks(root)
-    current = evaluate_run(run_dir, tasks)
-    evals = [current]
-    for other in find_run_dirs([Path(run_dir).parent]):
-        if other.resolve() != Path(run_dir).resolve() and (other / EVAL_FILE).is_file():
+    evals: list[Mapping[str, Any]] = [evaluate_run(run_dir, discover_tasks(root))]
+    for other in find_run_dirs([run_dir.parent]):
+        if other.resolve() != run_dir.resolve() and (other / EVAL_FILE).is_file():
             try:
                 evals.append(json.loads((other / EVAL_FILE).read_text(encoding="utf-8")))
             except (OSError, ValueError):
                 continue
-    return [describe(r) for r in evaluate_hypotheses(evals, root)]
+    return evals

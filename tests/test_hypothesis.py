@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,8 @@ from mlr_copilot.agents.idea import generate_idea
 from mlr_copilot.agents.idea_output import load_idea
 from mlr_copilot.cli import main
 from mlr_copilot.evaluation import evaluate_runs
-from mlr_copilot.hypothesis import Criterion, criterion_of, evaluate_hypotheses, judge, parse_criterion
+from mlr_copilot.hypothesis import (Criterion, criterion_of, evaluate_hypotheses, judge, judge_pipeline_run,
+                                    parse_criterion)
 from mlr_copilot.llm.base import Models
 from mlr_copilot.llm.scripted import ScriptedLLM
 from mlr_copilot.tasks import discover_tasks
@@ -45,6 +47,10 @@ def test_three_trials_support_the_hypothesis_with_mean_and_spread(tmp_path, caps
     assert main(["eval", str(root / "logs"), "--root", str(root)]) == 0
     assert "Hypothesis of toy: supported" in capsys.readouterr().out
     assert len(json.loads((root / "problems" / "toy.idea.json").read_text())["results"]) == 1
+    # what `pipeline` prints after its run: the run is graded, the earlier trials' eval.json reused
+    latest = max(e["run_dir"] for e in evals)
+    (line,) = judge_pipeline_run(Path(latest), root)
+    assert line.startswith("Hypothesis of toy: supported") and "mean 0.91 ± 0.01 over 3 trial(s)" in line
 
 
 def test_trials_below_the_criterion_refute_it(tmp_path):
