@@ -268,9 +268,10 @@ def attach_to_eval(run_dir: Path, result: dict[str, Any], *, write: bool = True)
 
 
 def run_claims_line(run_dir: str | Path) -> str | None:
-    """The end-of-run line ("2 claims supported, 1 unsupported"); None when there is no log to read."""
+    """The end-of-run line ("Claims: 2 claims supported, 1 unsupported (...)"); None without a log."""
     try:
-        return summary_text(check_run(run_dir))
+        return (f"Claims: {summary_text(check_run(run_dir))} (checked against what the run measured; "
+                "details: mlr-copilot eval)")
     except Exception:  # noqa: BLE001 - the run is over; its own status is what matters
         logger.warning("could not check the claims of %s", run_dir, exc_info=True)
         return None

@@ -238,9 +238,8 @@ def _print_run_result(result) -> int:
     if summary:
         print(summary)
     from .claim_check import run_claims_line
-    claims = run_claims_line(result.run_dir)
-    if claims:
-        print(f"Claims: {claims} (checked against what the run measured; details: mlr-copilot eval)")
+    if claims := run_claims_line(result.run_dir):
+        print(claims)
     print(f"Log: {result.run_dir}")
     return EXIT_OK if result.status in ("final_answer", "step_limit", "time_limit") else EXIT_FAILED
 
