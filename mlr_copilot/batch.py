@@ -115,6 +115,9 @@ def run_batch(opts: BatchOptions, progress: Callable[[BatchRun, int, int], None]
     except Exception as exc:  # noqa: BLE001 - the Markdown summary above is the record
         logger.warning("batch: no HTML report: %s", exc)
     text = summary_markdown(summarize(evals))
+    from .hypothesis import describe as describe_hypothesis, evaluate_hypotheses
+    for verdict in evaluate_hypotheses(evals, Path(opts.root)):
+        text += "\n" + describe_hypothesis(verdict)
     if crashed:
         text += "\n\nRuns that crashed before writing a log:\n" + "\n".join(
             f"- {c['task']} / {c['llm']} / trial {c['trial']}: {c['error']}" for c in crashed)

@@ -198,7 +198,11 @@ def run_options_from_args(args: argparse.Namespace, task: str):
 def _print_run_result(result) -> int:
     from .view.result import run_end_lines
 
-    print("\n".join(run_end_lines(result)))  # the last line is "Log: <run dir>" (batch reads it)
+    lines = run_end_lines(result)  # the last line is "Log: <run dir>" (batch reads it)
+    from .claim_check import run_claims_line
+    if claims := run_claims_line(result.run_dir):
+        lines.insert(len(lines) - 1, claims)
+    print("\n".join(lines))
     return EXIT_OK if result.status in ("final_answer", "step_limit", "time_limit") else EXIT_FAILED
 
 
@@ -330,7 +334,12 @@ def cmd_idea(args, then_run: bool = False) -> int:
     # pipeline: the experiment on workspaces/<task>, reading the problem just written
     from .agents.runner import run_experiment
     with ProgressPrinter(quiet=args.quiet):
-        return _print_run_result(run_experiment(run_options_from_args(args, args.task)))
+        result = run_experiment(run_options_from_args(args, args.task))
+    code = _print_run_result(result)
+    from .hypothesis import judge_pipeline_run  # grades the run, judges the idea's acceptance criterion
+    for line in judge_pipeline_run(result.run_dir, Path(args.root)):
+        print(line)
+    return code
 
 
 def prepare_embedded_model(verify: bool = False) -> Path:

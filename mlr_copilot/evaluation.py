@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from .claim_check import attach_to_eval, claim_lines, runs_with_bad_claims
 from .grading import Grade
 from .logs import SCHEMA_VERSION, utc_now, write_json_atomic
 from .tasks import Task
@@ -26,7 +27,7 @@ SUCCESS_THRESHOLD_PCT = 10.0
 EVAL_FILE = "eval.json"
 SUMMARY_COLUMNS = ("task", "llm", "runs", "valid", "success_rate", "mean_improvement_pct", "mean_score",
                    "baseline", "final_answer_rate", "mean_steps", "mean_wall_time_s", "total_tokens",
-                   "mean_cost_usd", "total_cost_usd")
+                   "mean_cost_usd", "total_cost_usd", "runs_contradicted", "runs_unsupported")
 
 
 def improvement(score: float | None, baseline: float | None, direction: str) -> tuple[float | None, float | None]:
@@ -147,6 +148,7 @@ def evaluate_run(run_dir: str | Path, tasks: Mapping[str, Task], *, all_steps: b
                 if task.better(s["score"], best["score"]):
                     best = s
             result["best_step"], result["best_score"] = best["step"], best["score"]
+    attach_to_eval(run_dir, result, write=write)  # the grades go to the measurements ledger; claims are checked
     if write:
         try:
             write_json_atomic(run_dir / EVAL_FILE, result)
@@ -210,6 +212,7 @@ def summarize(evals: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "mean_wall_time_s": _mean(r.get("wall_time_s") for r in runs),
             "total_tokens": sum(tokens) if tokens else None,
             "mean_cost_usd": _mean(costs), "total_cost_usd": sum(costs) if costs else None,
+            **runs_with_bad_claims(runs),
         })
     return rows
 
@@ -229,7 +232,8 @@ def summary_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     note = (f"\nsuccess_rate: share of runs whose final submission beats the baseline by more than "
             f"{SUCCESS_THRESHOLD_PCT:g}% (sign-aware; an invalid submission is a failure). mean_improvement_pct "
             "and mean_score: over runs with a valid submission. n/a: not measurable (no grader, no baseline "
-            "or no valid run).\n")
+            "or no valid run). runs_contradicted / runs_unsupported: runs with at least one claimed number "
+            "that the measurements contradict / that nothing measured.\n")
     return "\n".join([header, sep, *body]) + "\n" + note
 
 
@@ -361,6 +365,11 @@ def evaluate_cli(paths: Sequence[Path], *, root: Path = Path("."), all_steps: bo
         print(format_run_line(e))
         for line in format_step_scores(e):
             print(line)
+        for line in claim_lines(e):
+            print("  " + line)
+    from .hypothesis import describe as describe_hypothesis, evaluate_hypotheses
+    for verdict in evaluate_hypotheses(evals, root):
+        print(describe_hypothesis(verdict))
     if len(evals) > 1 or out is not None:
         written = write_summary(evals, out or _default_out(list(paths), run_dirs))
         print()

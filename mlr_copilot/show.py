@@ -118,6 +118,20 @@ def _footer(console: Console, run: RunLog) -> None:
     final = run.info.get("final_answer")
     if final:
         console.print(Panel(Text(str(final)), title="Final answer", title_align="left", border_style="green"))
+    _claims(console, run)
+
+
+def _claims(console: Console, run: RunLog) -> None:
+    """Each claimed number, marked supported / contradicted / unsupported (claim_check)."""
+    from .claim_check import MARKS, describe, summary_text, verdicts_for_view
+
+    verdicts = verdicts_for_view(run)
+    if not verdicts:
+        return
+    style = {"supported": "green", "contradicted": "bold red", "unsupported": "yellow"}
+    lines = [Text(f"{MARKS[v['verdict']]} {describe(v)}", style=style[v["verdict"]]) for v in verdicts]
+    console.print(Panel(Group(*lines), title=f"Claims: {summary_text(verdicts)}", title_align="left",
+                        border_style="red" if any(v["verdict"] != "supported" for v in verdicts) else "green"))
 
 
 def _step(step: Mapping[str, Any], max_obs: int, with_entries: bool) -> Group:

@@ -72,6 +72,7 @@ class Plan(BaseModel):
     files_to_change: list[str] = Field(min_length=1)
     steps: list[str] = Field(min_length=1)
     rationale: str = Field(min_length=1)
+    acceptance_criterion: str = ""  # e.g. "accuracy improves by at least 2 points"; judged by hypothesis.py
 
 
 class Score(BaseModel):
@@ -136,6 +137,7 @@ class IdeaRecord(BaseModel):
     task_info: dict[str, Any] = {}  # metric, direction, submission, read_only from tasks/NAME/
     prototype: dict[str, Any] = {}  # idea --prototype: artefacts found, what was retrieved or skipped
     prototype_brief: str = ""  # its section of the problem text
+    results: list[dict[str, Any]] = []  # hypothesis verdicts on graded runs (hypothesis.py)
 
     @field_validator("selected")
     @classmethod

@@ -18,6 +18,7 @@ from ..env.actions import DEFAULT_OFFERED, REGISTRY
 from ..errors import ConfigError, LLMError, RunStopped
 from ..feedback import FeedbackChannel, make_feedback
 from ..llm.base import Models
+from ..measurements import Ledger
 from ..prototype import READ_ONLY_PATTERN as PROTOTYPE_READ_ONLY
 from ..run_record import RunRecorder
 from .experiment import AgentConfig, ExperimentAgent
@@ -167,6 +168,7 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
         env = Environment(_env_config(options, task), workspace=workspace, env_log_dir=run_dir / "env_log",
                           models=models, human=feedback if "Request Help" in offered else None,
                           research_problem=problem, offered=offered, deadline=deadline)
+        Ledger(run_dir / "env_log").record_baseline(task.metric, task.baseline)
         if options.strategy == "tree":
             from .tree_search import make_tree_agent
             agent = make_tree_agent(env, models, problem, task, options, feedback=feedback, recorder=recorder,

@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 from ..errors import ActionError, ConfigError, RunStopped
 from ..llm.base import Models
 from ..logs import SCHEMA_VERSION, JsonlWriter, utc_now
+from ..measurements import record_observation
 from . import research_log
 from .actions import DEFAULT_OFFERED, REGISTRY, ActionInfo, load_actions
 from .context import ActionContext, EnvConfig, HumanChannel
@@ -156,6 +157,7 @@ class Environment:
             obs = self._run(info, args, step)
             if info.name == "Execute Script":
                 self._undo_read_only_changes(obs)
+                record_observation(self.env_log_dir, obs)  # the measurements ledger
         note = research_log.repair(self.ctx)  # a script may have replaced it with a FIFO, a link...
         if note:
             obs.text += "\n\n" + note
