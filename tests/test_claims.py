@@ -169,13 +169,16 @@ def test_a_claim_only_the_grader_measured_is_contradicted_by_its_score(tmp_path)
     root = make_project(tmp_path)
     run_dir = scripted_run(root, [step("Execute Script", {"script_name": "quiet.py"}),
                                   step("Final Answer", {"final_answer": "Test accuracy 0.999."})])
-    assert check_run(run_dir)[0]["verdict"] == "unsupported"  # nothing printed it; not graded yet
+    # nothing printed it, but the run graded its final workspace as it ended
+    assert check_run(run_dir)[0]["verdict"] == "contradicted"
+    ledger = run_dir / "env_log" / "measurements.jsonl"
+    graded_at_end = [r for r in read_jsonl(ledger) if r["kind"] == "grade"]
     result = evaluate_run(run_dir, discover_tasks(root), write=False)
     (verdict,) = result["claims"]
     assert verdict["verdict"] == "contradicted"
     assert (verdict["evidence"]["kind"], verdict["evidence"]["value"], verdict["evidence"]["snapshot"]) == \
         ("grade", 0.9852, 2)
-    assert not [r for r in read_jsonl(run_dir / "env_log" / "measurements.jsonl") if r["kind"] == "grade"]
+    assert [r for r in read_jsonl(ledger) if r["kind"] == "grade"] == graded_at_end  # write=False adds none
 
 
 def test_show_marks_each_claim(run):
