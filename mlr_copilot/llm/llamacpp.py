@@ -27,6 +27,8 @@ from ..errors import (ConfigError, LLMBadResponseError, LLMContextTooLongError, 
                       MissingDependencyError)
 from .base import Completion, Message, ResponseSpec, Usage, as_messages
 from .grammar import build_gbnf, limits_for_max_tokens
+from .prefix_cache import (ENV_PREFIX_DIR, MIN_PREFIX_TOKENS, PrefixStateCache, capacity_from_env, common_prefix,
+                           last_logits_only, lean_ram_cache, llama_cpp_version, to_llama_state)
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,9 @@ class _Loaded:
         self.lock = threading.Lock()
 
 
-KV_STATE_CACHE_BYTES = 2 << 30
-"""RAM for saved KV states of earlier prompts (llama.cpp's LlamaRAMCache, least recently used out)."""
+KV_STATE_CACHE_BYTES = 512 << 20
+"""RAM for saved KV states of earlier prompts (least recently used out); about eight 2k-token
+prompts of the 1.5B model (see ``prefix_cache.lean_ram_cache``)."""
 
 
 def default_threads() -> int:
@@ -77,6 +80,8 @@ class LlamaCppBackend:
         self.seed = seed
         self.flash_attn = flash_attn
         self.last_stats: dict[str, float] = {}  # timings of the last call, for benchmarks
+        self.model_sha256: str | None = None  # set for the embedded model (its verified checksum)
+        self._prefix_cache: PrefixStateCache | None = None
 
     @classmethod
     def embedded(cls, progress: Callable[[int, int], None] | None = None, **kwargs: Any) -> "LlamaCppBackend":
@@ -87,7 +92,28 @@ class LlamaCppBackend:
         name = kwargs.pop("model_name", None)
         if name is None:
             name = f"gguf:{path.name}" if os.environ.get(ENV_OVERRIDE) else EMBEDDED_MODEL_NAME
-        return cls(path, model_name=name, **kwargs)
+        backend = cls(path, model_name=name, **kwargs)
+        if not os.environ.get(ENV_OVERRIDE):
+            from .local_model import EMBEDDED
+            backend.model_sha256 = EMBEDDED.sha256
+        return backend
+
+    def prefix_cache(self) -> PrefixStateCache:
+        """The on-disk states of stable prompt prefixes for this model file and setting."""
+        if self._prefix_cache is None:
+            from .local_model import models_dir
+
+            if self.model_sha256:
+                identity = {"sha256": self.model_sha256}
+            else:  # hashing a multi-GB file at every start costs more than the cache saves
+                st = self.model_path.stat()
+                identity = {"path": str(self.model_path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+            settings = {**identity, "n_ctx": self.n_ctx, "n_batch": self.n_batch, "flash_attn": self.flash_attn,
+                        "llama_cpp": llama_cpp_version()}
+            tag = (self.model_sha256 or self.model_path.stem)[:16]
+            root = Path(os.environ.get(ENV_PREFIX_DIR) or models_dir() / "prefix-states")
+            self._prefix_cache = PrefixStateCache(root / tag, settings, capacity_from_env())
+        return self._prefix_cache
 
     # -- loading -------------------------------------------------------------------
     def load(self) -> _Loaded:
@@ -119,7 +145,7 @@ class LlamaCppBackend:
         # Keep the KV state of recent prompts in RAM: the agent's prompt and the fast calls
         # between steps (research log, summaries) alternate on this one model, and without
         # it every agent step would re-read the whole shared prefix after a fast call.
-        llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=KV_STATE_CACHE_BYTES))
+        llm.set_cache(lean_ram_cache(KV_STATE_CACHE_BYTES))
         load_s = time.monotonic() - started
         log.info("loaded %s in %.1f s (n_ctx=%d, threads=%d)", self.model_path.name, load_s,
                  self.n_ctx, self.n_threads)
@@ -154,10 +180,11 @@ class LlamaCppBackend:
             gbnf = build_gbnf(response_spec, limits_for_max_tokens(response_spec, max_new))
             check_gbnf_cached(gbnf)
         with loaded.lock:
+            llama_cpp.llama_perf_context_reset(llm.ctx)
+            self._restore_stable_prefix(loaded, messages, tokens)
             cached = _reusable_prefix(llm, tokens)
             guide = GrammarGuide(llm, gbnf, len(tokens), 1 if temperature == 0 else TOP_K) if gbnf else None
             processors = [p for p in (guide, TokenCounter() if progress.listening("tokens") else None) if p]
-            llama_cpp.llama_perf_context_reset(llm.ctx)
             try:
                 response = llm.create_completion(
                     prompt=tokens, max_tokens=max_new, temperature=temperature,
@@ -192,6 +219,33 @@ class LlamaCppBackend:
             latency_s=latency, stop_reason=choice.get("finish_reason"))
 
 
+    def _restore_stable_prefix(self, loaded: _Loaded, messages: Sequence[Message], tokens: list[int]) -> None:
+        """Start from the saved state of the prompt's system part when neither the context
+        nor the RAM cache holds it; save that state the first time it is read."""
+        cache = self.prefix_cache()
+        chat = as_messages(messages)
+        if not cache.enabled or not chat or chat[0].get("role") != "system":
+            return
+        n = common_prefix(_tokenize(loaded, chat[:1]), tokens)
+        llm = loaded.llm
+        if n < MIN_PREFIX_TOKENS or n >= len(tokens) or _reusable_prefix(llm, tokens) >= n:
+            return
+        if llm.cache is not None and llm.cache.longest_prefix(tokens) >= n:
+            return
+        prefix = tokens[:n]
+        saved = cache.load(prefix)
+        if saved is not None:
+            try:
+                llm.load_state(to_llama_state(saved))
+                return
+            except (RuntimeError, ValueError) as exc:
+                log.warning("prefix cache: a saved state could not be loaded (%s); reading the prompt", exc)
+                llm.reset()
+        llm.reset()
+        llm.eval(prefix)
+        cache.save(prefix, last_logits_only(llm.save_state()))
+
+
 def _tokenize(loaded: _Loaded, messages: list[dict]) -> list[int]:
     prompt = loaded.format(messages)
     # the template writes any BOS itself; special=True turns <|im_start|> etc. into their tokens
@@ -201,12 +255,7 @@ def _tokenize(loaded: _Loaded, messages: list[dict]) -> list[int]:
 def _reusable_prefix(llm: Any, tokens: list[int]) -> int:
     """Prompt tokens llama.cpp will take from its KV cache (its own longest-prefix rule)."""
     held = llm._input_ids  # the tokens whose KV the context holds now
-    common = 0
-    for a, b in zip(held.tolist(), tokens):
-        if a != b:
-            break
-        common += 1
-    return min(common, max(0, len(tokens) - 1))
+    return min(common_prefix(held.tolist(), tokens), max(0, len(tokens) - 1))
 
 
 def _chat_formatter(llm: Any) -> Callable[[list[dict]], str]:
