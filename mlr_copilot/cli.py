@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-root", default="logs")
     p.add_argument("--root", default=".")
     p.add_argument("--out", default=None, help="folder for the summary (default: <log-root>/batch-<ts>)")
+    from .batch_ray import CLI_OPTIONS as RAY_OPTIONS  # no Ray import: the options only
+    g = p.add_argument_group("Ray cluster (pip install 'mlr-copilot[ray]')")
+    for flag, kwargs in RAY_OPTIONS:
+        g.add_argument(flag, **kwargs)
 
     for name, helptext in (("idea", "generate a research problem, hypothesis and plan from a paper"),
                            ("pipeline", "idea generation, then the experiment, in one go")):
@@ -212,9 +216,13 @@ class ProgressPrinter:
         self._plain_at = elapsed_s
         self._line(f"  script running {elapsed_s:.0f} s | {last_line[:100]}", transient=self.tty)
 
-    def batch(self, job, done: int, total: int) -> None:
-        where = job.run_dir or job.error
-        self._line(f"[batch {done}/{total}] {job.task} / {job.llm} / trial {job.trial}: {where}")
+    def batch(self, job, counts: dict) -> None:
+        total = sum(counts.values())
+        head = f"[batch {counts['finished']}/{total} finished, {counts['running']} running, {counts['queued']} queued]"
+        if job is None:
+            self._line(head, transient=self.tty)
+        else:
+            self._line(f"{head} {job.task} / {job.llm} / trial {job.trial}: {job.run_dir or job.error}")
 
     def __enter__(self):
         from . import progress
@@ -338,9 +346,11 @@ def cmd_eval(args) -> int:
 
 def cmd_batch(args) -> int:
     from .batch import BatchOptions, run_batch
+    from .batch_ray import RAY_FIELDS
     summary = run_batch(BatchOptions(tasks=_split(args.tasks), llms=_split(args.llm), trials=args.trials,
                                      workers=args.workers, max_steps=args.max_steps, max_time_s=args.max_time,
-                                     sandbox=args.sandbox, log_root=args.log_root, root=args.root, out=args.out),
+                                     sandbox=args.sandbox, log_root=args.log_root, root=args.root, out=args.out,
+                                     **{k: getattr(args, k) for k in RAY_FIELDS}),
                         progress=ProgressPrinter().batch)
     print(summary)
     return EXIT_OK
