@@ -189,8 +189,9 @@ def run_job(spec: dict[str, Any], tracker=None) -> dict[str, Any]:
     if run_dir is None or not run_dir.is_dir():
         tail = (err or out).strip().splitlines()[-3:]
         result["error"] = f"the run crashed (exit {child.returncode}): " + " | ".join(tail)
-    else:
-        result["run_rel"] = run_dir.relative_to(attempt).as_posix()
+        run_dir = _partial_run(attempt)  # what it wrote before crashing, if anything
+    if run_dir is not None:  # always <log root>/<task>/<timestamp>
+        result["run_rel"] = f"{run_dir.parent.name}/{run_dir.name}"
     if not shared:
         if run_dir is not None and run_dir.is_dir():
             result["tar"] = _pack(run_dir)
@@ -239,11 +240,11 @@ def place_run(src: Path, log_root: Path) -> Path:
     except (OSError, ValueError):
         return dest
     if isinstance(info, dict):
-        workspace = Path(str(info.get("workspace") or ""))
-        if workspace == src / "workspace" or workspace.parent == src:
+        options = info.get("options") if isinstance(info.get("options"), dict) else {}
+        if info.get("workspace") and not options.get("work_dir"):  # the run's own copy moved with it
             info["workspace"] = str(dest / "workspace")
-        if isinstance(info.get("options"), dict):
-            info["options"]["log_root"] = str(log_root)
+        if options:
+            options["log_root"] = str(log_root)
         write_json_atomic(run_json, info)
     return dest
 
@@ -297,18 +298,21 @@ def run_jobs(opts, jobs: list, command: Callable[[Any], list[str]],
     log_root = Path(opts.log_root).resolve()
     batch_id = uuid.uuid4().hex[:12]
     attempts = log_root / ATTEMPTS_DIR / batch_id
-    attempts.mkdir(parents=True)  # its presence on a worker says "this log root is shared"
-    tracker = ray.remote(num_cpus=0)(StartTracker).remote()
-    task = ray.remote(run_job).options(num_cpus=opts.run_cpus, num_gpus=opts.run_gpus,
-                                       max_retries=opts.ray_retries, retry_exceptions=False)
-    refs = {}
-    for i, job in enumerate(jobs):
-        spec = {"index": i, "batch": batch_id, "command": command(job), "root": str(Path(opts.root).resolve()),
-                "log_root": str(log_root), "files": opts.ray_files, "gpus": opts.run_gpus}
-        refs[task.options(name=f"mlr-copilot {job.task} trial {job.trial}").remote(spec, tracker)] = i
-    pending = list(refs)
-    last: dict[str, int] = {}
+    refs: dict[Any, int] = {}
+    pending: list = []
     try:
+        attempts.mkdir(parents=True)  # its presence on a worker says "this log root is shared"
+        tracker = ray.remote(num_cpus=0)(StartTracker).remote()
+        remote_job = ray.remote(run_job)
+        for i, job in enumerate(jobs):
+            spec = {"index": i, "batch": batch_id, "command": command(job), "root": str(Path(opts.root).resolve()),
+                    "log_root": str(log_root), "files": opts.ray_files, "gpus": opts.run_gpus}
+            ref = remote_job.options(num_cpus=opts.run_cpus, num_gpus=opts.run_gpus, max_retries=opts.ray_retries,
+                                     retry_exceptions=False, name=f"mlr-copilot {job.task} trial {job.trial}"
+                                     ).remote(spec, tracker)
+            refs[ref] = i
+            pending.append(ref)
+        last: dict[str, int] = {}
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
             for ref in ready:
@@ -357,7 +361,8 @@ def _finish(ray, ref, job, attempt: Path, log_root: Path) -> None:
     if result["run_rel"] is None:
         return
     try:
-        src = _unpack(result["tar"], attempt) if result["tar"] is not None else attempt / result["run_rel"]
+        task_dir = attempt / result["run_rel"].split("/")[0]
+        src = _unpack(result["tar"], task_dir) if result["tar"] is not None else attempt / result["run_rel"]
         job.run_dir = place_run(src, log_root)
     except (OSError, ValueError, tarfile.TarError) as exc:
         job.error = f"the run finished on {job.node} but its directory could not be placed: {exc}"

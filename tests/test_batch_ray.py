@@ -115,6 +115,7 @@ def test_ray_batch_looks_exactly_like_a_local_batch(ray_head, project, tmp_path,
 
 
 HANG = """import os, time
+open({started!r}, "w").close()
 deadline = time.time() + 150
 while not os.path.exists({release!r}) and time.time() < deadline:
     time.sleep(0.2)
@@ -133,11 +134,11 @@ def _procs():
             yield int(pid), ppid, [c.decode(errors="replace") for c in cmd]
 
 
-def _kill_worker_running(marker: str, skip: set, deadline: float) -> int:
-    """SIGKILL the Ray worker whose `mlr-copilot run` child has ``marker`` in its command line."""
+def _kill_worker_running(task: str, marker: str, skip: set, deadline: float) -> int:
+    """SIGKILL the Ray worker whose `mlr-copilot run TASK` child has ``marker`` in its command line."""
     while time.monotonic() < deadline:
         for pid, ppid, cmd in _procs():
-            if "mlr_copilot" in cmd and "run" in cmd and any(marker in c for c in cmd) and ppid not in skip:
+            if "mlr_copilot" in cmd and cmd[cmd.index("mlr_copilot") + 1:][:2] == ["run", task] and any(marker in c for c in cmd) and ppid not in skip:
                 parent = Path(f"/proc/{ppid}/cmdline").read_bytes()
                 assert parent.startswith(b"ray::"), parent  # the run's parent is the Ray worker
                 os.kill(ppid, signal.SIGKILL)
@@ -149,19 +150,21 @@ def _kill_worker_running(marker: str, skip: set, deadline: float) -> int:
 def test_a_dead_worker_is_that_runs_failure_and_the_rest_completes(ray_head, project, tmp_path):
     root, script = project
     release = tmp_path / "release"
-    (root / "workspaces" / "wine" / "train.py").write_text(HANG.format(release=str(release)))
+    started = tmp_path / "started"  # the wine run is in its Execute Script step
+    (root / "workspaces" / "wine" / "train.py").write_text(HANG.format(release=str(release), started=str(started)))
     log_root = tmp_path / "logs"
     env = {**os.environ, "RAY_ADDRESS": ray_head}
     batch = subprocess.Popen([sys.executable, "-m", "mlr_copilot", "batch", "--tasks", "digits,wine",
                               "--llm", f"scripted:{script}", "--max-steps", "4", "--sandbox", "none",
                               "--root", str(root), "--log-root", str(log_root), "--out", str(tmp_path / "out"),
-                              "--ray", "auto", "--ray-retries", "1"], env=env, stdout=subprocess.PIPE,
+                              "--ray", "auto", "--ray-retries", "0"], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        first = _kill_worker_running(f"{log_root}/.ray-attempts", set(), deadline)
-        _kill_worker_running(f"{log_root}/.ray-attempts", {first}, deadline)  # the one retry, killed too
-        out, err = batch.communicate(timeout=180)
+        deadline = time.monotonic() + 240
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        _kill_worker_running("wine", f"{log_root}/.ray-attempts", set(), deadline)
+        out, err = batch.communicate(timeout=400)
     finally:
         release.touch()  # frees the orphaned training scripts
         if batch.poll() is None:
@@ -173,7 +176,7 @@ def test_a_dead_worker_is_that_runs_failure_and_the_rest_completes(ray_head, pro
     assert json.loads((Path(jobs["digits"]["run_dir"]) / "run.json").read_text())["status"] == "final_answer"
     assert [c["task"] for c in result["crashed"]] == ["wine"]
     assert "died" in jobs["wine"]["error"].lower() or "crash" in jobs["wine"]["error"].lower()
-    # shared storage: the killed run's directory is kept once (the retry replaced the first attempt)
+    # shared storage: the killed run's directory is kept, once, where a local batch puts it
     wine_runs = list((log_root / "wine").iterdir())
     assert [str(p) for p in wine_runs] == [jobs["wine"]["run_dir"]]
     assert json.loads((wine_runs[0] / "run.json").read_text())["status"] == "running"  # resumable
@@ -200,7 +203,7 @@ def test_place_run_never_overwrites_and_points_run_json_at_its_new_home(tmp_path
     (log_root / "digits" / "2024-01-01T00-00-00Z").mkdir(parents=True)  # a run of the same second
     src = tmp_path / "attempt" / "digits" / "2024-01-01T00-00-00Z"
     (src / "workspace").mkdir(parents=True)
-    (src / "run.json").write_text(json.dumps({"workspace": str(src / "workspace"),
+    (src / "run.json").write_text(json.dumps({"workspace": "/elsewhere/digits/2024-01-01T00-00-00Z/workspace",
                                               "options": {"log_root": str(tmp_path / "attempt")}}))
     dest = place_run(src, log_root)
     assert dest == log_root / "digits" / "2024-01-01T00-00-00Z-1" and not src.exists()
