@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-root", default="logs")
     p.add_argument("--root", default=".")
     p.add_argument("--out", default=None, help="folder for the summary (default: <log-root>/batch-<ts>)")
+    from .batch_ray import CLI_OPTIONS as RAY_OPTIONS  # no Ray import: the options only
+    g = p.add_argument_group("Ray cluster (pip install 'mlr-copilot[ray]')")
+    for flag, kwargs in RAY_OPTIONS:
+        g.add_argument(flag, **kwargs)
 
     for name, helptext in (("idea", "generate a research problem, hypothesis and plan from a paper"),
                            ("pipeline", "idea generation, then the experiment, in one go")):
@@ -318,9 +322,11 @@ def cmd_report(args) -> int:
 
 def cmd_batch(args) -> int:
     from .batch import BatchOptions, run_batch
+    from .batch_ray import RAY_FIELDS
     summary = run_batch(BatchOptions(tasks=_split(args.tasks), llms=_split(args.llm), trials=args.trials,
                                      workers=args.workers, max_steps=args.max_steps, max_time_s=args.max_time,
-                                     sandbox=args.sandbox, log_root=args.log_root, root=args.root, out=args.out),
+                                     sandbox=args.sandbox, log_root=args.log_root, root=args.root, out=args.out,
+                                     **{k: getattr(args, k) for k in RAY_FIELDS}),
                         progress=ProgressPrinter().batch)
     print(summary)
     return EXIT_OK

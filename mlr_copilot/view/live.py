@@ -140,9 +140,15 @@ class ProgressPrinter:
         self._plain_at = elapsed_s
         self._line(f"  script running {elapsed_s:.0f} s | {last_line[:100]}", transient=self.tty)
 
-    def batch(self, job, done: int, total: int) -> None:
-        where = job.run_dir or job.error
-        self._line(f"[batch {done}/{total}] {job.task} / {job.llm} / trial {job.trial}: {where}")
+    def batch(self, job, counts: dict) -> None:
+        """A batch's progress: finished / running / queued, and each run as it ends."""
+        total = sum(counts.values())
+        head = (f"[batch {counts['finished']}/{total} finished, {counts['running']} running, "
+                f"{counts['queued']} queued]")
+        if job is None:
+            self._line(head, transient=self.tty)
+        else:
+            self._line(f"{head} {job.task} / {job.llm} / trial {job.trial}: {job.run_dir or job.error}")
 
     # -- lifetime ----------------------------------------------------------------------
     def _tick_loop(self) -> None:
