@@ -59,6 +59,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--research-log-entries", choices=("llm", "brief"), default=None,
                    help="llm: the fast model summarises each step; brief: built from the step, no model "
                    "call (default: brief for local models, llm for hosted ones)")
+    p.add_argument("--prompt-style", choices=("full", "compact"), default=None,
+                   help="full: MLAgentBench's history of whole responses; compact: actions, observations, "
+                   "the latest plan and where the research stands (default: compact for local models)")
     from .agents.tree import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_MAX_DEBUG_DEPTH
 
     p.add_argument("--strategy", choices=("loop", "tree"), default="loop",
@@ -193,7 +196,7 @@ def run_options_from_args(args: argparse.Namespace, task: str):
                       actions_add=_split(args.actions_add), actions_remove=_split(args.actions_remove),
                       history_steps=args.history_steps, script_timeout_s=args.script_timeout,
                       research_log=not args.no_research_log, hf_endpoint=args.hf_endpoint,
-                      research_log_entries=args.research_log_entries,
+                      research_log_entries=args.research_log_entries, prompt_style=args.prompt_style,
                       python=tuple(shlex.split(args.python)) if args.python else (),
                       memory_limit_mb=args.memory_limit, strategy=args.strategy, tree_drafts=args.tree_drafts,
                       tree_debug_prob=args.tree_debug_prob, tree_max_debug_depth=args.tree_max_debug_depth)

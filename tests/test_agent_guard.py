@@ -98,3 +98,49 @@ def test_the_prompt_lists_each_tool_on_one_line_with_typed_inputs_and_an_example
     assert '- Execute Script {"script_name": string, "arguments"?: string}' in system
     assert "An example of a good run" in system
     assert json.dumps({"script_name": "fit.py"}) in system
+
+
+def test_a_script_rerun_whose_only_change_is_its_own_output_is_a_repeat(tmp_path):
+    root = make_project(tmp_path)
+    (root / "workspaces" / "toy" / "main.py").write_text(
+        "open('out.txt', 'w').write('mean 2.5')\nprint('Validation mean: 2.5')\n")
+    run = step("run it", "Execute Script", {"script_name": "main.py"})
+    main = [run, run,  # the first run wrote out.txt: that does not make a second run useful
+            step("done", "Final Answer", {"final_answer": "mean 2.5"})]
+    result = run_experiment(options(root), models=scripted_models(main), feedback=NoFeedback())
+    steps = _steps(result.run_dir)
+    assert [s["action"] for s in steps] == ["Execute Script", "Final Answer"]
+    assert "repeated action: Execute Script" in steps[1]["parse_errors"][0]
+
+
+def test_human_feedback_lets_the_agent_repeat_an_action(tmp_path):
+    from mlr_copilot.feedback import FeedbackChannel, FeedbackResult
+
+    class OnceFeedback(FeedbackChannel):
+        given = False
+
+        def after_step(self, view):
+            if self.given:
+                return FeedbackResult()
+            self.given = True
+            return FeedbackResult(text="run it once more, please")
+
+    root = make_project(tmp_path)
+    run = step("run it", "Execute Script", {"script_name": "main.py"})
+    main = [run, run, step("done", "Final Answer", {"final_answer": "NameError"})]
+    result = run_experiment(options(root), models=scripted_models(main),
+                            feedback=OnceFeedback())
+    assert [s["action"] for s in _steps(result.run_dir)] == ["Execute Script", "Execute Script", "Final Answer"]
+
+
+def test_the_compact_prompt_shows_steps_without_copied_narrative_and_where_the_research_stands(tmp_path):
+    root = make_project(tmp_path)
+    main = [step("look around", "List Files", {"dir_path": "."}),
+            step("done", "Final Answer", {"final_answer": "x"})]
+    models = scripted_models(main)
+    run_experiment(options(root, prompt_style="compact"), models=models, feedback=NoFeedback())
+    second = [c for c in models.main.calls if c["purpose"] == "agent_step"][1]["messages"][1]["content"]
+    assert "Step 1:\nAction: List Files" in second and "Thought: look around" not in second
+    assert "Your plan after step 1: 1. baseline 2. improve" in second
+    assert "Usual next move: run the main script unchanged with Execute Script" in second
+    assert "Research log so far" not in second

@@ -22,6 +22,7 @@ from ..llm.base import Completion, Models, ResponseSpec, Usage
 from ..llm.client import set_step
 from ..logs import utc_now
 from ..templates import render
+from .next_move import where_we_are
 from .research_log import brief_entry, key_lines
 from .parsing import FormatError, corrective_message, parse_response
 
@@ -67,6 +68,7 @@ class AgentConfig:
     retry_temperature: float = DEFAULT_RETRY_TEMPERATURE
     research_log: bool = True  # write a research-log entry after each step
     research_log_entries: str = "llm"  # "llm": the fast model summarises the step; "brief": no call
+    prompt_style: str = "full"  # "full": MLAgentBench's history; "compact": for small models (see build_prompt)
 
 
 @dataclass
@@ -185,7 +187,14 @@ class ExperimentAgent:
 
     # ---------------------------------------------------------------- prompt
     def build_prompt(self, history_steps: int | None = None) -> str:
+        """The changing part of the prompt: the steps so far, the research log, feedback.
+
+        ``full`` (MLAgentBench): the last ``history_steps`` steps with every entry, older ones
+        as one line. ``compact`` (small models, which copy their own earlier entries): steps as
+        action, input and observation only, the latest plan, and where the research stands
+        (``next_move``); the research log is left out, since the one-line steps carry it."""
         k = self.config.history_steps if history_steps is None else history_steps
+        compact = self.config.prompt_style == "compact"
         history = self.state.history
         recent = history[-k:] if k > 0 else []
         older = history[: len(history) - len(recent)]
@@ -195,18 +204,24 @@ class ExperimentAgent:
             parts += [f"Step {m.step}: {m.action} {json.dumps(m.action_input, ensure_ascii=False)[:300]}"
                       f" -> {key_lines(m.observation)}" for m in older]
         for m in recent:
-            body = "\n".join(f"{name}: {text}" for name, text in m.entries.items()
-                             if name not in ("Action", "Action Input"))
-            parts.append(f"Step {m.step}:\n{body}\nAction: {m.action}\n"
+            body = "" if compact else "\n".join(f"{name}: {text}" for name, text in m.entries.items()
+                                                if name not in ("Action", "Action Input")) + "\n"
+            parts.append(f"Step {m.step}:\n{body}Action: {m.action}\n"
                          f"Action Input: {json.dumps(m.action_input, ensure_ascii=False)}\n"
                          f"Observation:\n```\n{m.observation}\n```")
             if m.feedback:
                 parts.append(f"Human feedback after step {m.step}: {m.feedback}")
+        if compact and history:
+            plan = history[-1].entries.get("Research Plan and Status", "").strip()
+            if plan:
+                parts.append(f"Your plan after step {history[-1].step}: {plan}")
+            parts.append(where_we_are(history))
         history_text = ("Here are your previous steps:\n" + "\n\n".join(parts)) if parts else \
             "This is your first step: you know nothing about the files yet."
         feedback = (f"Latest human feedback (take it into account now): {self.state.feedback}"
                     if self.state.feedback else "")
-        return render("agents.prompts", "experiment_step", research_log=self._research_log_text(),
+        return render("agents.prompts", "experiment_step",
+                      research_log="" if compact else self._research_log_text(),
                       history=history_text, feedback=feedback)
 
     def _ask_model(self, step: int):
@@ -283,19 +298,27 @@ class ExperimentAgent:
         return normalised
 
     def _repeated(self, parsed) -> StepMemory | None:
-        """The recent step that did the same action with the same input, when the workspace
-        has not changed since it: repeating it would only give the same observation."""
-        if not self.state.history:
-            return None
+        """The recent step that did the same action with the same input, when nothing has
+        changed since that would give a different observation: no file changed except by
+        scripts' own runs (their outputs do not make a rerun useful), and no human feedback."""
         key = _action_key(parsed.action, parsed.action_input)
-        now = self.env.workspace_digest(self.state.history[-1].step)
-        for memory in reversed(self.state.history[-REPEAT_WINDOW_STEPS:]):
-            if _action_key(memory.action, memory.action_input) != key:
-                continue
-            then = self.env.workspace_digest(memory.step)
-            if now is not None and then == now:
-                return memory
+        window = self.state.history[-REPEAT_WINDOW_STEPS:]
+        for memory in reversed(window):
+            if _action_key(memory.action, memory.action_input) == key:
+                return None if self._changed_since(memory) else memory
         return None
+
+    def _changed_since(self, memory: StepMemory) -> bool:
+        later = [m for m in self.state.history if m.step >= memory.step]
+        if any(m.feedback for m in later):
+            return True
+        for m in later:
+            if m.step == memory.step or m.action == "Execute Script":
+                continue
+            before, after = self.env.workspace_digest(m.step - 1), self.env.workspace_digest(m.step)
+            if before is None or after is None or before != after:
+                return True
+        return False
 
     def _spec_without(self, excluded: set[str]) -> ResponseSpec:
         names = [name for name in self.spec.actions if name not in excluded]

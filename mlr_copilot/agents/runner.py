@@ -58,6 +58,7 @@ class RunOptions:
     python: Sequence[str] = ()  # empty: the engine's default (this Python, unbuffered)
     research_log: bool = True
     research_log_entries: str | None = None  # llm | brief; None: brief on local models, else llm
+    prompt_style: str | None = None  # full | compact; None: compact on local models, else full
     strategy: str = "loop"  # loop (the MLAgentBench action loop) | tree (AIDE-style search over scripts)
     tree_drafts: int = DEFAULT_DRAFTS  # tree: drafts before debugging and improving
     tree_debug_prob: float = DEFAULT_DEBUG_PROB  # tree: chance of debugging a buggy leaf rather than improving the best
@@ -157,10 +158,12 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
     status, message = "error", "the run did not start"
     progress.report("run", run_dir=str(run_dir), task=task.name, resumed=state is not None)
     try:
-        log_entries = options.research_log_entries or "llm"
+        local = False  # injected models (tests, pipeline) keep the original, full behaviour
         if models is None:
             models = _build_models(options, run_dir, recorder)
-            log_entries = options.research_log_entries or _default_log_entries(options)
+            local = _runs_on_this_machine(options)
+        log_entries = options.research_log_entries or ("brief" if local else "llm")
+        prompt_style = options.prompt_style or ("compact" if local else "full")
         recorder.info["models"] = {role: getattr(getattr(models, role), "model", "?") for role in ("main", "fast", "edit")}
         recorder.save()
         spent = recorder.info["totals"].get("wall_time_s", 0.0) if state is not None else 0.0
@@ -179,7 +182,8 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
                                                        history_steps=options.history_steps,
                                                        max_parse_attempts=options.max_parse_attempts,
                                                        research_log=options.research_log,
-                                                       research_log_entries=log_entries),
+                                                       research_log_entries=log_entries,
+                                                   prompt_style=prompt_style),
                                     state=state)
         status, message = agent.run()
     except RunStopped as exc:
@@ -269,12 +273,12 @@ def _dotenv_names() -> list[str]:
         return []
 
 
-def _default_log_entries(options: RunOptions) -> str:
-    """Brief research-log entries (no model call) when the fast model runs on this machine."""
+def _runs_on_this_machine(options: RunOptions) -> bool:
+    """Whether the main model is a small local one (embedded, GGUF, transformers): it then gets
+    brief research-log entries (no model call) and the compact prompt by default."""
     from ..llm.registry import resolve_models
 
-    kind = resolve_models(options.llm, base_url=options.llm_base_url).fast.kind
-    return "brief" if kind in ("local", "gguf", "hf") else "llm"
+    return resolve_models(options.llm, base_url=options.llm_base_url).main.kind in ("local", "gguf", "hf")
 
 
 def _build_models(options: RunOptions, run_dir: Path, recorder: RunRecorder) -> Models:

@@ -1,0 +1,82 @@
+"""Where the research stands, read from the steps so far, and the usual next move.
+
+Small models lose track of a run: they copy their previous Thought and go back to listing
+files after the baseline ran. The compact prompt (``AgentConfig.prompt_style``) therefore
+states, from the step records alone, what was measured and which of the five moves of the
+system prompt usually comes next (measure the baseline, change the script, run the change,
+fix an error, compare and answer). It is advice in the prompt, never a constraint: the model
+still chooses the action. Nothing here knows about any task.
+"""
+from __future__ import annotations
+
+import re
+from typing import Protocol, Sequence
+
+from .research_log import key_lines
+
+EDIT_ACTIONS = frozenset({"Edit Script (AI)", "Edit Script Segment (AI)", "Write File", "Copy File",
+                          "Undo Edit Script", "Append File"})
+RUN_ACTION = "Execute Script"
+_EXIT = re.compile(r"Exit code: (-?\d+)")
+_NUMBER_LINE = re.compile(r"[A-Za-z][\w .()/-]*[:=]\s*-?\d")
+MAX_MEASURED = 4
+
+
+class StepLike(Protocol):
+    step: int
+    action: str
+    action_input: dict
+    observation: str
+
+
+def failed(memory: StepLike) -> bool:
+    """Whether the action failed: an environment error, or a script that exited non-zero."""
+    if memory.observation.startswith("EnvError"):
+        return True
+    m = _EXIT.search(memory.observation)
+    return bool(m and m.group(1) != "0")
+
+
+def changed_files(memory: StepLike) -> bool:
+    """Whether the step changed the agent's files (a successful edit, write, copy or undo)."""
+    return memory.action in EDIT_ACTIONS and not failed(memory)
+
+
+def measured(memory: StepLike) -> str:
+    """The lines of a script run that carry a named number ("Validation accuracy: 0.93")."""
+    lines = [ln.strip() for ln in memory.observation.splitlines() if _NUMBER_LINE.search(ln)]
+    lines = [ln for ln in lines if not ln.startswith("Exit code")]
+    return "; ".join(lines[:3])
+
+
+def where_we_are(history: Sequence[StepLike]) -> str:
+    """A few lines: what the scripts measured so far, and the usual next move."""
+    runs = [m for m in history if m.action == RUN_ACTION]
+    good = [m for m in runs if not failed(m) and measured(m)]
+    lines = []
+    if good:
+        shown = good[:1] + good[1:][-(MAX_MEASURED - 1):]
+        lines.append("Measured so far: " + " | ".join(f"step {m.step}: {measured(m)}" for m in shown))
+    lines.append("Usual next move: " + _next_move(history, runs, good))
+    return "\n".join(lines)
+
+
+def _next_move(history: Sequence[StepLike], runs: list, good: list) -> str:
+    edits = [m for m in history if changed_files(m)]
+    last_run = runs[-1] if runs else None
+    last_edit = edits[-1] if edits else None
+    if last_edit is not None and (last_run is None or last_edit.step > last_run.step):
+        return f"run the changed script with Execute Script to measure the change made in step {last_edit.step}."
+    if last_run is not None and failed(last_run):
+        detail = key_lines(last_run.observation)
+        return (f"the run in step {last_run.step} failed ({detail[:200]}); fix the cause with Edit Script (AI), "
+                "or take the change back with Undo Edit Script.")
+    if not good:
+        return "run the main script unchanged with Execute Script to measure the baseline."
+    baseline = good[0]
+    if not any(m.step > baseline.step for m in edits):
+        return ("improve the script with one clear change using Edit Script (AI), saving it under the same "
+                "name (for example a stronger model, feature scaling or better settings).")
+    return (f"compare the last result (step {good[-1].step}) with the baseline (step {baseline.step}): if it is "
+            "clearly better, give the Final Answer with both numbers; otherwise try another change with "
+            "Edit Script (AI).")

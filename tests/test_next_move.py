@@ -1,0 +1,39 @@
+"""The compact prompt for small models: steps without their copied narrative, the latest plan,
+and where the research stands (what was measured, the usual next move), from the steps alone."""
+from mlr_copilot.agents.experiment import StepMemory
+from mlr_copilot.agents.next_move import where_we_are
+
+
+def mem(step, action, observation, **args):
+    return StepMemory(step, {"Thought": "t"}, action, args, observation)
+
+
+RUN_OK = "The script has been executed. Here is the output:\nValidation accuracy: 0.7659\nWrote it\n\nExit code: 0"
+RUN_BETTER = "The script has been executed. Here is the output:\nValidation accuracy: 0.9512\n\nExit code: 0"
+RUN_FAIL = "The script has been executed. Here is the output:\nNameError: name 'x' is not defined\n\nExit code: 1"
+EDITED = "The edited file is saved to train.py. Here is the diff: ..."
+
+
+def test_first_the_baseline_then_a_change_then_its_run_then_the_answer():
+    h = [mem(1, "List Files", "data/\ntrain.py", dir_path=".")]
+    assert "measure the baseline" in where_we_are(h)
+    h.append(mem(2, "Execute Script", RUN_OK, script_name="train.py"))
+    text = where_we_are(h)
+    assert "Measured so far: step 2: Validation accuracy: 0.7659" in text
+    assert "improve the script with one clear change using Edit Script (AI)" in text
+    h.append(mem(3, "Edit Script (AI)", EDITED, script_name="train.py"))
+    assert "run the changed script with Execute Script to measure the change made in step 3" in where_we_are(h)
+    h.append(mem(4, "Execute Script", RUN_BETTER, script_name="train.py"))
+    text = where_we_are(h)
+    assert "step 2: Validation accuracy: 0.7659 | step 4: Validation accuracy: 0.9512" in text
+    assert "give the Final Answer with both numbers" in text
+
+
+def test_a_failed_run_asks_for_a_fix_and_a_failed_edit_is_not_a_change():
+    h = [mem(1, "Execute Script", RUN_OK, script_name="train.py"),
+         mem(2, "Edit Script (AI)", "EnvError: The file x.py does not exist.", script_name="x.py")]
+    assert "improve the script" in where_we_are(h)  # the edit failed: nothing to run yet
+    h += [mem(3, "Edit Script (AI)", EDITED, script_name="train.py"),
+          mem(4, "Execute Script", RUN_FAIL, script_name="train.py")]
+    text = where_we_are(h)
+    assert "the run in step 4 failed" in text and "NameError" in text and "Undo Edit Script" in text
