@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs MLR-Copilot in its Docker image: bash container.sh <task> [llm] [extra run options]
-# Mounts only problems/, workspaces/ and logs/ (not the repository and its secrets),
-# passes .env as environment when it exists, and the GPUs when there are any.
+# Mounts only problems/, workspaces/, tasks/ and logs/ (not the repository and its secrets);
+# passes .env as environment when it exists, and the GPUs
+# when there are any. workspaces/ and tasks/ are writable so that the first run of a task can
+# prepare its data (visible part in workspaces/<task>/data, hidden answers in tasks/<task>/answers).
+# The container runs as uid 1000: those folders must be writable by it (or set MLR_DOCKER_USER).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 IMAGE="${MLR_IMAGE:-mlr-copilot}"
@@ -20,9 +23,13 @@ fi
 
 args=(run --rm -it
   -v "$ROOT/problems:/app/problems"
-  -v "$ROOT/workspaces:/app/workspaces:ro"
+  -v "$ROOT/workspaces:/app/workspaces"
+  -v "$ROOT/tasks:/app/tasks"
   -v "$ROOT/logs:/app/logs"
   --security-opt seccomp=unconfined)
+if [ -n "${MLR_DOCKER_USER:-}" ]; then
+  args+=(--user "$MLR_DOCKER_USER")
+fi
 if [ -f "$ROOT/.env" ]; then
   args+=(--env-file "$ROOT/.env")
 fi

@@ -16,11 +16,11 @@ from .view.result import number
 
 def measure_baseline(root: Path, name: str, *, online: bool = False, timeout_s: float | None = None,
                      record: bool = False, log_root: Path = Path("logs"),
-                     out: Callable[[str], None] = print) -> bool:
+                     out: Callable[[str], None] = print, sandbox: str = "auto") -> bool:
     """Run the starter, report the score through ``out``; True when it gave a valid score."""
     task = find_task(root, name)
     recorded = task.baseline
-    grade = run_baseline(task, online=online, timeout_s=timeout_s, record=record)
+    grade = run_baseline(task, online=online, timeout_s=timeout_s, record=record, sandbox=sandbox)
     if not grade.valid:
         out(f"Baseline of {name}: no valid result: {grade.reason}")
         return False

@@ -43,6 +43,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--feedback-file", default=None, help="file whose appended lines become feedback")
     p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto", help="script isolation")
     p.add_argument("--allow-network", action="store_true", help="let scripts use the network (bwrap mode)")
+    p.add_argument("--pass-env", action="append", default=None, metavar="NAME",
+                   help="pass this environment variable to scripts (repeatable; scripts get only an "
+                        "allowlist otherwise)")
+    p.add_argument("--pass-secret-env", action="store_true",
+                   help="let --pass-env name a variable the secret rule matches (a key reaches scripts)")
     p.add_argument("--log-root", default="logs", help="where run directories are created (default logs/)")
     p.add_argument("--work-dir", default=None, help="use this directory as the run's workspace")
     p.add_argument("--root", default=".", help="project root holding problems/, workspaces/, tasks/")
@@ -119,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "runs are graded against (a tracked file; by default only <log-root>/baselines/ is written)")
     p.add_argument("--no-record", action="store_true", help=argparse.SUPPRESS)  # the old default; kept working
     p.add_argument("--log-root", default="logs", help="where the measurement is kept (default logs/)")
+    p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
+                   help="isolation of the starter script, as for agent scripts")
 
     p = sub.add_parser("eval", help="grade finished runs")
     p.add_argument("logdirs", nargs="+")
@@ -199,7 +206,15 @@ def run_options_from_args(args: argparse.Namespace, task: str):
                       research_log_entries=args.research_log_entries, prompt_style=args.prompt_style,
                       python=tuple(shlex.split(args.python)) if args.python else (),
                       memory_limit_mb=args.memory_limit, strategy=args.strategy, tree_drafts=args.tree_drafts,
-                      tree_debug_prob=args.tree_debug_prob, tree_max_debug_depth=args.tree_max_debug_depth)
+                      tree_debug_prob=args.tree_debug_prob, tree_max_debug_depth=args.tree_max_debug_depth,
+                      pass_env=_pass_env(args), pass_secret_env=args.pass_secret_env)
+
+
+def _pass_env(args: argparse.Namespace) -> tuple[str, ...]:
+    """--pass-env names, refused (ConfigError) for a secret one without --pass-secret-env."""
+    from .env.isolation import check_pass_env
+
+    return tuple(check_pass_env(args.pass_env or (), args.pass_secret_env))
 
 
 def _print_run_result(result) -> int:
@@ -242,7 +257,8 @@ RESUME_OVERRIDABLE = {"llm": "llm", "llm_base_url": "llm_base_url", "max_steps":
                       "max_time": "max_time_s", "max_cost": "max_cost", "max_llm_calls": "max_llm_calls",
                       "llm_cache": "llm_cache", "device": "device", "sandbox": "sandbox",
                       "allow_network": "allow_network", "script_timeout": "script_timeout_s",
-                      "history_steps": "history_steps", "hf_endpoint": "hf_endpoint"}
+                      "history_steps": "history_steps", "hf_endpoint": "hf_endpoint",
+                      "pass_env": "pass_env", "pass_secret_env": "pass_secret_env"}
 # (--memory-limit is not among them: resume keeps the limit the run started with)
 
 
@@ -297,7 +313,8 @@ def cmd_prepare(args) -> int:
 def cmd_baseline(args) -> int:
     from .baseline_cmd import measure_baseline
     ok = measure_baseline(Path(args.root), args.task, online=args.online, timeout_s=args.timeout,
-                          record=args.record and not args.no_record, log_root=Path(args.log_root), out=print)
+                          record=args.record and not args.no_record, log_root=Path(args.log_root), out=print,
+                          sandbox=args.sandbox)
     return EXIT_OK if ok else EXIT_FAILED
 
 
@@ -391,6 +408,9 @@ def _configure_logging(verbosity: int) -> None:
                                                rich_tracebacks=False)
     except ImportError:  # rich is a dependency; keep the CLI usable without it
         handler = logging.StreamHandler()
+    from .redact import ScrubFilter
+
+    handler.addFilter(ScrubFilter())  # no secret value reaches the terminal or a captured log
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s")
 
 

@@ -1,9 +1,22 @@
-"""Configuration: documented defaults, `.env` loading, and which variables are secrets.
+"""Configuration: documented defaults, `.env` loading, and THE secret rule.
 
 Environment variables carry only secrets and a few defaults (ARCHITECTURE.md, rule 9).
 ``load_env_file`` reads a ``.env`` with python-dotenv without overriding variables the
-shell already set; ``secret_names`` / ``secret_values`` tell the call log and the sandbox
-what must never be written down or handed to a script.
+shell already set.
+
+The secret rule lives here and only here; the sandbox (which names ``--pass-env`` may not
+pass), the scrubber of logs, outputs and LLM requests (``redact``), ``doctor`` and task
+baselines all use it:
+
+* a variable is secret when its name is a known key name or matches ``SECRET_NAME_PATTERN``,
+  or when its value is a connection string with an embedded password
+  (``postgresql://user:password@host/db``);
+* the ``.env`` files that count are found by ``find_env_files``: every ``.env`` in the
+  current folder (or a given one) and its parents, and ``~/.env``; every value they define
+  is secret, whatever its name;
+* the values to scrub are those of the secret variables and of the ``.env`` files, at least
+  ``MIN_SECRET_LENGTH`` characters long (shorter ones would match ordinary text), plus the
+  password part of any URL that carries one.
 """
 from __future__ import annotations
 
@@ -11,7 +24,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +39,10 @@ KNOWN_SECRET_VARS: tuple[str, ...] = (
 )
 #: Any other variable whose name matches this is treated as a secret too.
 SECRET_NAME_PATTERN = re.compile(
-    r"(API_?KEY|_TOKEN$|^TOKEN$|SECRET|PASSWORD|PASSWD|CREDENTIALS?$|_KEY$|_KEY_ID$)", re.I)
+    r"(API_?KEY|_TOKEN|^TOKEN$|SECRET|PASSWORD|PASSWD|_PASS$|CREDENTIAL|_KEY$|^KEY$|_KEY_ID$"
+    r"|_PAT$|^PAT$|WEBHOOK|_DSN$|PRIVATE_KEY|COOKIE|_AUTH$|^AUTH)", re.I)
+#: ``scheme://user:password@host``: group 1 is the password.
+URL_PASSWORD = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s/:@]*:([^\s/@]+)@")
 #: Values shorter than this are not scrubbed from logs (they would match ordinary text).
 MIN_SECRET_LENGTH = 8
 
@@ -35,14 +51,60 @@ def is_secret_name(name: str) -> bool:
     return name in KNOWN_SECRET_VARS or bool(SECRET_NAME_PATTERN.search(name))
 
 
+def has_url_password(value: str) -> bool:
+    """Whether ``value`` holds a connection string or URL with an embedded password."""
+    return bool(value) and URL_PASSWORD.search(value) is not None
+
+
+def is_secret(name: str, value: str | None = None) -> bool:
+    """THE rule for one variable: its name says so, or its value embeds a password."""
+    return is_secret_name(name) or (value is not None and has_url_password(value))
+
+
+def find_env_files(*starts: str | os.PathLike) -> list[Path]:
+    """Every ``.env`` whose values count as secrets: in each of ``starts`` (default: the current
+    folder) and their parents, then ``~/.env``. Nearest first, without repeats."""
+    folders = [Path(s) for s in starts] or [Path.cwd()]
+    found: list[Path] = []
+    candidates = [f / ".env" for start in folders for f in (start, *start.parents)]
+    for candidate in [*candidates, Path.home() / ".env"]:
+        try:
+            if candidate.is_file() and candidate not in found:
+                found.append(candidate)
+        except OSError:
+            continue
+    return found
+
+
+_dotenv_cache: dict[Path, tuple[tuple[int, int], dict[str, str]]] = {}
+
+
+def env_file_values(path: Path) -> dict[str, str]:
+    """The variables one ``.env`` defines (cached while the file is unchanged; {} if unreadable)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return {}
+    key = (st.st_mtime_ns, st.st_size)
+    hit = _dotenv_cache.get(path)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    from dotenv import dotenv_values  # light, but keeps `import mlr_copilot` minimal
+
+    try:
+        values = {k: v for k, v in dotenv_values(path).items() if k and v is not None}
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        log.warning("Could not read %s: %s", path, exc)
+        values = {}
+    _dotenv_cache[path] = (key, values)
+    return values
+
+
 def find_env_file(start: str | os.PathLike | None = None) -> Path | None:
     """The ``.env`` in ``start`` (default: the current directory) or its nearest parent."""
     here = Path(start) if start is not None else Path.cwd()
-    for folder in (here, *here.parents):
-        candidate = folder / ".env"
-        if candidate.is_file():
-            return candidate
-    return None
+    chain = {folder / ".env" for folder in (here, *here.parents)}
+    return next((f for f in find_env_files(here) if f in chain), None)
 
 
 def load_env_file(path: str | os.PathLike | None = None, *, override: bool = False,
@@ -53,8 +115,6 @@ def load_env_file(path: str | os.PathLike | None = None, *, override: bool = Fal
     error (returns ``[]``) unless a path was given explicitly. Variables already set in the
     environment win unless ``override``. Values are never logged, only names.
     """
-    from dotenv import dotenv_values  # light, but keeps `import mlr_copilot` minimal
-
     from .errors import ConfigError
 
     target = os.environ if env is None else env
@@ -67,11 +127,9 @@ def load_env_file(path: str | os.PathLike | None = None, *, override: bool = Fal
         env_path = Path(path)
         if not env_path.is_file():
             raise ConfigError(f"No .env file at {env_path}")
-    values = dotenv_values(env_path)
+    values = env_file_values(env_path)
     names = []
     for name, value in values.items():
-        if value is None:
-            continue
         names.append(name)
         if override or name not in target:
             target[name] = value
@@ -80,13 +138,17 @@ def load_env_file(path: str | os.PathLike | None = None, *, override: bool = Fal
 
 
 def secret_names(env: Mapping[str, str] | None = None, extra: tuple[str, ...] = ()) -> list[str]:
-    """Names of the set variables in ``env`` that hold secrets (known names, name pattern, ``extra``)."""
+    """Names of the set variables in ``env`` that hold secrets (the rule above, or in ``extra``)."""
     source = os.environ if env is None else env
-    return sorted(n for n, v in source.items() if v and (is_secret_name(n) or n in extra))
+    return sorted(n for n, v in source.items() if v and (is_secret(n, v) or n in extra))
 
 
-def secret_values(env: Mapping[str, str] | None = None, extra: tuple[str, ...] = ()) -> list[str]:
-    """The values of those secrets long enough to be scrubbed safely, longest first."""
+def secret_values(env: Mapping[str, str] | None = None, extra: tuple[str, ...] = (),
+                  env_files: Iterable[Path] = ()) -> list[str]:
+    """The values to scrub: those of the secret variables of ``env`` and every value of
+    ``env_files``, when long enough to be scrubbed safely; longest first."""
     source = os.environ if env is None else env
-    values = {source[n] for n in secret_names(source, extra) if len(source[n]) >= MIN_SECRET_LENGTH}
-    return sorted(values, key=len, reverse=True)
+    values = {source[n] for n in secret_names(source, extra)}
+    for f in env_files:
+        values |= set(env_file_values(Path(f)).values())
+    return sorted((v for v in values if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)

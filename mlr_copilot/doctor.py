@@ -77,17 +77,40 @@ def model_check() -> Check:
 
 
 def sandbox_check() -> Check:
+    from .env.sandbox import probe_bwrap
+
     path = shutil.which("bwrap")
     if not path:
         return Check("bubblewrap", False, "not found: scripts run with reduced isolation (--sandbox none)",
                      "sudo apt-get install bubblewrap")
-    probe = subprocess.run([path, "--ro-bind", "/", "/", "--unshare-net", "--die-with-parent", "true"],
-                           capture_output=True, text=True)
-    if probe.returncode != 0:
-        return Check("bubblewrap", False, f"installed but cannot create a sandbox: {probe.stderr.strip()[:200]}",
+    ok, why = probe_bwrap()
+    if not ok:
+        return Check("bubblewrap", False, f"installed but cannot create a sandbox: {why[:200]}",
                      "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1), "
                      "or in Docker run with --security-opt seccomp=unconfined")
     return Check("bubblewrap", True, path)
+
+
+def process_limit_check() -> Check:
+    from .env.proclimit import describe
+
+    what = describe()
+    weak = what.startswith("RLIMIT_NPROC only")
+    return Check("process limit", not weak, what,
+                 "run as an ordinary user, or give mlr-copilot a writable pids cgroup" if weak else None,
+                 optional=True)
+
+
+def secrets_check(env: dict | None = None) -> Check:
+    """Which variables and .env files the secret rule covers (names and paths, never values)."""
+    from .config import find_env_files, secret_names
+
+    names = secret_names(dict(os.environ) if env is None else env)
+    files = find_env_files()
+    detail = (f"{len(names)} secret variable(s) set ({', '.join(names[:6])}{' ...' if len(names) > 6 else ''}); "
+              f".env files: {', '.join(str(f) for f in files) or 'none'}. Scripts receive none of them "
+              f"(environment allowlist); their values are scrubbed from logs and LLM requests.")
+    return Check("secrets", True, detail)
 
 
 def gpu_check() -> Check:
@@ -120,6 +143,8 @@ def collect(log_root: Path, env: dict | None = None) -> list[Check]:
     checks += _safe(lambda: backend_checks(env), "llm backends")
     checks += _safe(model_check, "embedded model")
     checks += _safe(sandbox_check, "bubblewrap")
+    checks += _safe(process_limit_check, "process limit")
+    checks += _safe(lambda: secrets_check(env), "secrets")
     checks += _safe(gpu_check, "gpus")
     checks += _safe(lambda: disk_check(log_root), "disk")
     return checks

@@ -119,6 +119,14 @@ class RunStopped(MLRError):
         self.status = status
 
 
+class SandboxStartError(RunStopped):
+    """Execute Script cannot start the interpreter inside the sandbox: no script change can fix
+    it, so the run ends at once (status ``error``) with the cause and the fix."""
+
+    def __init__(self, message: str):
+        super().__init__("error", message)
+
+
 class BudgetExceededError(RunStopped):
     def __init__(self, message: str):
         super().__init__("budget", message)

@@ -2,7 +2,8 @@
 
 Each record is one line, flushed (and fsynced) as soon as it is written, so a run killed
 at any point leaves every finished record readable. ``read_jsonl`` tolerates a truncated
-last line (a write cut short by a kill).
+last line (a write cut short by a kill). Every string written goes through the secret
+scrubber (``redact.scrub``): no secret value reaches a record or a JSON file of a run.
 """
 from __future__ import annotations
 
@@ -30,6 +31,15 @@ def _default(obj: Any) -> Any:
     return repr(obj)
 
 
+def scrubbed_json(data: Any, indent: int | None = None, separators: tuple[str, str] | None = None) -> str:
+    """``data`` as JSON with every secret value replaced (scrubbed after conversion, so values
+    reached through ``to_dict`` or ``repr`` are covered too). For every JSON file of a run."""
+    from .redact import scrub
+
+    plain = json.loads(json.dumps(data, ensure_ascii=False, default=_default))
+    return json.dumps(scrub(plain), ensure_ascii=False, indent=indent, separators=separators)
+
+
 class JsonlWriter:
     """Appends one JSON object per line; thread-safe; every line flushed and fsynced.
 
@@ -53,7 +63,7 @@ class JsonlWriter:
                     f.write(b"\n")
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, default=_default) + "\n"
+        line = scrubbed_json(record) + "\n"
         data = line.encode("utf-8")
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -104,7 +114,7 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False, default=_default)
+        f.write(scrubbed_json(data, indent=2))
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())

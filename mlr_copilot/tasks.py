@@ -20,7 +20,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Sequence
 
-from .errors import ConfigError
+from .errors import ConfigError, MLRError
 from .grading import Grade, InvalidSubmission
 from .logs import utc_now, write_json_atomic
 from .task_prepare import DataUnavailable, PrepareContext, PrepareResult, data_cache_dir
@@ -371,17 +370,24 @@ def _package_versions() -> dict[str, str]:
     return out
 
 
-def _script_env() -> dict[str, str]:
-    """The environment for starter scripts: ours, minus anything that looks like a secret."""
-    secret = ("KEY", "TOKEN", "SECRET", "PASSWORD")
-    env = {k: v for k, v in os.environ.items() if not any(s in k.upper() for s in secret)}
-    env["PYTHONHASHSEED"] = "0"
-    return env
+def _run_starter(task: Task, ws: Path, python: str, limit: float, sandbox: str) -> tuple[int | None, str]:
+    """Run the starter script through the sandbox, as Execute Script runs agent scripts:
+    (exit status, None on timeout; the end of its output, secrets scrubbed)."""
+    from .env.context import EnvConfig
+    from .env.sandbox import Sandbox
+
+    config = EnvConfig(sandbox=sandbox, python=(python, "-u"), read_only=tuple(task.read_only),
+                       hidden_paths=tuple(str(p) for p in task.hidden_paths()),
+                       set_env=(("PYTHONHASHSEED", "0"),))
+    box = Sandbox(ws, config, ws.parent / "env_log")
+    result = box.run(box.command([task.script], box.script_env()), limit, output_name="baseline")
+    return (None if result.timed_out else result.exit_code), result.head_tail_text[-2000:]
 
 
 def run_baseline(task: Task, *, python: str = sys.executable, online: bool = False,
-                 timeout_s: float | None = None, record: bool = True) -> Grade:
-    """Run the unchanged starter script in a temporary copy of the workspace and grade it.
+                 timeout_s: float | None = None, record: bool = True, sandbox: str = "auto") -> Grade:
+    """Run the unchanged starter script in a temporary copy of the workspace, through the
+    sandbox (``sandbox`` mode, as agent scripts), and grade it.
 
     With ``record`` the result goes to ``tasks/NAME/baseline.json`` and ``task.baseline``.
     """
@@ -399,11 +405,9 @@ def run_baseline(task: Task, *, python: str = sys.executable, online: bool = Fal
         (ws / task.submission).unlink(missing_ok=True)
         started = time.monotonic()
         try:
-            proc = subprocess.run([python, "-u", task.script], cwd=ws, capture_output=True, text=True,
-                                  timeout=limit, env=_script_env())
-            rc, tail = proc.returncode, (proc.stdout + proc.stderr)[-2000:]
-        except subprocess.TimeoutExpired:
-            rc, tail = None, ""
+            rc, tail = _run_starter(task, ws, python, limit, sandbox)
+        except MLRError as exc:  # no sandbox here, or the interpreter cannot start in it
+            return Grade.invalid(f"{task.script} could not be run: {exc}")
         runtime = time.monotonic() - started
         if rc is None:
             grade = Grade.invalid(f"{task.script} did not finish within {limit:.0f}s")

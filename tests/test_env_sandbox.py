@@ -177,7 +177,7 @@ def test_secrets_never_reach_the_script(tmp_path, monkeypatch, mode):
     monkeypatch.setenv("OTHER_ONE", "q")
     monkeypatch.setenv("LISTED_BY_USER", "q")
     monkeypatch.chdir(tmp_path / "cwd")
-    env = make_env(tmp_path, mode, secret_names=["LISTED_BY_USER"])
+    env = make_env(tmp_path, mode, pass_env=["HARMLESS_SETTING"])  # allowlist: only named ones pass
     obs = run_script(env, """
         import os
         for k in ["OPENAI_API_KEY", "HF_TOKEN", "MY_SECRET_THING", "DB_PASSWORD", "CUSTOM_SERVICE",
@@ -433,7 +433,7 @@ def test_bwrap_masks_dotenv_and_home_secrets(outside_tmp, monkeypatch):
         print("ssh dir:", os.listdir("{home}/.ssh") if os.path.isdir("{home}/.ssh") else None)
     """)
     assert "sk-ant-fake" not in obs.text and "PRIVATE KEY" not in obs.text and "hf_secret" not in obs.text
-    assert "ssh dir: []" in obs.text
+    assert "ssh dir: None" in obs.text  # the home is not in the sandbox at all (issue 12)
 
 
 @needs_bwrap
@@ -477,13 +477,15 @@ def test_bwrap_pid_namespace_hides_the_agent(tmp_path):
 def test_bwrap_prefix_keeps_gpus_and_drops_capabilities(tmp_path):
     env = make_env(tmp_path, "none")
     args = env.sandbox.bwrap_prefix()
-    assert args[:5] == ["bwrap", "--ro-bind", "/", "/", "--dev"]
+    assert args[0] == "bwrap" and "--dev" in args
+    triples = {tuple(args[i:i + 3]) for i in range(len(args) - 2)}
+    assert ("--ro-bind", "/", "/") not in triples  # the filesystem is an allowlist (issue 12)
     for dev in Path("/dev").glob("nvidia*"):
         assert ["--dev-bind", str(dev), str(dev)] == args[args.index(str(dev)) - 1:args.index(str(dev)) + 2]
     assert "--unshare-net" in args and "--unshare-pid" in args and "--die-with-parent" in args
     assert args[args.index("--cap-drop") + 1] == "ALL" and args[-1] == "--"
     ws = str(env.sandbox.workspace)
-    assert args[args.index("--bind") + 1:args.index("--bind") + 3] == [ws, ws]
+    assert ("--bind", ws, ws) in triples
     assert "--unshare-net" not in make_env(tmp_path / "n", "none", allow_network=True).sandbox.bwrap_prefix()
 
 

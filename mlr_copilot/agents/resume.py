@@ -90,6 +90,7 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
                    overrides: dict[str, Any], models, feedback, stopped: int) -> RunResult:
     from ..env.environment import Environment
     from ..env.snapshots import SnapshotError, list_steps, load_manifest
+    from ..redact import watch_folder
     from ..tasks import find_task
 
     info = recorder.info
@@ -104,6 +105,7 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
     options = _options(info, feedback_mode, feedback_file, overrides)
     workspace = _workspace(info, options, run_dir)
     task = find_task(Path(info.get("root") or options.root), info["task"])
+    watch_folder(Path(info.get("root") or options.root))  # its .env values stay scrubbed
     problem = task.problem_text()
     have = list_steps(env_log)
     if have and last not in have:

@@ -20,6 +20,7 @@ from ..feedback import FeedbackChannel, make_feedback
 from ..llm.base import Models
 from ..measurements import Ledger
 from ..prototype import READ_ONLY_PATTERN as PROTOTYPE_READ_ONLY
+from ..redact import scrub, watch_folder
 from ..run_record import RunRecorder
 from .experiment import AgentConfig, ExperimentAgent
 from .tree import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_MAX_DEBUG_DEPTH
@@ -47,6 +48,8 @@ class RunOptions:
     prompt_cache: bool = True  # cache breakpoints on the stable prompt prefix (Claude); --no-prompt-cache
     hf_endpoint: str | None = None
     memory_limit_mb: int | None = None  # RLIMIT_DATA for scripts (CUDA-safe: not the address space)
+    pass_env: Sequence[str] = field(default_factory=tuple)  # variables scripts get beyond the allowlist
+    pass_secret_env: bool = False  # let pass_env name a secret variable
     log_root: str = "logs"
     work_dir: str | None = None
     root: str = "."  # project root holding problems/, workspaces/, tasks/
@@ -112,6 +115,7 @@ def run_experiment(options: RunOptions, *, models: Models | None = None,
     from ..tasks import find_task
 
     root = Path(options.root)
+    watch_folder(root)  # the project's .env values are scrubbed from everything the run writes
     task = find_task(root, options.task)
     problem = task.problem_text()
     if models is None:  # a wrong LLM name, a missing key or model fails here, before any run dir exists
@@ -203,7 +207,7 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
                                     + f" with: mlr-copilot run --resume {run_dir}")
     except Exception as exc:  # our own bug: record it, keep logs and workspace intact
         status, message = "error", f"Internal error: {type(exc).__name__}: {exc} (traceback in error.txt)"
-        (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        (run_dir / "error.txt").write_text(scrub(traceback.format_exc()), encoding="utf-8")
     finally:
         final = agent.state.final_answer if agent is not None else None
         try:
@@ -256,21 +260,11 @@ def _env_config(options: RunOptions, task):
                      sandbox=options.sandbox, allow_network=options.allow_network,
                      device=options.device, script_timeout_s=options.script_timeout_s,
                      max_time_s=options.max_time_s, max_steps=options.max_steps,
-                     secret_names=tuple(_dotenv_names()), hf_endpoint=options.hf_endpoint,
+                     pass_env=tuple(options.pass_env), pass_secret_env=options.pass_secret_env,
+                     hf_endpoint=options.hf_endpoint,
                      hidden_paths=tuple(str(p) for p in task.hidden_paths()),
                      memory_limit_mb=options.memory_limit_mb,
                      **({"python": tuple(options.python)} if options.python else {}))
-
-
-def _dotenv_names() -> list[str]:
-    """Every variable a ``.env`` defines is kept from scripts, whatever its name."""
-    from ..config import load_env_file
-
-    try:
-        return load_env_file(env={})
-    except Exception as exc:  # an unreadable .env must not stop the run; the shell env still applies
-        logger.warning("Could not read .env: %s", exc)
-        return []
 
 
 def _runs_on_this_machine(options: RunOptions) -> bool:

@@ -41,7 +41,9 @@ class EnvConfig:
     memory_limit_mb: int | None = None  # RLIMIT_DATA for scripts (not AS: CUDA reserves huge VA)
     max_file_size_mb: int | None = 20_000
     max_processes: int | None = 4096
-    secret_names: Sequence[str] = ()  # extra variable names to scrub (e.g. keys found in .env)
+    pass_env: Sequence[str] = ()  # variables passed to scripts beyond the allowlist (--pass-env)
+    pass_secret_env: bool = False  # --pass-env may name a secret variable (--pass-secret-env)
+    set_env: Sequence[tuple[str, str]] = ()  # variables set for every script (baselines: PYTHONHASHSEED)
     hidden_paths: Sequence[str] = ()  # extra files/folders masked inside bwrap (secrets, keys)
     hf_endpoint: str | None = None  # Hugging Face Hub endpoint for Retrieve Model/Dataset
 

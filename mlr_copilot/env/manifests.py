@@ -19,6 +19,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..logs import scrubbed_json
+
 SECTIONS = ("files", "dirs", "symlinks", "skipped")
 FULL_EVERY = 100  # longest chain of deltas before a full manifest is written again
 MAX_CHAIN = 10_000  # a chain longer than this in a damaged log is refused, not followed
@@ -90,7 +92,8 @@ def write(env_log: Path, step: int, manifest: dict[str, Any], tmp: Path) -> int:
     A killed process never leaves half a manifest; after a power loss,
     ``last_complete_step`` finds the newest intact one.
     """
-    data = json.dumps(manifest, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # scrubbed: a file name holding a secret value never reaches the snapshot metadata
+    data = scrubbed_json(manifest, separators=(",", ":")).encode("utf-8")
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, manifest_path(env_log, step))

@@ -2,7 +2,8 @@
 
 The output (stdout and stderr, interleaved as written) goes through a pipe to a file, so
 memory stays bounded whatever the script prints; the caller gets the head and the tail
-within a character budget and how much was cut between them.
+within a character budget and how much was cut between them. Secret values are scrubbed
+from both (``redact``) before anything is written or returned.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Mapping, Sequence
 
 from .. import progress
 from ..errors import ActionError
+from ..redact import StreamScrubber, active_secrets, scrub_text
 
 KILL_GRACE_S = 3.0  # between SIGTERM and SIGKILL on timeout: lets a script save its state
 DRAIN_S = 2.0  # how long to wait for the pipe to close once every process is gone
@@ -54,8 +56,10 @@ class RunResult:
 class _Output:
     """Saves the stream to a file and keeps only the head and a bounded tail in memory."""
 
-    def __init__(self, path: Path, budget: int):
+    def __init__(self, path: Path, budget: int, secrets: Sequence[str] = ()):
         self.path = path
+        self.secrets = list(secrets)
+        self.scrubber = StreamScrubber(self.secrets)
         self.file = open(path, "xb")
         self.head_max = max(budget // 2, 1)
         self.tail_max = max(budget - self.head_max, 1)
@@ -70,7 +74,7 @@ class _Output:
             self.head += chunk[: self.head_max - len(self.head)]
         if self.saved < MAX_SAVED_OUTPUT_BYTES:
             part = chunk[: MAX_SAVED_OUTPUT_BYTES - self.saved]
-            self.file.write(part)
+            self.file.write(self.scrubber.feed(part))
             self.saved += len(part)
         self.tail += chunk
         keep = max(self.tail_max, FILE_TAIL_BYTES)
@@ -83,15 +87,22 @@ class _Output:
         return next((line.strip() for line in reversed(lines) if line.strip()), "")
 
     def close(self) -> None:
+        self.file.write(self.scrubber.flush())
         if self.saved < self.total:
             dropped = self.total - self.saved
             tail = bytes(self.tail[-min(FILE_TAIL_BYTES, dropped):])
             self.file.write(f"\n[... {dropped - len(tail):,} bytes not saved ...]\n".encode())
-            self.file.write(tail)
+            self.file.write(scrub_text(tail.decode("utf-8", "surrogateescape"),
+                                       self.secrets).encode("utf-8", "surrogateescape"))
         self.file.close()
 
     def text(self) -> tuple[str, int]:
-        """(head + marker + tail, bytes cut) within the budget, cut at line ends if possible."""
+        """(head + marker + tail, bytes cut) within the budget, cut at line ends if possible;
+        secret values scrubbed."""
+        text, cut = self._text()
+        return scrub_text(text, self.secrets), cut
+
+    def _text(self) -> tuple[str, int]:
         if self.total <= self.head_max + self.tail_max:
             data = bytes(self.head) if self.total <= len(self.head) else bytes(self.tail[-self.total:])
             return _screen(data.decode("utf-8", "replace")), 0
@@ -134,10 +145,12 @@ def _new_output_file(output_dir: Path, name: str) -> Path:
     raise ActionError(f"Too many output files named {safe!r}")
 
 
-def _preexec(limits: Mapping[str, int]):
+def _preexec(limits: Mapping[str, int], cgroup=None):
     items = [(getattr(resource, k), v) for k, v in limits.items()]
 
     def apply() -> None:
+        if cgroup is not None:
+            cgroup.enter()
         for res, value in items:
             soft, hard = resource.getrlimit(res)
             if hard != resource.RLIM_INFINITY:
@@ -161,10 +174,15 @@ def _wait(proc: subprocess.Popen, seconds: float) -> None:
         pass
 
 
-def _kill_all(proc: subprocess.Popen, marker: str) -> list[int]:
-    """SIGKILL the script's process group and every process carrying its marker."""
+def _kill_all(proc: subprocess.Popen, marker: str, cgroup=None) -> list[int]:
+    """SIGKILL the script's process group, every process carrying its marker and, with a
+    cgroup, every process in it (even one that left the group and rewrote its environment)."""
     survivors = marked_processes(marker)
+    if cgroup is not None:
+        survivors += [p for p in cgroup.pids() if p not in survivors]
     _kill_group(proc.pid, signal.SIGKILL)
+    if cgroup is not None:
+        cgroup.kill_all()
     for pid in survivors:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -200,17 +218,19 @@ PROGRESS_EVERY_S = 1.0  # how often a running script's elapsed time and last lin
 
 def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout_s: float,
                 output_dir: Path, output_name: str, budget: int, limits: Mapping[str, int],
-                mode: str = "none", kill_grace_s: float = KILL_GRACE_S) -> RunResult:
-    """Run ``argv`` in its own session; kill it and every child on timeout or at its end."""
+                mode: str = "none", kill_grace_s: float = KILL_GRACE_S, cgroup=None) -> RunResult:
+    """Run ``argv`` in its own session; kill it and every child on timeout or at its end.
+
+    ``cgroup`` (a ``proclimit.PidsCgroup``): the script runs inside it (its process limit)."""
     marker = uuid.uuid4().hex
     env = {**env, MARKER_VAR: marker}
-    out = _Output(_new_output_file(output_dir, output_name), budget)
+    out = _Output(_new_output_file(output_dir, output_name), budget, active_secrets())
     start = time.monotonic()
     try:
         proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True,
-                                preexec_fn=_preexec(limits) if limits else None)
+                                preexec_fn=_preexec(limits, cgroup) if limits or cgroup else None)
     except OSError as e:
         out.close()
         raise ActionError(f"The script could not be started: {e}") from e
@@ -253,12 +273,12 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeo
             else:
                 eof = pump(time.monotonic() + kill_grace_s, stop_on_exit=True)
         # The script has ended (or is being killed): nothing of it may outlive this call.
-        leftovers = len([p for p in _kill_all(proc, marker) if p != proc.pid])
+        leftovers = len([p for p in _kill_all(proc, marker, cgroup) if p != proc.pid])
         if not eof:
             pump(time.monotonic() + DRAIN_S, stop_on_exit=False)
         proc.wait()
     except BaseException:  # Ctrl-C or a failing log disk: never leave the script running
-        _kill_all(proc, marker)
+        _kill_all(proc, marker, cgroup)
         proc.wait()
         raise
     finally:

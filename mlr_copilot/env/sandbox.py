@@ -1,66 +1,38 @@
 """Where the agent's code may act: path confinement, read-only rules and script isolation.
 
 Every file action resolves its paths through :meth:`Sandbox.resolve`; Execute Script runs
-through :meth:`Sandbox.run` (process handling lives in ``runner``). What each
-``--sandbox`` mode protects against, when a script the LLM wrote is run:
+through :meth:`Sandbox.run` (process handling lives in ``runner``). What a script may see
+is decided by allowlist in ``isolation`` (environment in every mode; filesystem under
+``bwrap``), its process limit by ``proclimit``, and secret values are scrubbed from its
+output by ``runner`` (the secret rule is ``config``'s). ``--sandbox`` modes:
 
-=================================  =========================  =============================
-Threat                             ``bwrap``                  ``none`` (and ``auto`` without
-                                                              a working bubblewrap)
-=================================  =========================  =============================
-File actions leaving the           refused in both modes: absolute paths, ``..`` and
-workspace                          symbolic links leading out never pass ``resolve``
-API keys in the environment        removed in both modes: ``*_API_KEY``, ``*_TOKEN``,
-                                   ``*SECRET*``, ``*PASSWORD*``, ``*CREDENTIAL*``, every
-                                   name defined in a ``.env`` file, ``secret_names``
-Writing outside the workspace      blocked: system read-only, NOT blocked: anything the
-                                   private /tmp and /dev/shm  user may write
-Reading secret files (``.env``,    masked (empty file or      NOT blocked
-``~/.ssh``, ``~/.aws``, HF and     empty folder)
-cloud tokens, shell history)
-Reading other files of the user    NOT blocked (read-only)    NOT blocked
-Seeing or signalling the agent     blocked (own PID           NOT blocked (same user: it can
-(``/proc/<agent>/environ``, kill)  namespace)                 read the agent's environment)
-Network                            none (own network          NOT blocked
-                                   namespace) unless
-                                   ``--allow-network``
-Local sockets (docker, dbus,       ``/run`` masked; abstract  NOT blocked
-ssh-agent)                         sockets cut with the net
-Changing read-only task files      blocked (read-only bind    refused to file actions; files
-                                   mounts)                    a script changed or deleted
-                                                              are restored after the step
-Processes outliving the script     all killed (the PID        process group killed, then any
-                                   namespace dies)            process carrying the script's
-                                                              marker variable (one that
-                                                              rewrites its environment and
-                                                              calls setsid can escape)
-Endless scripts, huge output       both: timeout (never beyond the run's time left);
-                                   output streamed to a file, bounded memory
-File size, process count, memory   both: RLIMIT_FSIZE, RLIMIT_NPROC, optional RLIMIT_DATA
-                                   (which spares the address space CUDA reserves)
-Kernel or GPU-driver exploits      NOT blocked                NOT blocked
-=================================  =========================  =============================
+* ``bwrap``: bubblewrap with its own PID and network namespaces (network kept with
+  ``--allow-network``), no capabilities, the filesystem allowlist; read-only task files are
+  bound read-only.
+* ``none`` (and ``auto`` without a working bubblewrap): the environment allowlist, the limits
+  and the scrubbing only; the script can read and write whatever the user can. A
+  convenience for trusted code, not isolation.
 
-``none`` is a convenience for trusted code, not isolation. ``bwrap`` guards well against
-mistakes and casual misuse, but it is not a security boundary against a determined attacker:
-the kernel and the GPU driver are shared, and everything readable by the user outside the
-masked paths stays readable.
+The README's "Sandbox modes" table says, threat by threat, what each mode blocks and what it
+does not. Neither mode is a security boundary against a determined attacker: the kernel and
+the GPU driver are shared.
 """
 from __future__ import annotations
 
 import fnmatch
-import glob
 import logging
 import os
 import posixpath
 import shutil
 import subprocess
-import sys
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
-from ..errors import ActionError, ConfigError, PathEscapeError, ReadOnlyError
+from ..errors import ActionError, ConfigError, PathEscapeError, ReadOnlyError, SandboxStartError
+from . import isolation
 from .context import EnvConfig
+from .proclimit import PidsCgroup
+from .proclimit import describe as describe_process_limit
 from .runner import RunResult, run_process
 
 logger = logging.getLogger(__name__)
@@ -68,18 +40,6 @@ logger = logging.getLogger(__name__)
 MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 4096
 MAX_READ_ONLY_BINDS = 512  # beyond this, read-only files are only protected after the step
-
-SECRET_NAME_PATTERNS = ("*_API_KEY", "API_KEY", "*_TOKEN", "*SECRET*", "*PASSWORD*",
-                        "*PASSWD*", "*CREDENTIAL*")
-"""Environment variables matching these (case-insensitive) never reach a script."""
-
-SECRET_HOME_PATHS = (
-    ".ssh", ".aws", ".azure", ".gnupg", ".kube", ".docker", ".netrc", ".git-credentials",
-    ".pypirc", ".kaggle", ".anthropic", ".config/openai", ".config/gcloud", ".config/gh",
-    ".cache/huggingface/token", ".cache/huggingface/stored_tokens", ".huggingface/token",
-    ".bash_history", ".zsh_history", ".python_history", ".env",
-)
-"""Files and folders under $HOME masked inside bwrap (they hold keys or typed commands)."""
 
 _probe_cache: dict[str, tuple[bool, str]] = {}
 _warned_no_bwrap = False
@@ -96,6 +56,10 @@ class Sandbox:
         self.env_log_dir = Path(env_log_dir)
         self._read_only = [p for p in (_norm_pattern(p) for p in config.read_only) if p]
         self.mode = resolve_mode(config.sandbox)
+        for name in isolation.check_pass_env(config.pass_env, config.pass_secret_env):
+            if isolation.is_secret(name, os.environ.get(name)):
+                logger.warning("--pass-secret-env: the secret variable %s is passed to every script", name)
+        _warn_process_limit(config.max_processes)
 
     # ------------------------------------------------------------------ paths
     def resolve(self, path_str: str, *, for_write: bool = False) -> Path:
@@ -157,42 +121,51 @@ class Sandbox:
         return msg
 
     # ------------------------------------------------------------- execution
+    @property
+    def home(self) -> Path:
+        """The scripts' private HOME: a folder of the run, kept between steps."""
+        home = self.env_log_dir / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        return home
+
     def script_env(self) -> dict[str, str]:
-        """The environment a script sees: ours minus every secret, plus the device choice."""
-        extra = {n.upper() for n in self.config.secret_names}
-        extra |= {n.upper() for n in dotenv_names(self._dotenv_files())}
-        env = {}
-        for name, value in os.environ.items():
-            up = name.upper()
-            if up in extra or any(fnmatch.fnmatchcase(up, p) for p in SECRET_NAME_PATTERNS):
-                continue
-            env[name] = value
-        if self.config.device is not None:
-            env["CUDA_VISIBLE_DEVICES"] = str(self.config.device)
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
+        """The environment a script sees: the allowlist of ``isolation``, never a secret."""
+        return isolation.script_env(home=self.home, device=self.config.device,
+                                    pass_env=self.config.pass_env,
+                                    pass_secret_env=self.config.pass_secret_env,
+                                    set_env=self.config.set_env)
 
     def command(self, args: Sequence[str], env: dict[str, str]) -> list[str]:
-        """The interpreter (config.python) resolved to a full path, then the arguments."""
+        """The interpreter (config.python) as a path that works in the sandbox, then the arguments."""
         interp = list(self.config.python)
         if not interp:
             raise ConfigError("No interpreter configured for Execute Script")
-        found = shutil.which(interp[0], path=env.get("PATH", os.defpath))
-        if found is None and interp[0] in ("python", "python3"):
-            found = sys.executable
+        found = isolation.interpreter_path(interp[0], env.get("PATH", os.defpath))
         if found is None:
             raise ActionError(f"The interpreter {interp[0]!r} was not found on PATH; the script was not run.")
         return [found, *interp[1:], *args]
 
     def run(self, argv: Sequence[str], timeout_s: float, *, output_name: str = "script") -> RunResult:
         """Run ``argv`` (no shell) in the workspace, isolated per mode; never raises on failure
-        of the script itself, only when it cannot be started."""
+        of the script itself. Raises ``SandboxStartError`` (the run ends) when the interpreter
+        cannot start inside bwrap, which no script change could fix."""
         env = self.script_env()
-        prefix = self.bwrap_prefix() if self.mode == "bwrap" else []
+        prefix = self.bwrap_prefix(argv[0] if argv else None) if self.mode == "bwrap" else []
         out_dir = self.env_log_dir / "outputs"
-        return run_process([*prefix, *argv], cwd=self.workspace, env=env, timeout_s=timeout_s,
-                           output_dir=out_dir, output_name=output_name,
-                           budget=self.config.observation_budget, limits=self._limits(), mode=self.mode)
+        cgroup = PidsCgroup.create(self.config.max_processes) if self.config.max_processes else None
+        try:
+            result = run_process([*prefix, *argv], cwd=self.workspace, env=env, timeout_s=timeout_s,
+                                 output_dir=out_dir, output_name=output_name,
+                                 budget=self.config.observation_budget, limits=self._limits(),
+                                 mode=self.mode, cgroup=cgroup)
+        finally:
+            if cgroup is not None:
+                cgroup.remove()
+        if prefix and not result.timed_out and result.exit_code and _looks_unstarted(result):
+            why = isolation.startup_failure(prefix, argv, env, self.workspace)
+            if why is not None:
+                raise SandboxStartError(isolation.startup_message(argv[0], why))
+        return result
 
     def _limits(self) -> dict[str, int]:
         mb = 1024 * 1024
@@ -207,71 +180,15 @@ class Sandbox:
         return out
 
     # ------------------------------------------------------------------ bwrap
-    def bwrap_prefix(self) -> list[str]:
-        """bwrap arguments: read-only system, writable workspace, private /tmp, GPUs kept."""
-        ws = str(self.workspace)
-        a = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev"]
-        for dev in sorted(glob.glob("/dev/nvidia*")) + [d for d in ("/dev/dxg",) if os.path.exists(d)]:
-            a += ["--dev-bind", dev, dev]
-        a += ["--perms", "1777", "--tmpfs", "/dev/shm", "--proc", "/proc",
-              "--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/run"]
-        keep_run = ["/run/nvidia-persistenced"]
-        if self.config.allow_network:
-            keep_run += ["/run/systemd/resolve", "/run/resolvconf"]
-        for p in keep_run:
-            if os.path.exists(p):
-                a += ["--ro-bind", p, p]
-        for p in self._interpreter_dirs():  # a venv under /tmp must survive the private /tmp
-            a += ["--ro-bind", p, p]
-        for p in self._hidden_paths():
-            a += (["--tmpfs", p, "--remount-ro", p] if os.path.isdir(p) else ["--ro-bind", "/dev/null", p])
-        a += ["--bind", ws, ws]
-        for p in self._read_only_existing():
-            a += ["--ro-bind", p, p]
-        a += ["--chdir", ws, "--unshare-pid", "--die-with-parent", "--cap-drop", "ALL"]
-        if not self.config.allow_network:
-            a.append("--unshare-net")
-        return [*a, "--"]
-
-    def _interpreter_dirs(self) -> list[str]:
-        """Python installations under /tmp or /run, which the private tmpfs would hide."""
-        found = shutil.which(self.config.python[0]) if self.config.python else None
-        cands = {sys.prefix, sys.base_prefix}
-        if found:  # a venv's python is a link: keep both the venv and what it points to
-            cands.add(os.path.dirname(os.path.dirname(os.path.abspath(found))))
-            cands.add(os.path.dirname(os.path.dirname(os.path.realpath(found))))
-        out = []
-        for c in sorted(cands):
-            real = os.path.realpath(c)
-            if any(real == m or real.startswith(m + "/") for m in ("/tmp", "/run")) and os.path.isdir(real):
-                out.append(real)
-        return out
-
-    def _dotenv_files(self) -> list[Path]:
-        found = [Path.cwd() / ".env", Path.home() / ".env"]
-        found += [p / ".env" for p in self.workspace.parents]
-        seen, out = set(), []
-        for f in found:
-            if f not in seen and f.is_file():
-                seen.add(f)
-                out.append(f)
-        return out
-
-    def _hidden_paths(self) -> list[str]:
-        home = Path.home()
-        cands = [home / p for p in SECRET_HOME_PATHS] + self._dotenv_files()
-        cands += [Path(p).expanduser() for p in self.config.hidden_paths]
-        out: list[str] = []
-        for c in cands:
-            if not os.path.lexists(c):
-                continue
-            real = os.path.realpath(c)
-            ws = str(self.workspace)
-            if real == ws or ws.startswith(real + os.sep) or real.startswith(ws + os.sep):
-                continue  # never mask the workspace or a folder holding it
-            if os.path.exists(real) and real not in out:
-                out.append(real)
-        return out
+    def bwrap_prefix(self, exe: str | None = None) -> list[str]:
+        """bwrap arguments: the filesystem allowlist of ``isolation``, private /tmp and home."""
+        if exe is None and self.config.python:
+            exe = isolation.interpreter_path(self.config.python[0], os.environ.get("PATH", os.defpath))
+        return isolation.bwrap_args(workspace=str(self.workspace), home=str(self.home), exe=exe,
+                                    read_only=self._read_only_existing(),
+                                    hidden=[str(p) for p in self.config.hidden_paths],
+                                    allow_network=self.config.allow_network,
+                                    lib_path=os.environ.get("LD_LIBRARY_PATH", ""))
 
     def _read_only_existing(self) -> list[str]:
         """Top-most existing workspace paths that are read-only (bound read-only in bwrap)."""
@@ -302,21 +219,22 @@ def _norm_pattern(p: str) -> str:
     return p.rstrip("/")
 
 
-def dotenv_names(files: Iterable[Path]) -> set[str]:
-    """Variable names defined in .env files (their values are never read into the script)."""
-    names: set[str] = set()
-    for f in files:
-        try:
-            from dotenv import dotenv_values
-            names |= {k for k in dotenv_values(f) if k}
-        except ImportError:  # python-dotenv is a dependency, but degrade to a simple parse
-            for line in f.read_text(errors="replace").splitlines():
-                line = line.strip().removeprefix("export ").strip()
-                if line and not line.startswith("#") and "=" in line:
-                    names.add(line.split("=", 1)[0].strip())
-        except OSError:
-            continue
-    return names
+_warned_process_limit = False
+
+
+def _warn_process_limit(max_processes: int | None) -> None:
+    global _warned_process_limit
+    if max_processes and not _warned_process_limit and os.geteuid() == 0:
+        what = describe_process_limit()
+        if what.startswith("RLIMIT_NPROC"):
+            _warned_process_limit = True
+            logger.warning("Process limit for scripts: %s", what)
+
+
+def _looks_unstarted(result: RunResult) -> bool:
+    """Whether a failed run may never have reached the script (bwrap's own error, exit 126/127)."""
+    head = result.head_tail_text.lstrip()[:200]
+    return result.exit_code in (126, 127) or head.startswith("bwrap:")
 
 
 def probe_bwrap() -> tuple[bool, str]:

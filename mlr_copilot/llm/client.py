@@ -14,15 +14,16 @@ Authentication, permission, context-too-long and other 4xx errors are raised at 
 
 Accounting: every call (cache hits included, marked ``cached``) is one line in the call log
 (``agent_log/llm_calls.jsonl``) with its cost from ``pricing.py`` (cache reads and writes
-at their own rates; null when the model's price is unknown, never 0); secrets are
-scrubbed from every string in it. The budget also tallies each agent step's calls. One
+at their own rates; null when the model's price is unknown, never 0). Secret values
+(``redact``: the secret rule of ``config``) are scrubbed from every request before it leaves,
+observations sent for summarising included, and from every string of the call log. The
+budget also tallies each agent step's calls. One
 ``Budget`` is shared by all roles of a run; when its cost or call limit is reached the next
 call raises ``BudgetExceededError`` (a clean ``RunStopped`` with status ``budget``).
 """
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import threading
 import time
@@ -33,6 +34,7 @@ from tenacity import wait_exponential_jitter
 
 from ..errors import BudgetExceededError, ConfigError, LLMEmptyResponseError, LLMError
 from ..logs import JsonlWriter, utc_now
+from ..redact import active_secrets, scrub
 from .base import Completion, Message, Models, ResponseSpec, Usage, as_messages
 from .cache import ResponseCache, messages_sha256, request_key
 from .pricing import Price, find_price
@@ -46,13 +48,6 @@ BACKOFF_JITTER_S = 1.0
 MAX_RETRY_AFTER_S = 300.0
 CALL_RECORD_TYPE = "llm_call"
 
-# Strings shaped like provider keys, scrubbed even when their value is not configured here
-# (OpenAI echoes a masked key in its 401 message, for instance).
-_KEY_PATTERNS = (
-    re.compile(r"\bsk-[A-Za-z0-9_\-*]{8,}"),
-    re.compile(r"\bhf_[A-Za-z0-9]{16,}"),
-)
-REDACTED = "[REDACTED]"
 
 
 class Budget:
@@ -159,22 +154,6 @@ def usage_figures(usage: Usage, cost_usd: float, unpriced_calls: int = 0) -> dic
             "priced_cost_usd": round(cost_usd, 6), "unpriced_calls": unpriced_calls}
 
 
-def scrub(value: Any, secrets: Sequence[str]) -> Any:
-    """``value`` with every secret and key-shaped string replaced, in all nested strings."""
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret and secret in value:
-                value = value.replace(secret, REDACTED)
-        for pattern in _KEY_PATTERNS:
-            value = pattern.sub(REDACTED, value)
-        return value
-    if isinstance(value, dict):
-        return {k: scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [scrub(v, secrets) for v in value]
-    return value
-
-
 def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, LLMError) and bool(getattr(exc, "retryable", False))
 
@@ -210,7 +189,8 @@ class LLMClient:
     def complete(self, messages: Sequence[Message] | str, *, max_tokens: int = 2000,
                  temperature: float = 0.0, stop: Sequence[str] = (),
                  response_spec: ResponseSpec | None = None, purpose: str = "agent") -> Completion:
-        msgs = as_messages(messages)
+        secrets = self._secrets()
+        msgs = scrub(as_messages(messages), secrets)  # nothing secret leaves for the provider
         stop = list(stop or ())
         started = time.monotonic()
         record = self._new_record(msgs, purpose, max_tokens, temperature, stop)
@@ -267,6 +247,10 @@ class LLMClient:
         return completion
 
     # -- helpers ------------------------------------------------------------------------
+    def _secrets(self) -> list[str]:
+        """The values given at construction and those in force now (keys exported, .env files)."""
+        return sorted({*self.secrets, *active_secrets()}, key=len, reverse=True)
+
     def _cost(self, usage: Usage) -> float | None:
         return None if self.price is None else self.price.cost(usage)
 
@@ -322,7 +306,7 @@ class LLMClient:
                           error_type=type(error).__name__)
         record.update(attempts=attempts, elapsed_s=round(elapsed, 4))
         if self.call_log is not None:
-            self.call_log.write(scrub(record, self.secrets))
+            self.call_log.write(scrub(record, self._secrets()))
 
     def __repr__(self) -> str:
         return f"LLMClient({self._identity}, role={self.role})"
