@@ -73,6 +73,18 @@ ROWS = [
      "`run.json` (rebuilt from the logs)", "test_robust_cli.py", r"resume_", "tests"),
     ("`idea` on a task without a workspace (warned) or an existing problem (hint names a real option)",
      "test_robust_cli.py", r"idea_", "tests"),
+    # issue 12: the sandbox by allowlist, one row per attempt of the issue's table
+    ("Exported `KAGGLE_KEY`, `AWS_ACCESS_KEY_ID`, `GH_PAT`, `DATABASE_URL` with a password, a webhook and "
+     "`.env` values, under bwrap and `--sandbox none`: script environment, every file of the run and every "
+     "request the LLM server received scanned", "test_sandbox_allowlist.py", r"exported_keys_never_reach", "keys"),
+    ("Reading credential files of the home (`~/.pgpass`, `~/.npmrc`, `~/.vault-token`, `rclone.conf`, "
+     "`$HF_HOME/token`, ...) under bwrap", "test_sandbox_allowlist.py", r"credential_files", "files"),
+    ("Reading another checkout's hidden answers, `tasks/`, the rest of the run directory, `/home`, `/root` "
+     "under bwrap", "test_sandbox_allowlist.py", r"other_checkouts", "paths"),
+    ("Fork bomb of 5,000 forks against a limit of 64 processes (a pids cgroup: holds for root)",
+     "test_sandbox_allowlist.py", r"fork_bomb", "fork bombs"),
+    ("A venv reached through a symlink runs under bwrap; an interpreter that cannot start ends the run "
+     "with the fix", "test_sandbox_allowlist.py", r"venv_reached|cannot_start", "layouts"),
 ]
 FILES = sorted({f for _, files, _, _ in ROWS for f in files.split("|")})
 

@@ -214,7 +214,7 @@ def test_the_workspace_home_and_tmp_still_work(outside_tmp):
     assert (env.env_log_dir / "home" / "cache.txt").read_text() == "ok"
 
 
-def test_fork_bomb_is_stopped_by_a_limit_even_as_root(tmp_path, record_property):
+def test_fork_bomb_is_stopped_by_a_limit_even_as_root(tmp_path):
     """Row 5: 5,000 forks with a limit of 64 processes; the limit stops them, not the timeout."""
     if os.geteuid() == 0 and cgroup_parent() is None:
         pytest.skip(f"root without a writable pids cgroup: {describe()}")
@@ -236,7 +236,6 @@ def test_fork_bomb_is_stopped_by_a_limit_even_as_root(tmp_path, record_property)
     assert "fork refused" in obs.text and "stopped after" not in obs.text, obs.text
     made = int(obs.text.split("made ")[-1].split()[0])
     assert made < 64
-    record_property("cases", 5000)
 
 
 @needs_bwrap
@@ -293,3 +292,58 @@ def test_cli_refuses_pass_env_of_a_secret_before_any_run(tmp_path):
             env={"DATABASE_URL": EXPORTED["DATABASE_URL"]})
     assert r.returncode != 0 and "--pass-secret-env" in r.stderr + r.stdout
     assert not (tmp_path / "logs").exists()
+
+
+# ------------------------------------------------------------------ the secret rule and the scrubber
+def test_one_secret_rule_covers_the_issue_names_and_connection_strings(tmp_path, monkeypatch):
+    from mlr_copilot.config import find_env_files, is_secret, secret_values
+
+    for name in EXPORTED:
+        assert is_secret(name, EXPORTED[name]), name
+    assert is_secret("APP_CONFIG", "mysql://admin:hunter2pass@db:3306/x")  # by value
+    assert not is_secret("LANG", "C.UTF-8") and not is_secret("HOMEPAGE", "https://example.org/a:b")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("WHATEVER=value-from-dotenv-1\nSHORT=abc\n")
+    files = find_env_files()
+    assert files[0] == tmp_path / ".env"
+    values = secret_values({"GH_PAT": EXPORTED["GH_PAT"], "LANG": "C.UTF-8"}, env_files=files)
+    assert EXPORTED["GH_PAT"] in values and "value-from-dotenv-1" in values
+    assert "abc" not in values and "C.UTF-8" not in values  # under 8 characters, or not secret
+
+
+def test_stream_scrubber_catches_secrets_split_between_chunks():
+    from mlr_copilot.redact import StreamScrubber
+
+    secret = "kaggle-exported-key-8c1f2e90"
+    data = (f"a {secret} b postgresql://me:pa55word@host/db c sk-abcdefghijklmnop\n" * 40).encode()
+    for size in (1, 7, 64, 4096):
+        s = StreamScrubber([secret])
+        out = b"".join(s.feed(data[i:i + size]) for i in range(0, len(data), size)) + s.flush()
+        assert secret.encode() not in out and b"pa55word" not in out and b"sk-abcdef" not in out
+        assert out.count(b"[REDACTED]") == 3 * 40
+
+
+def test_log_messages_are_scrubbed(monkeypatch):
+    import logging
+
+    from mlr_copilot.redact import ScrubFilter
+
+    monkeypatch.setenv("GH_PAT", EXPORTED["GH_PAT"])
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "token is %s", (EXPORTED["GH_PAT"],), None)
+    assert ScrubFilter().filter(record) and record.getMessage() == "token is [REDACTED]"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_baseline_runs_through_the_sandbox(tmp_path, monkeypatch, mode):
+    """Issue 11 part 4: the starter script gets the same environment as agent scripts."""
+    from task_helpers import copy_task_tree
+
+    from mlr_copilot.tasks import find_task, run_baseline
+
+    monkeypatch.setenv("KAGGLE_KEY", EXPORTED["KAGGLE_KEY"])
+    root = copy_task_tree(tmp_path / "root")
+    task = find_task(root, "diabetes")
+    (task.workspace_path / "train.py").write_text(
+        "import os\nraise SystemExit('seen: ' + str(os.environ.get('KAGGLE_KEY')) + ' ' + os.environ['HOME'])\n")
+    grade = run_baseline(task, record=False, sandbox=mode)
+    assert not grade.valid and "seen: None" in grade.reason and str(Path.home()) + "\n" not in grade.reason
