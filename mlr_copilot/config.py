@@ -39,7 +39,7 @@ KNOWN_SECRET_VARS: tuple[str, ...] = (
 )
 #: Any other variable whose name matches this is treated as a secret too.
 SECRET_NAME_PATTERN = re.compile(
-    r"(API_?KEY|_TOKEN|^TOKEN$|SECRET|PASSWORD|PASSWD|_PASS$|CREDENTIAL|_KEY$|^KEY$|_KEY_ID$"
+    r"(API_?KEY|_TOKEN$|^TOKEN$|SECRET|PASSWORD|PASSWD|_PASS$|CREDENTIAL|_KEY$|^KEY$|_KEY_ID$"
     r"|_PAT$|^PAT$|WEBHOOK|_DSN$|PRIVATE_KEY|COOKIE|_AUTH$|^AUTH)", re.I)
 #: ``scheme://user:password@host``: group 1 is the password.
 URL_PASSWORD = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s/:@]*:([^\s/@]+)@")
