@@ -144,3 +144,18 @@ def test_the_compact_prompt_shows_steps_without_copied_narrative_and_where_the_r
     assert "Your plan after step 1: 1. baseline 2. improve" in second
     assert "Usual next move: run the main script unchanged with Execute Script" in second
     assert "Research log so far" not in second
+
+
+def test_a_final_answer_before_the_change_was_run_is_asked_again_once(tmp_path):
+    root = make_project(tmp_path)
+    edit = step("fix", "Edit Script (AI)", {"script_name": "main.py", "edit_instruction": "fix valuez",
+                                             "save_name": "main.py"})
+    final = step("done", "Final Answer", {"final_answer": "mean 2.5"})
+    main = [edit, final, step("run it", "Execute Script", {"script_name": "main.py"}), final]
+    models = scripted_models(main, ["values = [1, 2, 3, 4]\nprint('mean', sum(values) / len(values))\n"])
+    result = run_experiment(options(root, max_steps=5, check_final_answer=True), models=models,
+                            feedback=NoFeedback())
+    steps = _steps(result.run_dir)
+    assert [s["action"] for s in steps] == ["Edit Script (AI)", "Execute Script", "Final Answer"]
+    assert "premature final answer: the change made in step 1 was never run" in steps[1]["parse_errors"][0]
+    assert steps[2]["parse_attempts"] == 1  # after the run, the answer is taken at once

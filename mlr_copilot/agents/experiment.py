@@ -22,7 +22,7 @@ from ..llm.base import Completion, Models, ResponseSpec, Usage
 from ..llm.client import set_step
 from ..logs import utc_now
 from ..templates import render
-from .next_move import where_we_are
+from .next_move import unfinished_work, where_we_are
 from .research_log import brief_entry, key_lines
 from .parsing import FormatError, corrective_message, parse_response
 
@@ -69,6 +69,7 @@ class AgentConfig:
     research_log: bool = True  # write a research-log entry after each step
     research_log_entries: str = "llm"  # "llm": the fast model summarises the step; "brief": no call
     prompt_style: str = "full"  # "full": MLAgentBench's history; "compact": for small models (see build_prompt)
+    check_final_answer: bool = False  # ask once more when a Final Answer would report nothing measured
 
 
 @dataclass
@@ -259,15 +260,22 @@ class ExperimentAgent:
                 parsed = parse_response(completion.text, self.offered)
                 normalised = self._check_arguments(parsed)
                 repeated = self._repeated(parsed)
-                if repeated is None:
+                premature = None
+                if (self.config.check_final_answer and parsed.action == "Final Answer"
+                        and "Final Answer" not in excluded):
+                    premature = unfinished_work(self.state.history)
+                if repeated is None and premature is None:
                     return completion, parsed, prompt, attempt, errors, normalised
                 excluded.add(parsed.action)
-                errors.append(f"repeated action: {parsed.action} with the input of step {repeated.step}")
-                logger.info("Step %d: %s repeats step %d with the workspace unchanged (attempt %d)",
-                            step, parsed.action, repeated.step, attempt)
-                correction = render("agents.prompts", "repeated_action", action=parsed.action,
-                                    action_input=json.dumps(parsed.action_input, ensure_ascii=False)[:300],
-                                    step=repeated.step, observation=repeated.observation[:600])
+                if premature is not None:  # refused once per step: a second try is the model's call
+                    errors.append(f"premature final answer: {premature}")
+                    correction = render("agents.prompts", "premature_final", reason=premature)
+                else:
+                    errors.append(f"repeated action: {parsed.action} with the input of step {repeated.step}")
+                    correction = render("agents.prompts", "repeated_action", action=parsed.action,
+                                        action_input=json.dumps(parsed.action_input, ensure_ascii=False)[:300],
+                                        step=repeated.step, observation=repeated.observation[:600])
+                logger.info("Step %d: %s asked again (attempt %d): %s", step, parsed.action, attempt, errors[-1])
             except FormatError as exc:
                 errors.append(str(exc))
                 logger.info("Step %d: response not parsed (attempt %d): %s", step, attempt, exc)

@@ -80,3 +80,15 @@ def _next_move(history: Sequence[StepLike], runs: list, good: list) -> str:
     return (f"compare the last result (step {good[-1].step}) with the baseline (step {baseline.step}): if it is "
             "clearly better, give the Final Answer with both numbers; otherwise try another change with "
             "Edit Script (AI).")
+
+
+def unfinished_work(history: Sequence[StepLike]) -> str | None:
+    """Why a Final Answer now would report a result nobody measured; None when it would not."""
+    runs = [m for m in history if m.action == RUN_ACTION]
+    edits = [m for m in history if changed_files(m)]
+    if edits and (not runs or edits[-1].step > runs[-1].step):
+        return (f"the change made in step {edits[-1].step} was never run, so its result is unknown: "
+                "run the changed script with Execute Script first")
+    if not any(not failed(m) for m in runs):
+        return "no script has run successfully yet, so there is no measured result to report"
+    return None

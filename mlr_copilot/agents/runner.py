@@ -62,6 +62,7 @@ class RunOptions:
     research_log: bool = True
     research_log_entries: str | None = None  # llm | brief; None: brief on local models, else llm
     prompt_style: str | None = None  # full | compact; None: compact on local models, else full
+    check_final_answer: bool | None = None  # re-ask an unmeasured Final Answer once; None: on for local models
     strategy: str = "loop"  # loop (the MLAgentBench action loop) | tree (AIDE-style search over scripts)
     tree_drafts: int = DEFAULT_DRAFTS  # tree: drafts before debugging and improving
     tree_debug_prob: float = DEFAULT_DEBUG_PROB  # tree: chance of debugging a buggy leaf rather than improving the best
@@ -187,7 +188,9 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
                                                        max_parse_attempts=options.max_parse_attempts,
                                                        research_log=options.research_log,
                                                        research_log_entries=log_entries,
-                                                   prompt_style=prompt_style),
+                                                   prompt_style=prompt_style,
+                                                   check_final_answer=local if options.check_final_answer is None
+                                                   else options.check_final_answer),
                                     state=state)
         status, message = agent.run()
     except RunStopped as exc:
