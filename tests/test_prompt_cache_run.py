@@ -48,7 +48,7 @@ def test_cached_prefix_is_identical_across_steps_and_a_resume(tmp_path, monkeypa
     records = [r for r in read_jsonl(first.run_dir / "agent_log" / "full_log.jsonl") if r["type"] == "step"]
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
     llm = [r["llm"] for r in records]
-    assert llm[0]["cache_write_tokens"] > 2000 and llm[0]["cached_tokens"] == 0
+    assert llm[0]["cache_write_tokens"] > 1024 and llm[0]["cached_tokens"] == 0
     assert all(f["cached_tokens"] >= llm[0]["cache_write_tokens"] for f in llm[1:])  # resume included
     assert all(f["cost_usd"] is not None and f["calls"] >= 2 for f in llm[:-1])  # step + research-log entry
     assert llm[1]["cost_usd"] < llm[0]["cost_usd"]
