@@ -26,7 +26,7 @@ def test_first_the_baseline_then_a_change_then_its_run_then_the_answer():
     h.append(mem(4, "Execute Script", RUN_BETTER, script_name="train.py"))
     text = where_we_are(h)
     assert "step 2: Validation accuracy: 0.7659 | step 4: Validation accuracy: 0.9512" in text
-    assert "give the Final Answer with both numbers" in text
+    assert "with the baseline (step 2): if it is clearly better, give the Final Answer" in text
 
 
 def test_a_failed_run_asks_for_a_fix_and_a_failed_edit_is_not_a_change():
@@ -37,3 +37,11 @@ def test_a_failed_run_asks_for_a_fix_and_a_failed_edit_is_not_a_change():
           mem(4, "Execute Script", RUN_FAIL, script_name="train.py")]
     text = where_we_are(h)
     assert "the run in step 4 failed" in text and "NameError" in text and "Undo Edit Script" in text
+
+
+def test_a_change_made_before_any_run_is_measured_then_answered_not_changed_again():
+    h = [mem(1, "Edit Script (AI)", EDITED, script_name="train.py"),
+         mem(2, "Execute Script", RUN_BETTER, script_name="train.py")]
+    text = where_we_are(h)
+    assert "the starting script, whose result this run did not measure" in text
+    assert "give the Final Answer" in text

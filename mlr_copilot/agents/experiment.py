@@ -33,6 +33,9 @@ DEFAULT_HISTORY_STEPS = 3
 DEFAULT_PARSE_ATTEMPTS = 5
 DEFAULT_OBSERVATION_PROMPT_CHARS = 4000  # longer observations are summarised for the prompt
 DEFAULT_AGENT_MAX_TOKENS = 2000
+COMPACT_AGENT_MAX_TOKENS = 600
+"""With the compact prompt: a grammar then allows one line per entry, so a small model that
+starts repeating itself stops within ~500 tokens instead of ~1,500 (a minute on a CPU)."""
 RESEARCH_LOG_PROMPT_CHARS = 3000  # a longer research log is summarised by the fast model
 SUMMARY_BLOCK_CHARS = 6000
 REPEAT_WINDOW_STEPS = 5  # the loop guard looks this many steps back for the same action

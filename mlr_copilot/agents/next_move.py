@@ -73,13 +73,14 @@ def _next_move(history: Sequence[StepLike], runs: list, good: list) -> str:
                 "or take the change back with Undo Edit Script.")
     if not good:
         return "run the main script unchanged with Execute Script to measure the baseline."
-    baseline = good[0]
-    if not any(m.step > baseline.step for m in edits):
+    if not edits:
         return ("improve the script with one clear change using Edit Script (AI), saving it under the same "
                 "name (for example a stronger model, feature scaling or better settings).")
-    return (f"compare the last result (step {good[-1].step}) with the baseline (step {baseline.step}): if it is "
-            "clearly better, give the Final Answer with both numbers; otherwise try another change with "
-            "Edit Script (AI).")
+    baseline = good[0] if good[0].step < edits[0].step else None
+    against = (f"the baseline (step {baseline.step})" if baseline is not None
+               else "the starting script, whose result this run did not measure")
+    return (f"compare the last result (step {good[-1].step}) with {against}: if it is clearly better, give "
+            "the Final Answer with the numbers measured; otherwise try another change with Edit Script (AI).")
 
 
 def unfinished_work(history: Sequence[StepLike]) -> str | None:

@@ -22,7 +22,8 @@ from ..measurements import Ledger
 from ..prototype import READ_ONLY_PATTERN as PROTOTYPE_READ_ONLY
 from ..redact import scrub, watch_folder
 from ..run_record import RunRecorder
-from .experiment import AgentConfig, ExperimentAgent
+from .experiment import (COMPACT_AGENT_MAX_TOKENS, DEFAULT_AGENT_MAX_TOKENS, AgentConfig,
+                         ExperimentAgent)
 from .tree import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_MAX_DEBUG_DEPTH
 
 logger = logging.getLogger(__name__)
@@ -189,6 +190,8 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
                                                        research_log=options.research_log,
                                                        research_log_entries=log_entries,
                                                    prompt_style=prompt_style,
+                                                   max_tokens=(COMPACT_AGENT_MAX_TOKENS if prompt_style == "compact"
+                                                               else DEFAULT_AGENT_MAX_TOKENS),
                                                    check_final_answer=local if options.check_final_answer is None
                                                    else options.check_final_answer),
                                     state=state)
