@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 from .. import progress
-from ..errors import ActionInputError, LLMContextTooLongError, RunStopped
+from ..errors import LLMContextTooLongError, RunStopped
 from ..feedback import FeedbackChannel, StepView
 from ..llm.base import Completion, Models, ResponseSpec, Usage
 from ..llm.client import set_step
 from ..logs import utc_now
 from ..templates import render
+from .guards import check_arguments, repeated_step, spec_without
 from .next_move import unfinished_work, where_we_are
 from .research_log import brief_entry, key_lines
 from .parsing import FormatError, corrective_message, parse_response
@@ -38,7 +39,6 @@ COMPACT_AGENT_MAX_TOKENS = 600
 starts repeating itself stops within ~500 tokens instead of ~1,500 (a minute on a CPU)."""
 RESEARCH_LOG_PROMPT_CHARS = 3000  # a longer research log is summarised by the fast model
 SUMMARY_BLOCK_CHARS = 6000
-REPEAT_WINDOW_STEPS = 5  # the loop guard looks this many steps back for the same action
 DEFAULT_RETRY_TEMPERATURE = 0.7  # a retry that samples does not repeat a greedy mistake
 
 
@@ -248,7 +248,7 @@ class ExperimentAgent:
             temperature = self.config.temperature if attempt == 1 else self.config.retry_temperature
             try:
                 completion = self._call(self.models.main, messages, purpose="agent_step",
-                                        response_spec=self._spec_without(excluded),
+                                        response_spec=spec_without(self.spec, excluded),
                                         max_tokens=self.config.max_tokens, temperature=temperature)
             except LLMContextTooLongError:
                 if history_steps == 0 and len(messages) == 2:
@@ -261,8 +261,9 @@ class ExperimentAgent:
                 continue
             try:
                 parsed = parse_response(completion.text, self.offered)
-                normalised = self._check_arguments(parsed)
-                repeated = self._repeated(parsed)
+                normalised = check_arguments(parsed, self.offered)
+                repeated = repeated_step(parsed.action, parsed.action_input, self.state.history,
+                                         self.env.workspace_digest)
                 premature = None
                 if (self.config.check_final_answer and parsed.action == "Final Answer"
                         and "Final Answer" not in excluded):
@@ -290,55 +291,6 @@ class ExperimentAgent:
         raise RunStopped("format_error",
                          f"The model's response could not be parsed after {attempt} attempts at step {step}: "
                          f"{errors[-1] if errors else 'no response'}")
-
-    def _check_arguments(self, parsed) -> list[str]:
-        """Validate the Action Input against the action's declared argument types: a wrong
-        type is a format error (retried), never an environment error that costs a step.
-        Unambiguous repairs are applied to ``parsed.action_input`` and returned."""
-        info = next((a for a in self.offered if a.name == parsed.action), None)
-        if info is None:
-            return []
-        normalised: list[str] = []
-        try:
-            valid = info.validate(parsed.action_input, normalised=normalised)
-        except ActionInputError as exc:
-            raise FormatError(str(exc), kind="bad_argument", action=parsed.action) from None
-        if normalised:
-            parsed.action_input.clear()
-            parsed.action_input.update(valid)
-        return normalised
-
-    def _repeated(self, parsed) -> StepMemory | None:
-        """The recent step that did the same action with the same input, when nothing has
-        changed since that would give a different observation: no file changed except by
-        scripts' own runs (their outputs do not make a rerun useful), and no human feedback."""
-        key = _action_key(parsed.action, parsed.action_input)
-        window = self.state.history[-REPEAT_WINDOW_STEPS:]
-        for memory in reversed(window):
-            if _action_key(memory.action, memory.action_input) == key:
-                return None if self._changed_since(memory) else memory
-        return None
-
-    def _changed_since(self, memory: StepMemory) -> bool:
-        later = [m for m in self.state.history if m.step >= memory.step]
-        if any(m.feedback for m in later):
-            return True
-        for m in later:
-            if m.step == memory.step or m.action == "Execute Script":
-                continue
-            before, after = self.env.workspace_digest(m.step - 1), self.env.workspace_digest(m.step)
-            if before is None or after is None or before != after:
-                return True
-        return False
-
-    def _spec_without(self, excluded: set[str]) -> ResponseSpec:
-        names = [name for name in self.spec.actions if name not in excluded]
-        if not excluded or not names:
-            return self.spec
-        return ResponseSpec(entries=self.spec.entries,
-                            actions={n: self.spec.actions[n] for n in names},
-                            required_args={n: v for n, v in self.spec.required_args.items() if n in names},
-                            arg_types={n: v for n, v in self.spec.arg_types.items() if n in names})
 
     def _call(self, llm, messages, *, purpose: str, max_tokens: int,
               response_spec: ResponseSpec | None = None, temperature: float | None = None) -> Completion:
@@ -395,7 +347,3 @@ class ExperimentAgent:
     def research_log_content(self) -> str:
         reader = getattr(self.env, "read_research_log", None)
         return reader() if reader else ""
-
-
-def _action_key(action: str, action_input: dict) -> str:
-    return action + "\n" + json.dumps(action_input, sort_keys=True, ensure_ascii=False)
