@@ -319,7 +319,8 @@ def cmd_baseline(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluation import evaluate_cli, find_run_dirs
+    from .eval_cmd import evaluate_cli
+    from .evaluation import find_run_dirs
     code = evaluate_cli([Path(p) for p in args.logdirs], root=Path(args.root), all_steps=args.all_steps,
                         out=Path(args.out) if args.out else None)
     from .view.report import REPORT_FILE, write_report

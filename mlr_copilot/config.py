@@ -152,3 +152,12 @@ def secret_values(env: Mapping[str, str] | None = None, extra: tuple[str, ...] =
     for f in env_files:
         values |= set(env_file_values(Path(f)).values())
     return sorted((v for v in values if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+
+
+DEFAULT_HF_ENDPOINT = "https://huggingface.co"
+
+
+def hub_endpoint(configured: str | None = None) -> str:
+    """The Hugging Face Hub endpoint: the run's setting, else ``HF_ENDPOINT``, else huggingface.co."""
+    endpoint = configured or os.environ.get("HF_ENDPOINT") or DEFAULT_HF_ENDPOINT
+    return endpoint.rstrip("/")

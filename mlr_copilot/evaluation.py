@@ -317,12 +317,6 @@ def evaluate_runs(paths: Sequence[str | Path], tasks: Mapping[str, Task], *,
     return [evaluate_run(d, tasks, all_steps=all_steps) for d in find_run_dirs(paths)]
 
 
-def _default_out(paths: Sequence[Path], run_dirs: Sequence[Path]) -> Path:
-    if len(paths) == 1 and not is_run_dir(paths[0]):
-        return paths[0]
-    return Path(os.path.commonpath([str(d.resolve().parent) for d in run_dirs]))
-
-
 def format_run_line(e: Mapping[str, Any]) -> str:
     score = _fmt(e.get("score")) if e.get("valid") else f"invalid ({e.get('reason')})"
     pct = e.get("improvement_pct")
@@ -348,31 +342,3 @@ def format_step_scores(e: Mapping[str, Any]) -> list[str]:
         best = " best" if s["step"] == e.get("best_step") else ""
         lines.append(f"  step {s['step']}: {metric}={_fmt(s.get('score'))}{rel}{best}")
     return lines
-
-
-def evaluate_cli(paths: Sequence[Path], *, root: Path = Path("."), all_steps: bool = False,
-                 out: Path | None = None) -> int:
-    """``mlr-copilot eval``: grade runs, print one line each, write the summary for many runs."""
-    from .tasks import discover_tasks
-
-    run_dirs = find_run_dirs(paths)
-    if not run_dirs:
-        print("No run directories found under: " + ", ".join(str(p) for p in paths))
-        return 1
-    tasks = discover_tasks(root)
-    evals = [evaluate_run(d, tasks, all_steps=all_steps) for d in run_dirs]
-    for e in evals:
-        print(format_run_line(e))
-        for line in format_step_scores(e):
-            print(line)
-        for line in claim_lines(e):
-            print("  " + line)
-    from .hypothesis import describe as describe_hypothesis, evaluate_hypotheses
-    for verdict in evaluate_hypotheses(evals, root):
-        print(describe_hypothesis(verdict))
-    if len(evals) > 1 or out is not None:
-        written = write_summary(evals, out or _default_out(list(paths), run_dirs))
-        print()
-        print(summary_markdown(summarize(evals)))
-        print("Written: " + ", ".join(str(p) for p in written.values()))
-    return 0

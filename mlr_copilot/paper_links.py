@@ -275,7 +275,7 @@ def _merge(repos: list[RepoCandidate], cand: RepoCandidate) -> None:
 
 def find_artefacts(paper, *, online: bool = True, endpoint: str | None = None) -> PaperArtefacts:
     """Repositories, models, datasets and Spaces for ``paper`` (a ``paper.Paper``), ranked."""
-    from .env.hub_search import hub_endpoint
+    from .config import hub_endpoint
 
     found = PaperArtefacts(arxiv_id=arxiv_id_of(paper))
     found.repos = repos_in_text(paper_parts(paper))

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .log_import import RunLog, load_run
-from .view.result import plural, score_line
+from .view.result import cost_parts as _cost_parts, fmt_num as _fmt_num, plural, score_line
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +54,6 @@ def _clip(text: str, limit: int) -> str:
     if limit <= 0 or len(text) <= limit:
         return text
     return text[:limit].rstrip() + f"\n… [{len(text) - limit} more characters]"
-
-
-def _fmt_num(value: Any, fmt: str = "{:,}") -> str:
-    try:
-        return fmt.format(value)
-    except (ValueError, TypeError):
-        return str(value)
 
 
 def _llm_names(info: Mapping[str, Any]) -> str | None:
@@ -185,37 +178,6 @@ def _args(action_input: Any) -> Padding:
     elif action_input not in (None, {}):
         grid.add_row("input:", Text(_clip(json.dumps(action_input, ensure_ascii=False, default=str), ARG_VALUE_CHARS)))
     return Padding(grid, (0, 0, 0, 2))
-
-
-def _cost_parts(figures: Mapping[str, Any]) -> list[str]:
-    """Cost (or why it is unknown) and the share of input tokens served from a prompt cache."""
-    parts = []
-    if figures.get("cost_usd") is not None:
-        if figures["cost_usd"] or figures.get("input_tokens"):
-            parts.append(f"${_fmt_num(figures['cost_usd'], '{:.4f}')}")
-    elif "cost_usd" in figures and figures.get("input_tokens"):
-        unpriced = figures.get("unpriced_calls")
-        parts.append("cost unknown" + (f" ({unpriced} call(s) without a known price)" if unpriced else ""))
-    share = figures.get("cache_read_share")
-    if isinstance(share, (int, float)) and figures.get("input_tokens"):
-        parts.append(f"{share:.0%} of input from the prompt cache")
-    return parts
-
-
-def llm_summary(run_dir: str | Path) -> str | None:
-    """One line for the end of a run: LLM calls, cost, cost per step, share of input from cache."""
-    try:
-        totals = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("totals") or {}
-    except (OSError, ValueError, AttributeError):
-        return None
-    if not totals.get("llm_calls"):
-        return None
-    parts = [f"{_fmt_num(totals['llm_calls'])} LLM calls", f"{_fmt_num(totals.get('input_tokens', 0))} in / "
-             f"{_fmt_num(totals.get('output_tokens', 0))} out tokens"] + _cost_parts(totals)
-    steps, cost = totals.get("steps"), totals.get("cost_usd")
-    if isinstance(cost, (int, float)) and cost and isinstance(steps, int) and steps > 0:
-        parts.insert(3, f"${cost / steps:.4f} per step")
-    return "LLM: " + " · ".join(parts)
 
 
 def _usage(step: Mapping[str, Any]) -> str:

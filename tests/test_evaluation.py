@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from mlr_copilot.evaluation import (evaluate_cli, evaluate_run, find_run_dirs, improvement, summarize,
+from mlr_copilot.eval_cmd import evaluate_cli
+from mlr_copilot.evaluation import (evaluate_run, find_run_dirs, improvement, summarize,
                                     write_summary)
 from mlr_copilot.tasks import discover_tasks
 from task_helpers import IMPROVED, make_run, prepared_root

@@ -76,7 +76,7 @@ def test_no_prompt_cache_run_sends_no_breakpoint(tmp_path, monkeypatch):
 
 
 def test_run_summary_line_names_cost_per_step_and_cache_share(tmp_path):
-    from mlr_copilot.show import llm_summary
+    from mlr_copilot.view.result import llm_summary
 
     run = tmp_path / "run"
     run.mkdir()

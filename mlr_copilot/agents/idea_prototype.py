@@ -76,7 +76,7 @@ def gather_prototype(request: PrototypeRequest, paper, task_workspace: Path, *, 
 
 
 def _fetch_model(request: PrototypeRequest, task_workspace: Path, online: bool, record: dict) -> str:
-    from ..env.hub_search import hub_endpoint
+    from ..config import hub_endpoint
     from ..model_fetch import ModelFetchError, describe_model, fetch_model
 
     if not online:

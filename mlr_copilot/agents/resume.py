@@ -41,7 +41,8 @@ from ..llm.base import Usage
 from ..logs import JsonlWriter, read_jsonl, utc_now
 from ..run_record import RunRecorder
 from .experiment import AgentState, StepMemory
-from .run_repair import check_log, drop_torn_lines, rebuild_run_json, stop_leftover_scripts  # noqa: F401
+from .run_repair import (call_totals, call_usage, check_log, drop_torn_lines,  # noqa: F401
+                         rebuild_run_json, stop_leftover_scripts)
 from .runner import RunOptions, RunResult, _build_models, _drive
 
 logger = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
     killed = info.get("status") == "running"
     totals = dict(info.get("totals") or {})
     if killed:  # run.json's totals stopped at the last save: rebuild them from the logs
-        totals.update(_call_totals(calls))
+        totals.update(call_totals(calls))
         totals["wall_time_s"] = _killed_wall_time(info, run_dir)
     if models is None:
         models = _build_models(options, run_dir, recorder)
@@ -291,21 +292,6 @@ def rebuild_state(steps: list[dict], totals: dict) -> AgentState:
     return state
 
 
-def _call_usage(calls: list[dict[str, Any]]) -> Usage:
-    usage = [r.get("usage") or {} for r in calls]
-    return Usage(*(sum(int(u.get(k, 0) or 0) for u in usage)
-                   for k in ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens")))
-
-
-def _call_totals(calls: list[dict[str, Any]]) -> dict[str, Any]:
-    from ..llm.client import usage_figures
-
-    paid = [r for r in calls if not r.get("cached")]
-    return {"llm_calls": len(calls),
-            **usage_figures(_call_usage(paid), sum(float(r.get("cost_usd") or 0.0) for r in paid),
-                            sum(1 for r in paid if r.get("cost_usd") is None and r.get("usage")))}
-
-
 def _carry_budget(models, calls: list[dict[str, Any]]) -> None:
     """Count the calls already made against the new process's budget."""
     budget = getattr(models.main, "budget", None)
@@ -316,7 +302,7 @@ def _carry_budget(models, calls: list[dict[str, Any]]) -> None:
     budget.cached_calls += len(calls) - len(paid)
     budget.cost_usd += sum(float(r.get("cost_usd") or 0.0) for r in paid)
     budget.unpriced_calls += sum(1 for r in paid if r.get("cost_usd") is None)
-    budget.usage = budget.usage + _call_usage(paid)
+    budget.usage = budget.usage + call_usage(paid)
     numbers = [r["call"] for r in calls if isinstance(r.get("call"), int)]
     if numbers and hasattr(budget, "_seq"):
         budget._seq = max(budget._seq, max(numbers))  # call numbers go on, never repeat

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..llm.base import Usage
 from ..logs import read_jsonl, utc_now, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -97,11 +98,10 @@ def rebuild_run_json(run_dir: Path) -> None:
         elif r.get("type") == "run_end":
             info.update(status=r.get("status") or "error", message=r.get("message"), end=r.get("timestamp"),
                         final_answer=r.get("final_answer"))
-    from .resume import _call_totals
 
     calls = [r for r in read_jsonl(run_dir / "agent_log" / "llm_calls.jsonl") if r.get("type", "llm_call") == "llm_call"]
     steps = [r["step"] for r in records if r.get("type") == "step" and isinstance(r.get("step"), int)]
-    info["totals"] = {"steps": max(steps, default=0), **_call_totals(calls), "wall_time_s": 0.0}
+    info["totals"] = {"steps": max(steps, default=0), **call_totals(calls), "wall_time_s": 0.0}
     write_json_atomic(run_dir / "run.json", info)
     logger.warning("%s had no run.json: rebuilt it from the run log (status %s, %d steps)", run_dir,
                    info["status"], info["totals"]["steps"])
@@ -153,3 +153,20 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except (OSError, IndexError):
         return False
+
+
+def call_usage(calls: list[dict[str, Any]]) -> Usage:
+    """The tokens of the recorded LLM calls, summed."""
+    usage = [r.get("usage") or {} for r in calls]
+    return Usage(*(sum(int(u.get(k, 0) or 0) for u in usage)
+                   for k in ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens")))
+
+
+def call_totals(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """run.json's LLM totals, from the call log (response-cache hits cost nothing)."""
+    from ..llm.client import usage_figures
+
+    paid = [r for r in calls if not r.get("cached")]
+    return {"llm_calls": len(calls),
+            **usage_figures(call_usage(paid), sum(float(r.get("cost_usd") or 0.0) for r in paid),
+                            sum(1 for r in paid if r.get("cost_usd") is None and r.get("usage")))}

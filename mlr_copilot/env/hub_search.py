@@ -20,11 +20,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
+from ..config import hub_endpoint  # noqa: F401  (re-exported for the hub actions)
 from ..errors import ActionError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ENDPOINT = "https://huggingface.co"
 HUB_TIMEOUT_S = 20.0  # overall deadline for one Retrieve Model/Dataset search
 PROBE_TIMEOUT_S = 5.0  # connect/read timeout of the reachability probe
 RESULTS_PER_QUERY = 10  # items fetched per search query
@@ -57,12 +57,6 @@ class HubSearchResult:
     kind: str
     queries: list[str]
     items: list[HubItem]  # best first: most downloads
-
-
-def hub_endpoint(configured: str | None = None) -> str:
-    """The endpoint to use: the run's setting, else ``HF_ENDPOINT``, else huggingface.co."""
-    endpoint = configured or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
-    return endpoint.rstrip("/")
 
 
 def search_hub(kind: Kind, queries: Iterable[str], *, endpoint: str | None = None,

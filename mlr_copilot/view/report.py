@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
-from .report_parts import changes_html, esc, nodes_of, score_chart_svg, step_changes, step_points, tree_html
+from .report_parts import changes_html, esc, nodes_of, page, score_chart_svg, step_changes, step_points, tree_html
 from .result import duration, plural, score_line, totals_line
 
 logger = logging.getLogger(__name__)
@@ -24,41 +24,6 @@ logger = logging.getLogger(__name__)
 REPORT_FILE = "report.html"
 OBSERVATION_CHARS = 6000
 PROMPT_ENTRIES = ("Reflection", "Research Plan and Status", "Fact Check")
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-
-STYLE = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1b1b1b;background:#f4f5f7}
-main{max-width:1100px;margin:0 auto;padding:16px 24px 48px}
-h1{font-size:22px;margin:8px 0 12px}h2{font-size:17px;margin:28px 0 10px;border-bottom:1px solid #ddd}
-table.kv td{padding:2px 12px 2px 0;vertical-align:top}table.kv td:first-child{font-weight:600;color:#345;white-space:nowrap}
-table.grid{border-collapse:collapse;background:#fff}table.grid th,table.grid td{border:1px solid #ddd;padding:4px 8px;text-align:left}
-table.grid th{background:#eef1f5}
-.card{background:#fff;border:1px solid #dde1e6;border-radius:6px;margin:10px 0;padding:0}
-.card>summary{cursor:pointer;padding:8px 12px;font-weight:600;list-style-position:inside}
-.card .body{padding:4px 14px 12px}
-.meta{color:#666;font-weight:400;font-size:12.5px;margin-left:8px}
-pre{white-space:pre-wrap;word-break:break-word;background:#f7f7f9;border:1px solid #e5e5ea;border-radius:4px;
-padding:8px;margin:4px 0;font:12.5px/1.4 ui-monospace,Menlo,Consolas,monospace;max-height:420px;overflow:auto}
-.label{font-weight:600;color:#5a2d82}.muted{color:#777}
-.ok{color:#17692b;font-weight:600}.bad{color:#a11;font-weight:600}
-.tag{display:inline-block;font-size:11px;padding:0 6px;border-radius:8px;color:#fff}
-.tag.added{background:#2e7d32}.tag.removed{background:#c62828}.tag.changed{background:#1565c0}
-pre.diff .dadd{color:#116329;background:#e6ffec}pre.diff .ddel{color:#82071e;background:#ffebe9}
-pre.diff .dhunk{color:#6639ba}pre.diff .dh{color:#555;font-weight:600}
-.file{margin:6px 0}.legend{margin-right:14px;font-size:12.5px}
-.swatch{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}
-ul.tree{list-style:none;padding-left:18px;border-left:1px dashed #bbb}.node{font-size:13px}.node.buggy{color:#a11}
-"""
-
-
-def page(title: str, body: str) -> str:
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{esc(title)}</title><style>{STYLE}</style></head>"
-            f"<body><main>{body}</main></body></html>\n")
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .report_parts import esc, score_chart_svg, step_points
+from .report_parts import esc, page, score_chart_svg, step_points
 from .result import duration, number, score_line
 
 SUMMARY_FILE = "report.html"
@@ -67,7 +67,6 @@ def _pct(value: Any) -> str:
 
 def summary_html(records: Sequence[Mapping[str, Any]], out_dir: Path, title: str) -> str:
     from ..evaluation import summarize
-    from .report import page
 
     rows = summarize(records)
     judged = [r for r in records if r.get("success") is not None]

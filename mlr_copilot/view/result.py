@@ -8,6 +8,7 @@ than 10% better than the baseline, in the metric's direction) and keeps the outc
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any, Mapping
@@ -71,7 +72,7 @@ def totals_line(info: Mapping[str, Any], *, llm: bool = True) -> str:
     wall = totals.get("wall_time_s")
     if isinstance(wall, (int, float)):
         parts.append(duration(wall))
-    if not llm:  # the LLM figures are on a line of their own (show.llm_summary)
+    if not llm:  # the LLM figures are on a line of their own (llm_summary)
         return " · ".join(parts)
     tin, tout = int(totals.get("input_tokens") or 0), int(totals.get("output_tokens") or 0)
     if tin or tout:
@@ -101,7 +102,6 @@ def run_end_lines(run: Any) -> list[str]:
     lines = [f"Run finished: {run.status} — {run.message}"]
     if run.final_answer:
         lines.append(f"Final answer: {run.final_answer}")
-    from ..show import llm_summary  # LLM calls, tokens, cost per step, prompt-cache share
     summary = llm_summary(run.run_dir)
     if run.info:
         lines.append(f"Totals: {totals_line(run.info, llm=not summary)}")
@@ -113,3 +113,41 @@ def run_end_lines(run: Any) -> list[str]:
     if (Path(run.run_dir) / "report.html").is_file():
         lines.append(f"Report: {Path(run.run_dir) / 'report.html'}")
     return lines + [f"Log: {run.run_dir}"]
+
+
+def fmt_num(value: Any, fmt: str = "{:,}") -> str:
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def cost_parts(figures: Mapping[str, Any]) -> list[str]:
+    """Cost (or why it is unknown) and the share of input tokens served from a prompt cache."""
+    parts = []
+    if figures.get("cost_usd") is not None:
+        if figures["cost_usd"] or figures.get("input_tokens"):
+            parts.append(f"${fmt_num(figures['cost_usd'], '{:.4f}')}")
+    elif "cost_usd" in figures and figures.get("input_tokens"):
+        unpriced = figures.get("unpriced_calls")
+        parts.append("cost unknown" + (f" ({unpriced} call(s) without a known price)" if unpriced else ""))
+    share = figures.get("cache_read_share")
+    if isinstance(share, (int, float)) and figures.get("input_tokens"):
+        parts.append(f"{share:.0%} of input from the prompt cache")
+    return parts
+
+
+def llm_summary(run_dir: str | Path) -> str | None:
+    """One line for the end of a run: LLM calls, cost, cost per step, share of input from cache."""
+    try:
+        totals = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("totals") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not totals.get("llm_calls"):
+        return None
+    parts = [f"{fmt_num(totals['llm_calls'])} LLM calls", f"{fmt_num(totals.get('input_tokens', 0))} in / "
+             f"{fmt_num(totals.get('output_tokens', 0))} out tokens"] + cost_parts(totals)
+    steps, cost = totals.get("steps"), totals.get("cost_usd")
+    if isinstance(cost, (int, float)) and cost and isinstance(steps, int) and steps > 0:
+        parts.insert(3, f"${cost / steps:.4f} per step")
+    return "LLM: " + " · ".join(parts)
