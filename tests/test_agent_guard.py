@@ -97,7 +97,7 @@ def test_the_prompt_lists_each_tool_on_one_line_with_typed_inputs_and_an_example
     assert '- Inspect Script Lines {"script_name": string, "start_line_number": integer' in system
     assert '- Execute Script {"script_name": string, "arguments"?: string}' in system
     assert "An example of a good run" in system
-    assert json.dumps({"script_name": "fit.py"}) in system
+    assert json.dumps({"script_name": "train.py"}) in system  # the task's main script
 
 
 def test_a_script_rerun_whose_only_change_is_its_own_output_is_a_repeat(tmp_path):

@@ -73,6 +73,7 @@ class AgentConfig:
     research_log_entries: str = "llm"  # "llm": the fast model summarises the step; "brief": no call
     prompt_style: str = "full"  # "full": MLAgentBench's history; "compact": for small models (see build_prompt)
     check_final_answer: bool = False  # ask once more when a Final Answer would report nothing measured
+    main_script: str = "train.py"  # the task's main script, named in the prompt's worked example
 
 
 @dataclass
@@ -123,7 +124,7 @@ class ExperimentAgent:
             "agents.prompts", "experiment_system",
             tools="\n".join(a.render_brief() for a in self.offered),
             problem=self.problem,
-            example=render("agents.prompts", "experiment_example").strip(),
+            example=render("agents.prompts", "experiment_example", script=self.config.main_script).strip(),
             action_names=", ".join(a.name for a in self.offered),
         )
 

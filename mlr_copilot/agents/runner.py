@@ -183,17 +183,14 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
             agent = make_tree_agent(env, models, problem, task, options, feedback=feedback, recorder=recorder,
                                     state=state)
         else:
-            agent = ExperimentAgent(env, models, problem, feedback=feedback, recorder=recorder,
-                                    config=AgentConfig(max_steps=options.max_steps,
-                                                       history_steps=options.history_steps,
-                                                       max_parse_attempts=options.max_parse_attempts,
-                                                       research_log=options.research_log,
-                                                       research_log_entries=log_entries,
-                                                   prompt_style=prompt_style,
-                                                   max_tokens=(COMPACT_AGENT_MAX_TOKENS if prompt_style == "compact"
-                                                               else DEFAULT_AGENT_MAX_TOKENS),
-                                                   check_final_answer=local if options.check_final_answer is None
-                                                   else options.check_final_answer),
+            config = AgentConfig(
+                max_steps=options.max_steps, history_steps=options.history_steps,
+                max_parse_attempts=options.max_parse_attempts, research_log=options.research_log,
+                research_log_entries=log_entries, prompt_style=prompt_style,
+                max_tokens=COMPACT_AGENT_MAX_TOKENS if prompt_style == "compact" else DEFAULT_AGENT_MAX_TOKENS,
+                check_final_answer=local if options.check_final_answer is None else options.check_final_answer,
+                main_script=task.script)
+            agent = ExperimentAgent(env, models, problem, feedback=feedback, recorder=recorder, config=config,
                                     state=state)
         status, message = agent.run()
     except RunStopped as exc:
