@@ -45,3 +45,13 @@ def test_a_change_made_before_any_run_is_measured_then_answered_not_changed_agai
     text = where_we_are(h)
     assert "the starting script, whose result this run did not measure" in text
     assert "give the Final Answer" in text
+
+
+def test_a_final_answer_is_premature_until_a_change_was_made_and_measured():
+    from mlr_copilot.agents.next_move import unfinished_work
+    h = [mem(1, "Execute Script", RUN_OK, script_name="train.py")]
+    assert "nothing has been changed yet" in unfinished_work(h)
+    h.append(mem(2, "Edit Script (AI)", EDITED, script_name="train.py"))
+    assert "the change made in step 2 was never run" in unfinished_work(h)
+    h.append(mem(3, "Execute Script", RUN_BETTER, script_name="train.py"))
+    assert unfinished_work(h) is None

@@ -92,4 +92,7 @@ def unfinished_work(history: Sequence[StepLike]) -> str | None:
                 "run the changed script with Execute Script first")
     if not any(not failed(m) for m in runs):
         return "no script has run successfully yet, so there is no measured result to report"
+    if not edits:
+        return ("nothing has been changed yet, so there is no improvement to report: change the script "
+                "with Edit Script (AI), then run it")
     return None
