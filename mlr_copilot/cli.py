@@ -7,78 +7,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
 import sys
 from pathlib import Path
 
 from . import __version__
 from . import cli_types as T
 from .errors import MLRError
+from .run_args import add_llm_options, add_run_options, run_options_from_args, split_list
 from .view.live import ProgressPrinter
 
 logger = logging.getLogger("mlr_copilot")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _add_llm_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--llm", default=None, help="claude, gpt4, llama, local (default), or anthropic:<model>, "
-                   "openai:<model>, hf:<repo or path>, gguf:<file>, replay:<run dir>")
-    p.add_argument("--llm-base-url", default=None, help="base URL of an OpenAI-compatible server (vLLM, Ollama, ...)")
-    p.add_argument("--max-cost", type=T.COST_USD, default=None, help="stop the run cleanly when LLM cost reaches this (USD)")
-    p.add_argument("--max-llm-calls", type=T.COUNT, default=None, help="stop the run cleanly after this many LLM calls")
-    p.add_argument("--llm-cache", nargs="?", const="", default=None, metavar="PATH",
-                   help="reuse answers to identical LLM calls (SQLite; default in the user cache)")
-    p.add_argument("--no-prompt-cache", action="store_true",
-                   help="send Claude no prompt-cache breakpoints (OpenAI caches identical prefixes itself)")
-
-
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    _add_llm_options(p)
-    p.add_argument("--max-steps", type=T.STEPS, default=50, help="agent actions allowed (default 50)")
-    p.add_argument("--max-time", type=T.SECONDS, default=None, help="wall-clock limit of the run in seconds")
-    p.add_argument("--device", default=None, help="CUDA_VISIBLE_DEVICES for scripts, e.g. 0 or 0,1")
-    p.add_argument("--feedback", choices=("auto", "console", "none"), default="auto",
-                   help="human feedback after each step (auto: ask when run in a terminal)")
-    p.add_argument("--feedback-file", default=None, help="file whose appended lines become feedback")
-    p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto", help="script isolation")
-    p.add_argument("--allow-network", action="store_true", help="let scripts use the network (bwrap mode)")
-    p.add_argument("--pass-env", action="append", default=None, metavar="NAME",
-                   help="pass this environment variable to scripts (repeatable; scripts get only an "
-                        "allowlist otherwise)")
-    p.add_argument("--pass-secret-env", action="store_true",
-                   help="let --pass-env name a variable the secret rule matches (a key reaches scripts)")
-    p.add_argument("--log-root", default="logs", help="where run directories are created (default logs/)")
-    p.add_argument("--work-dir", default=None, help="use this directory as the run's workspace")
-    p.add_argument("--root", default=".", help="project root holding problems/, workspaces/, tasks/")
-    p.add_argument("--actions-add", default="", help="comma-separated actions to offer in addition")
-    p.add_argument("--actions-remove", default="", help="comma-separated actions not to offer")
-    p.add_argument("--history-steps", type=T.HISTORY, default=3, help="recent steps shown in full in the prompt")
-    p.add_argument("--script-timeout", type=T.SECONDS, default=3600.0, help="seconds before a script is killed")
-    p.add_argument("--memory-limit", type=T.MEMORY_MB, default=None, metavar="MB",
-                   help="data-segment limit for scripts (GPU memory is not counted)")
-    p.add_argument("--python", default=None, help="interpreter for Execute Script, e.g. 'python3 -u' "
-                   "(default: the Python running mlr-copilot)")
-    p.add_argument("--hf-endpoint", default=None, help="Hugging Face Hub endpoint for Retrieve Model/Dataset")
-    p.add_argument("--no-research-log", action="store_true", help="skip the research-log entries")
-    p.add_argument("--research-log-entries", choices=("llm", "brief"), default=None,
-                   help="llm: the fast model summarises each step; brief: built from the step, no model "
-                   "call (default: brief for local models, llm for hosted ones)")
-    p.add_argument("--prompt-style", choices=("full", "compact"), default=None,
-                   help="full: MLAgentBench's history of whole responses; compact: actions, observations, "
-                   "the latest plan and where the research stands (default: compact for local models)")
-    from .agents.tree import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_MAX_DEBUG_DEPTH
-
-    p.add_argument("--strategy", choices=("loop", "tree"), default="loop",
-                   help="loop: the MLAgentBench action loop (default); tree: AIDE-style draft/debug/improve "
-                   "search over whole scripts (--max-steps then counts nodes)")
-    p.add_argument("--tree-drafts", type=int, default=DEFAULT_DRAFTS,
-                   help="tree: drafts written before debugging/improving")
-    p.add_argument("--tree-debug-prob", type=float, default=DEFAULT_DEBUG_PROB,
-                   help="tree: chance of debugging a buggy leaf instead of improving the best node")
-    p.add_argument("--tree-max-debug-depth", type=int, default=DEFAULT_MAX_DEBUG_DEPTH,
-                   help="tree: debug attempts in a row on one branch")
-    p.add_argument("-q", "--quiet", action="store_true", help="live view without the details of each step")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the ExperimentAgent on a task")
     p.add_argument("task", nargs="?", help="task name (see `mlr-copilot tasks`)")
     p.add_argument("--resume", metavar="LOGDIR", default=None, help="continue a run that died")
-    _add_run_options(p)
+    add_run_options(p)
 
     sub.add_parser("tasks", help="list available tasks").add_argument("--root", default=".")
 
@@ -170,11 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--prototype-model", default=None, metavar="ORG/NAME",
                        help="also fetch this Hub model into workspaces/<task>/prototype/models/ (implies --prototype)")
         if name == "pipeline":
-            _add_run_options(p)
+            add_run_options(p)
         else:
             p.add_argument("--problem-name", default=None, metavar="NAME",
                            help="write problems/NAME instead of problems/<task> (keeps an existing problem)")
-            _add_llm_options(p)
+            add_llm_options(p)
             p.add_argument("--hf-endpoint", default=None, help="Hugging Face Hub endpoint (default: HF_ENDPOINT)")
             p.add_argument("--log-root", default="logs")
             p.add_argument("--root", default=".")
@@ -185,36 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="check the installation: packages, keys, model, sandbox, GPUs")
     p.add_argument("--log-root", default="logs")
     return parser
-
-
-def _split(value: str) -> tuple[str, ...]:
-    return tuple(x.strip() for x in value.split(",") if x.strip())
-
-
-def run_options_from_args(args: argparse.Namespace, task: str):
-    from .agents.runner import RunOptions
-
-    return RunOptions(task=task, llm=args.llm, llm_base_url=args.llm_base_url, max_steps=args.max_steps,
-                      max_time_s=args.max_time, device=args.device, feedback=args.feedback,
-                      feedback_file=args.feedback_file, sandbox=args.sandbox, allow_network=args.allow_network,
-                      max_cost=args.max_cost, max_llm_calls=args.max_llm_calls, llm_cache=args.llm_cache,
-                      prompt_cache=not args.no_prompt_cache,
-                      log_root=args.log_root, work_dir=args.work_dir, root=args.root,
-                      actions_add=_split(args.actions_add), actions_remove=_split(args.actions_remove),
-                      history_steps=args.history_steps, script_timeout_s=args.script_timeout,
-                      research_log=not args.no_research_log, hf_endpoint=args.hf_endpoint,
-                      research_log_entries=args.research_log_entries, prompt_style=args.prompt_style,
-                      python=tuple(shlex.split(args.python)) if args.python else (),
-                      memory_limit_mb=args.memory_limit, strategy=args.strategy, tree_drafts=args.tree_drafts,
-                      tree_debug_prob=args.tree_debug_prob, tree_max_debug_depth=args.tree_max_debug_depth,
-                      pass_env=_pass_env(args), pass_secret_env=args.pass_secret_env)
-
-
-def _pass_env(args: argparse.Namespace) -> tuple[str, ...]:
-    """--pass-env names, refused (ConfigError) for a secret one without --pass-secret-env."""
-    from .env.isolation import check_pass_env
-
-    return tuple(check_pass_env(args.pass_env or (), args.pass_secret_env))
 
 
 def _print_run_result(result) -> int:
@@ -344,7 +254,7 @@ def cmd_report(args) -> int:
 def cmd_batch(args) -> int:
     from .batch import BatchOptions, run_batch
     from .batch_ray import RAY_FIELDS
-    summary = run_batch(BatchOptions(tasks=_split(args.tasks), llms=_split(args.llm), trials=args.trials,
+    summary = run_batch(BatchOptions(tasks=split_list(args.tasks), llms=split_list(args.llm), trials=args.trials,
                                      workers=args.workers, max_steps=args.max_steps, max_time_s=args.max_time,
                                      sandbox=args.sandbox, log_root=args.log_root, root=args.root, out=args.out,
                                      **{k: getattr(args, k) for k in RAY_FIELDS}),
