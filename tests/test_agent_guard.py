@@ -153,9 +153,31 @@ def test_a_final_answer_before_the_change_was_run_is_asked_again_once(tmp_path):
     final = step("done", "Final Answer", {"final_answer": "mean 2.5"})
     main = [edit, final, step("run it", "Execute Script", {"script_name": "main.py"}), final]
     models = scripted_models(main, ["values = [1, 2, 3, 4]\nprint('mean', sum(values) / len(values))\n"])
-    result = run_experiment(options(root, max_steps=5, check_final_answer=True), models=models,
+    result = run_experiment(options(root, max_steps=5, measure_first=True), models=models,
                             feedback=NoFeedback())
     steps = _steps(result.run_dir)
     assert [s["action"] for s in steps] == ["Edit Script (AI)", "Execute Script", "Final Answer"]
     assert "premature final answer: the change made in step 1 was never run" in steps[1]["parse_errors"][0]
     assert steps[2]["parse_attempts"] == 1  # after the run, the answer is taken at once
+
+
+def test_a_second_edit_before_the_first_was_run_is_asked_again_once(tmp_path):
+    root = make_project(tmp_path)
+    fix = {"script_name": "main.py", "edit_instruction": "fix valuez", "save_name": "main.py"}
+    again = dict(fix, edit_instruction="also print the count")
+    main = [step("fix", "Edit Script (AI)", fix), step("more", "Edit Script (AI)", again),
+            step("run it", "Execute Script", {"script_name": "main.py"}),
+            step("more", "Edit Script (AI)", again)]
+    models = scripted_models(main, ["values = [1, 2, 3, 4]\nprint('mean', sum(values) / len(values))\n",
+                                    "values = [1, 2, 3, 4]\nprint('mean', sum(values) / len(values), len(values))\n"])
+    result = run_experiment(options(root, max_steps=3, measure_first=True), models=models,
+                            feedback=NoFeedback())
+    steps = _steps(result.run_dir)
+    assert [s["action"] for s in steps] == ["Edit Script (AI)", "Execute Script", "Edit Script (AI)"]
+    assert "unmeasured change: Edit Script (AI) of main.py before the change of step 1 was run" \
+        in steps[1]["parse_errors"][0]
+    retry = [c for c in models.main.calls if c["purpose"] == "agent_step"][2]
+    assert "has not been run yet" in retry["messages"][-1]["content"]
+    assert not {"Edit Script (AI)", "Edit Script Segment (AI)"} & set(retry["response_spec"].actions)
+    assert steps[2]["parse_attempts"] == 1  # after the run, the next edit is taken at once
+    assert "mean 2.5" in steps[1]["observation"]

@@ -55,3 +55,25 @@ def test_a_final_answer_is_premature_until_a_change_was_made_and_measured():
     assert "the change made in step 2 was never run" in unfinished_work(h)
     h.append(mem(3, "Execute Script", RUN_BETTER, script_name="train.py"))
     assert unfinished_work(h) is None
+
+
+def test_an_edit_of_a_file_whose_last_change_never_ran_is_an_unrun_change():
+    from mlr_copilot.agents.next_move import unrun_change
+    edit = {"script_name": "train.py", "edit_instruction": "x", "save_name": "train.py"}
+    h = [mem(1, "Execute Script", RUN_OK, script_name="train.py"),
+         mem(2, "Edit Script (AI)", EDITED, **edit)]
+    assert unrun_change("Edit Script (AI)", edit, h).step == 2
+    assert unrun_change("Edit Script Segment (AI)", dict(edit, save_name="./train.py"), h).step == 2
+    assert unrun_change("Edit Script (AI)", dict(edit, save_name="other.py"), h) is None  # another file
+    assert unrun_change("Execute Script", {"script_name": "train.py"}, h) is None
+    h.append(mem(3, "Execute Script", RUN_FAIL, script_name="train.py"))
+    assert unrun_change("Edit Script (AI)", edit, h) is None  # it ran (and failed): fixing it is fine
+
+
+def test_an_edit_that_changed_nothing_is_not_a_change():
+    from mlr_copilot.agents.next_move import unrun_change
+    edit = {"script_name": "train.py", "edit_instruction": "x", "save_name": "train.py"}
+    h = [mem(1, "Execute Script", RUN_OK, script_name="train.py"),
+         mem(2, "Edit Script (AI)", "The edited file is saved to train.py. The edit changed nothing.", **edit)]
+    assert unrun_change("Edit Script (AI)", edit, h) is None
+    assert "improve the script" in where_we_are(h)

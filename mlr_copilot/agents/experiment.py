@@ -23,7 +23,7 @@ from ..llm.client import set_step
 from ..logs import utc_now
 from ..templates import render
 from .guards import check_arguments, repeated_step, spec_without
-from .next_move import unfinished_work, where_we_are
+from .next_move import REWRITE_ACTIONS, target_file, unfinished_work, unrun_change, where_we_are
 from .research_log import brief_entry, key_lines
 from .parsing import FormatError, corrective_message, parse_response
 
@@ -72,7 +72,7 @@ class AgentConfig:
     research_log: bool = True  # write a research-log entry after each step
     research_log_entries: str = "llm"  # "llm": the fast model summarises the step; "brief": no call
     prompt_style: str = "full"  # "full": MLAgentBench's history; "compact": for small models (see build_prompt)
-    check_final_answer: bool = False  # ask once more when a Final Answer would report nothing measured
+    measure_first: bool = False  # ask once more on a Final Answer or an edit before the last change was measured
     main_script: str = "train.py"  # the task's main script, named in the prompt's worked example
 
 
@@ -265,16 +265,19 @@ class ExperimentAgent:
                 normalised = check_arguments(parsed, self.offered)
                 repeated = repeated_step(parsed.action, parsed.action_input, self.state.history,
                                          self.env.workspace_digest)
-                premature = None
-                if (self.config.check_final_answer and parsed.action == "Final Answer"
-                        and "Final Answer" not in excluded):
-                    premature = unfinished_work(self.state.history)
-                if repeated is None and premature is None:
+                premature, unrun = self._unmeasured(parsed, excluded)
+                if repeated is None and premature is None and unrun is None:
                     return completion, parsed, prompt, attempt, errors, normalised
                 excluded.add(parsed.action)
                 if premature is not None:  # refused once per step: a second try is the model's call
                     errors.append(f"premature final answer: {premature}")
                     correction = render("agents.prompts", "premature_final", reason=premature)
+                elif unrun is not None:
+                    excluded.update(REWRITE_ACTIONS)
+                    errors.append(f"unmeasured change: {parsed.action} of {target_file(parsed.action, parsed.action_input)} "
+                                  f"before the change of step {unrun.step} was run")
+                    correction = render("agents.prompts", "unrun_change", action=parsed.action, step=unrun.step,
+                                        file=target_file(parsed.action, parsed.action_input))
                 else:
                     errors.append(f"repeated action: {parsed.action} with the input of step {repeated.step}")
                     correction = render("agents.prompts", "repeated_action", action=parsed.action,
@@ -292,6 +295,15 @@ class ExperimentAgent:
         raise RunStopped("format_error",
                          f"The model's response could not be parsed after {attempt} attempts at step {step}: "
                          f"{errors[-1] if errors else 'no response'}")
+
+    def _unmeasured(self, parsed, excluded: set[str]):
+        """With ``measure_first``: why a Final Answer would report nothing measured, and the
+        unrun change an edit would stack on; each is asked again once per step."""
+        if not self.config.measure_first or parsed.action in excluded:
+            return None, None
+        if parsed.action == "Final Answer":
+            return unfinished_work(self.state.history), None
+        return None, unrun_change(parsed.action, parsed.action_input, self.state.history)
 
     def _call(self, llm, messages, *, purpose: str, max_tokens: int,
               response_spec: ResponseSpec | None = None, temperature: float | None = None) -> Completion:

@@ -10,12 +10,15 @@ still chooses the action. Nothing here knows about any task.
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import Protocol, Sequence
 
+from ..env.llm_actions import EDIT_CHANGED_NOTHING
 from .research_log import key_lines
 
 EDIT_ACTIONS = frozenset({"Edit Script (AI)", "Edit Script Segment (AI)", "Write File", "Copy File",
                           "Undo Edit Script", "Append File"})
+REWRITE_ACTIONS = frozenset({"Edit Script (AI)", "Edit Script Segment (AI)", "Write File", "Append File"})
 RUN_ACTION = "Execute Script"
 _EXIT = re.compile(r"Exit code: (-?\d+)")
 _NUMBER_LINE = re.compile(r"[A-Za-z][\w .()/-]*[:=]\s*-?\d")
@@ -39,7 +42,32 @@ def failed(memory: StepLike) -> bool:
 
 def changed_files(memory: StepLike) -> bool:
     """Whether the step changed the agent's files (a successful edit, write, copy or undo)."""
-    return memory.action in EDIT_ACTIONS and not failed(memory)
+    return (memory.action in EDIT_ACTIONS and not failed(memory)
+            and EDIT_CHANGED_NOTHING not in memory.observation[:300])
+
+
+def target_file(action: str, action_input: dict) -> str | None:
+    """The file an edit action writes (its save name), None for other actions."""
+    if action not in EDIT_ACTIONS:
+        return None
+    name = (action_input.get("save_name") or action_input.get("file_name") or action_input.get("destination")
+            or action_input.get("script_name"))
+    return str(PurePosixPath(name.strip())) if isinstance(name, str) and name.strip() else None
+
+
+def unrun_change(action: str, action_input: dict, history: Sequence[StepLike]) -> StepLike | None:
+    """The earlier change to the file this rewrite would write, when no script has run since:
+    editing it again would stack a second unmeasured change on the first (small models
+    otherwise rewrite the same script step after step and never measure any version)."""
+    target = target_file(action, action_input) if action in REWRITE_ACTIONS else None
+    if target is None:
+        return None
+    for memory in reversed(history):
+        if memory.action == RUN_ACTION:
+            return None
+        if changed_files(memory) and target_file(memory.action, memory.action_input) == target:
+            return memory
+    return None
 
 
 def measured(memory: StepLike) -> str:

@@ -233,9 +233,12 @@ def _edit_reply(ctx: ActionContext, llm: LLM, prompt: str, what: str, language: 
     return code
 
 
+EDIT_CHANGED_NOTHING = "The edit changed nothing."  # agents read it: such an edit is not a change
+
+
 def _edit_observation(ctx: ActionContext, save_name: str, diff: str) -> str:
     if not diff:
-        return f"The edited file is saved to {save_name}. The edit changed nothing."
+        return f"The edited file is saved to {save_name}. {EDIT_CHANGED_NOTHING}"
     diff = clip_middle(diff, ctx.config.observation_budget, "characters of the diff")
     return f"The edited file is saved to {save_name}. Here is the diff, {EDIT_DIFF_NOTE}:\n\n{diff}"
 
