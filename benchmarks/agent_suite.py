@@ -9,6 +9,12 @@ buggy nodes. Usage:
     python benchmarks/agent_suite.py --trials 3 --steps 10 [--llm local] [--tasks digits,wine]
     python benchmarks/agent_suite.py --strategy loop,tree --trials 3 --steps 10
     python benchmarks/agent_suite.py --llm openai:qwen --llm-base-url http://127.0.0.1:8080/v1
+    python benchmarks/agent_suite.py --serve-embedded --prompt-style compact --trials 3
+
+``--serve-embedded`` starts llama-cpp-python's own OpenAI-compatible server on 127.0.0.1 with
+the embedded model (``pip install 'llama-cpp-python[server]'``) and runs the agent through the
+OpenAI SDK against it: the same model, no grammar. Wrongly typed arguments then show in the
+"argument type" column: retried as format errors (or normalised), never a lost step.
 
 With ``--strategy tree``, ``--steps`` counts nodes (each node is one whole script, written
 and run).
@@ -16,8 +22,12 @@ and run).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +57,49 @@ def run_figures(run_dir: Path) -> dict:
         "durations": [r["duration_s"] for r in steps if r.get("duration_s") is not None],
         "actions": [r.get("action") for r in steps],
         "tree": tree,
+        "type_retries": sum(1 for r in steps for e in r.get("parse_errors") or [] if "' must be " in e),
+        "normalised": sum(len(r.get("normalised") or []) for r in steps),
+        "type_lost": sum(1 for r in steps if str(r.get("observation", "")).startswith("EnvError")
+                         and "['" in str(r.get("observation", ""))[:300]),
     }
+
+
+@contextlib.contextmanager
+def embedded_server(n_ctx: int):
+    """llama-cpp-python's OpenAI-compatible server on a free 127.0.0.1 port with the embedded
+    model; yields its base URL and stops it on exit."""
+    from mlr_copilot.llm.local_model import ensure_embedded_model
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(Path(tempfile.gettempdir()) / f"llama-server-{port}.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(ensure_embedded_model()),
+                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
+                             "--n_threads", str(os.cpu_count() or 1), "--model_alias", "embedded"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        import httpx
+
+        for _ in range(600):  # loading takes seconds; give up after about a minute
+            if proc.poll() is not None:
+                raise SystemExit(f"the llama-cpp-python server exited; see {log.name}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/models", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            raise SystemExit(f"the llama-cpp-python server did not answer on {url}; see {log.name}")
+        print(f"llama-cpp-python server with the embedded model at {url} (log {log.name})", flush=True)
+        yield url
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
 
 
 def main() -> int:
@@ -57,6 +109,10 @@ def main() -> int:
     ap.add_argument("--llm-base-url", default=None)
     ap.add_argument("--trials", type=int, default=1)
     ap.add_argument("--steps", "--max-steps", dest="max_steps", type=int, default=10)
+    ap.add_argument("--serve-embedded", action="store_true",
+                    help="run the embedded model behind llama-cpp-python's OpenAI-compatible server (no grammar)")
+    ap.add_argument("--prompt-style", choices=("full", "compact"), default=None,
+                    help="default: compact for local models, full for servers")
     ap.add_argument("--sandbox", default="auto")
     ap.add_argument("--log-root", default=None, help="keep the runs here (default: a temporary folder)")
     ap.add_argument("--actions-remove", default="", help="comma-separated actions not to offer")
@@ -70,6 +126,14 @@ def main() -> int:
     if bad or not strategies:
         ap.error(f"--strategy: unknown {', '.join(bad) or '(none given)'}; use {', '.join(STRATEGIES)}")
 
+    if args.serve_embedded:
+        with embedded_server(n_ctx=16384) as url:
+            args.llm, args.llm_base_url = "openai:embedded", url
+            return run_suite(args, strategies)
+    return run_suite(args, strategies)
+
+
+def run_suite(args: argparse.Namespace, strategies: list[str]) -> int:
     tasks = discover_tasks(ROOT)
     log_root = Path(args.log_root) if args.log_root else Path(tempfile.mkdtemp(prefix="agent-suite-"))
     rows = []
@@ -83,7 +147,7 @@ def main() -> int:
                 feedback="none", sandbox=args.sandbox, log_root=str(log_root), root=str(ROOT),
                 actions_remove=tuple(a.strip() for a in args.actions_remove.split(",") if a.strip())
                 if strategy == "loop" else (),
-                strategy=strategy, tree_drafts=args.tree_drafts, tree_debug_prob=args.tree_debug_prob,
+                prompt_style=args.prompt_style, strategy=strategy, tree_drafts=args.tree_drafts, tree_debug_prob=args.tree_debug_prob,
                 tree_max_debug_depth=args.tree_max_debug_depth))
             walls.append(time.monotonic() - t0)
             ev = evaluate_run(result.run_dir, tasks)
@@ -110,19 +174,22 @@ def main() -> int:
             "wall": statistics.mean(walls),
             "best_depth": statistics.mean(depths) if depths else float("nan"),
             "buggy": statistics.mean(t["buggy"] / t["nodes"] for t in trees) if trees else float("nan"),
+            "types": f"{sum(f['type_retries'] for f in figures)}/{sum(f['normalised'] for f in figures)}/"
+                     f"{sum(f['type_lost'] for f in figures)}",
         })
-    print(f"\nllm={args.llm} trials={args.trials} steps={args.max_steps} "
+    print(f"\nllm={args.llm} prompt_style={args.prompt_style or 'default'} trials={args.trials} steps={args.max_steps} "
           f"actions_remove={args.actions_remove or '-'} strategies={','.join(strategies)} "
           f"tree: drafts={args.tree_drafts} debug_prob={args.tree_debug_prob} "
           f"max_debug_depth={args.tree_max_debug_depth}; "
           f"total wall time {time.monotonic() - t_all:.0f} s, runs in {log_root}\n")
     print("| strategy | task | success | mean improvement | repeated actions | usable on first try "
-          "| median step (s) | longest step (s) | wall time per run (s) | best-node depth | buggy nodes |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| median step (s) | longest step (s) | wall time per run (s) | best-node depth | buggy nodes "
+          "| argument type: retried/normalised/lost steps |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['strategy']} | {r['task']} | {r['success']}/{r['runs']} | {r['improvement']:+.1f}% "
               f"| {r['repeats']} | {r['first_try']:.0%} | {r['median_step']:.1f} | {r['longest_step']:.1f} "
-              f"| {r['wall']:.0f} | {_num(r['best_depth'], '{:.1f}')} | {_num(r['buggy'], '{:.0%}')} |")
+              f"| {r['wall']:.0f} | {_num(r['best_depth'], '{:.1f}')} | {_num(r['buggy'], '{:.0%}')} | {r['types']} |")
     return 0
 
 

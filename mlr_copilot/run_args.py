@@ -52,8 +52,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="llm: the fast model summarises each step; brief: built from the step, no model "
                    "call (default: brief for local models, llm for hosted ones)")
     p.add_argument("--prompt-style", choices=("full", "compact"), default=None,
-                   help="full: MLAgentBench's history of whole responses; compact: actions, observations, "
-                   "the latest plan and where the research stands (default: compact for local models)")
+                   help="full: MLAgentBench's history of whole responses; compact (for small models): actions, "
+                   "observations, the latest plan and where the research stands, and a Final Answer or a "
+                   "second edit before the last change was measured is asked again once (default: compact "
+                   "for local models)")
     from .agents.tree import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_MAX_DEBUG_DEPTH
 
     p.add_argument("--strategy", choices=("loop", "tree"), default="loop",

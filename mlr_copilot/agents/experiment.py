@@ -274,10 +274,11 @@ class ExperimentAgent:
                     correction = render("agents.prompts", "premature_final", reason=premature)
                 elif unrun is not None:
                     excluded.update(REWRITE_ACTIONS)
-                    errors.append(f"unmeasured change: {parsed.action} of {target_file(parsed.action, parsed.action_input)} "
+                    target = target_file(parsed.action, parsed.action_input)
+                    errors.append(f"unmeasured change: {parsed.action} of {target} "
                                   f"before the change of step {unrun.step} was run")
                     correction = render("agents.prompts", "unrun_change", action=parsed.action, step=unrun.step,
-                                        file=target_file(parsed.action, parsed.action_input))
+                                        file=target)
                 else:
                     errors.append(f"repeated action: {parsed.action} with the input of step {repeated.step}")
                     correction = render("agents.prompts", "repeated_action", action=parsed.action,

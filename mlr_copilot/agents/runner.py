@@ -63,7 +63,7 @@ class RunOptions:
     research_log: bool = True
     research_log_entries: str | None = None  # llm | brief; None: brief on local models, else llm
     prompt_style: str | None = None  # full | compact; None: compact on local models, else full
-    measure_first: bool | None = None  # re-ask a Final Answer or an edit before the change ran; None: on for local models
+    measure_first: bool | None = None  # re-ask a Final Answer or an edit before the change ran (None: compact)
     strategy: str = "loop"  # loop (the MLAgentBench action loop) | tree (AIDE-style search over scripts)
     tree_drafts: int = DEFAULT_DRAFTS  # tree: drafts before debugging and improving
     tree_debug_prob: float = DEFAULT_DEBUG_PROB  # tree: chance of debugging a buggy leaf rather than improving the best
@@ -188,7 +188,7 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
                 max_parse_attempts=options.max_parse_attempts, research_log=options.research_log,
                 research_log_entries=log_entries, prompt_style=prompt_style,
                 max_tokens=COMPACT_AGENT_MAX_TOKENS if prompt_style == "compact" else DEFAULT_AGENT_MAX_TOKENS,
-                measure_first=local if options.measure_first is None else options.measure_first,
+                measure_first=(prompt_style == "compact") if options.measure_first is None else options.measure_first,
                 main_script=task.script)
             agent = ExperimentAgent(env, models, problem, feedback=feedback, recorder=recorder, config=config,
                                     state=state)
