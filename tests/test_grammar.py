@@ -16,7 +16,7 @@ from mlr_copilot.llm.grammar import (GrammarLimits, build_gbnf, estimate_tokens,
                                      response_entries)
 
 llama_cpp = pytest.importorskip("llama_cpp")
-from mlr_copilot.llm.llamacpp import check_gbnf  # noqa: E402
+from mlr_copilot.llm.sampling import check_gbnf  # noqa: E402
 
 ENTRIES = ("Reflection", "Research Plan and Status", "Fact Check", "Thought")
 SPEC = ResponseSpec(
@@ -210,7 +210,7 @@ def test_guide_steers_random_logits_to_a_parseable_step(vocab_model, top_k):
 
     import numpy as np
 
-    from mlr_copilot.llm.llamacpp import GrammarGuide
+    from mlr_copilot.llm.sampling import GrammarGuide
 
     limits = GrammarLimits(line_chars=24, entry_lines={}, default_lines=2, string_chars=24, short_string_chars=12)
     guide = GrammarGuide(vocab_model, build_gbnf(SPEC, limits), n_prompt=3, top_k=top_k)

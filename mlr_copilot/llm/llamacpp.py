@@ -9,12 +9,13 @@ Two things make a small model usable for an agent on a CPU:
   and the changing history last, so the second step re-reads almost nothing.
   ``Usage.cached_tokens`` reports how many prompt tokens were reused.
 * **Constrained decoding.** With a ``ResponseSpec`` the output follows a GBNF grammar
-  (``grammar.py``): entries in order, a valid action name, a JSON Action Input.
+  (``grammar.py``, sampled by ``sampling.py``): entries in order, a valid action name, a
+  JSON Action Input.
+* **Prompt lookup.** Greedy calls that copy their prompt (whole-file edits) check drafts
+  taken from the prompt in batches (``prompt_lookup.py``): same text, fewer passes.
 """
 from __future__ import annotations
 
-import ctypes
-import functools
 import logging
 import os
 import threading
@@ -27,6 +28,8 @@ from ..errors import (ConfigError, LLMBadResponseError, LLMContextTooLongError, 
                       MissingDependencyError)
 from .base import Completion, Message, ResponseSpec, Usage, as_messages
 from .grammar import build_gbnf, limits_for_max_tokens
+from .prompt_lookup import generate
+from .sampling import GrammarGuide, TokenCounter, check_gbnf_cached
 from .prefix_cache import (ENV_PREFIX_DIR, MIN_PREFIX_TOKENS, PrefixStateCache, capacity_from_env, common_prefix,
                            last_logits_only, lean_ram_cache, llama_cpp_version, to_llama_state)
 
@@ -37,6 +40,7 @@ DEFAULT_N_CTX = 16384
 MIN_ANSWER_TOKENS = 256
 """A prompt must leave at least this much room to answer, else it is 'too long'."""
 TOP_K = 40
+LOOKUP_PURPOSES = frozenset({"edit_script", "tree_node"})  # calls that copy much of their prompt
 EMBEDDED_MODEL_NAME = "local:qwen2.5-coder-1.5b-instruct-q4_k_m"
 
 _MODELS: dict[tuple, "_Loaded"] = {}
@@ -71,7 +75,7 @@ class LlamaCppBackend:
 
     def __init__(self, model_path: str | os.PathLike, *, n_ctx: int = DEFAULT_N_CTX,
                  n_threads: int | None = None, n_batch: int = 512, seed: int = 0,
-                 model_name: str | None = None, flash_attn: bool = False):
+                 model_name: str | None = None, flash_attn: bool = False, prompt_lookup: bool = True):
         self.model_path = Path(model_path).expanduser()
         self.model = model_name or f"gguf:{self.model_path.name}"
         self.n_ctx = int(n_ctx)
@@ -79,6 +83,7 @@ class LlamaCppBackend:
         self.n_batch = n_batch
         self.seed = seed
         self.flash_attn = flash_attn
+        self.prompt_lookup = prompt_lookup  # greedy copying calls (LOOKUP_PURPOSES) check drafts in batches
         self.last_stats: dict[str, float] = {}  # timings of the last call, for benchmarks
         self.model_sha256: str | None = None  # set for the embedded model (its verified checksum)
         self._prefix_cache: PrefixStateCache | None = None
@@ -183,6 +188,9 @@ class LlamaCppBackend:
             llama_cpp.llama_perf_context_reset(llm.ctx)
             self._restore_stable_prefix(loaded, messages, tokens)
             cached = _reusable_prefix(llm, tokens)
+            if (self.prompt_lookup and purpose in LOOKUP_PURPOSES and temperature == 0 and gbnf is None
+                    and not any(stop)):
+                return self._complete_with_lookup(llm, tokens, max_new, started)
             guide = GrammarGuide(llm, gbnf, len(tokens), 1 if temperature == 0 else TOP_K) if gbnf else None
             processors = [p for p in (guide, TokenCounter() if progress.listening("tokens") else None) if p]
             try:
@@ -218,6 +226,30 @@ class LlamaCppBackend:
                         output_tokens=int(usage.get("completion_tokens", 0)), cached_tokens=cached),
             latency_s=latency, stop_reason=choice.get("finish_reason"))
 
+    def _complete_with_lookup(self, llm: Any, tokens: list[int], max_new: int, started: float) -> Completion:
+        """A greedy completion that copies from its prompt (a whole-file edit): the same text
+        as ``create_completion`` at temperature 0, checked a draft at a time."""
+        import llama_cpp
+
+        on_token = ((lambda n: progress.report("tokens", generated=n)) if progress.listening("tokens")
+                    else None)
+        try:
+            text, finish, n_out, stats = generate(llm, tokens, max_new, on_token)
+        except RuntimeError as exc:
+            llm.reset()
+            raise LLMError(f"{self.model} failed: {exc}") from exc
+        perf = llama_cpp.llama_perf_context(llm.ctx)
+        latency = time.monotonic() - started
+        self.last_stats = {
+            "prompt_tokens": len(tokens), "prompt_eval_tokens": len(tokens) - stats["cached"],
+            "prompt_eval_s": perf.t_p_eval_ms / 1000, "gen_eval_tokens": n_out,
+            "gen_eval_s": perf.t_eval_ms / 1000, "latency_s": latency,
+            "lookup_checks": stats["checks"], "lookup_drafted": stats["drafted"],
+            "lookup_accepted": stats["accepted"],
+        }
+        return Completion(text=text, model=self.model,
+                          usage=Usage(input_tokens=len(tokens), output_tokens=n_out, cached_tokens=stats["cached"]),
+                          latency_s=latency, stop_reason=finish)
 
     def _restore_stable_prefix(self, loaded: _Loaded, messages: Sequence[Message], tokens: list[int]) -> None:
         """Start from the saved state of the prompt's system part when neither the context
@@ -273,107 +305,3 @@ def _chat_formatter(llm: Any) -> Callable[[list[dict]], str]:
                                     eos_token=model.token_get_text(eos) if eos != -1 else "",
                                     bos_token=model.token_get_text(bos) if bos != -1 else "")
     return lambda messages: formatter(messages=messages).prompt
-
-
-@functools.lru_cache(maxsize=32)
-def check_gbnf_cached(gbnf: str) -> None:
-    """Check each grammar once: a bad one would crash llama.cpp's sampler."""
-    check_gbnf(gbnf)
-
-
-class TokenCounter:
-    """A logits processor that changes nothing: it reports each generated token to ``progress``
-    (``tokens``, with the count so far), so the live view can show that the model is working."""
-
-    def __init__(self) -> None:
-        self.generated = 0
-
-    def __call__(self, input_ids: Any, logits: Any) -> Any:
-        self.generated += 1  # called once per sampled token
-        progress.report("tokens", generated=self.generated)  # never raises: listeners are guarded
-        return logits
-
-
-class GrammarGuide:
-    """Constrains sampling to a GBNF grammar, checking the likely tokens first.
-
-    llama.cpp's grammar sampler, put in the sampler chain as llama-cpp-python does, tests
-    all ~150k vocabulary entries at every step (~100 ms per token here, slower than the
-    model itself). The likely tokens decide the outcome: with greedy decoding only the
-    argmax can be picked, with sampling only the top-k. So the grammar first judges just
-    those; only when none is allowed (rare: at forced characters and at the end) does it
-    mask the whole vocabulary. The result is the same as the full mask for greedy decoding.
-    Used as a llama-cpp-python logits processor; it learns each sampled token from the
-    ``input_ids`` of the next call and advances the grammar with it.
-    """
-
-    def __init__(self, llm: Any, gbnf: str, n_prompt: int, top_k: int):
-        import llama_cpp
-        import numpy as np
-
-        self._lc, self._np = llama_cpp, np
-        self._sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, gbnf.encode("utf-8"), b"root")
-        if not self._sampler:
-            raise ValueError("llama.cpp rejected the response grammar")
-        self._seen = n_prompt
-        self._k = max(1, top_k)
-        n_vocab = llm.n_vocab()
-        self._buf = (llama_cpp.llama_token_data * n_vocab)()
-        self._view = np.ctypeslib.as_array(self._buf).view(
-            np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)]))
-        self._all_ids = np.arange(n_vocab, dtype=np.int32)
-        self.full_masks = 0  # how often the whole vocabulary had to be judged
-        self.error: Exception | None = None
-        self._eos = llm.token_eos()
-
-    def __call__(self, input_ids: Any, logits: Any) -> Any:
-        np = self._np
-        out = np.full_like(logits, -np.inf)
-        if self.error is not None:
-            out[self._eos] = 0.0
-            return out
-        try:  # an exception must not escape: llama.cpp calls this through ctypes
-            for token in input_ids[self._seen:]:
-                self._lc.llama_sampler_accept(self._sampler, int(token))
-            self._seen = len(input_ids)
-            if self._k == 1:
-                candidates = np.array([int(np.argmax(logits))], dtype=np.int32)
-            else:
-                candidates = np.argpartition(-logits, self._k)[: self._k].astype(np.int32)
-            allowed = self._judge(candidates, logits)
-            if allowed.size == 0:
-                self.full_masks += 1
-                allowed = self._judge(self._all_ids, logits)
-            if allowed.size == 0:
-                raise RuntimeError("the grammar allows no token here")
-        except Exception as exc:  # stop generating; complete() reports it
-            self.error = exc
-            out[self._eos] = 0.0
-            return out
-        out[allowed] = logits[allowed]
-        return out
-
-    def _judge(self, ids: Any, logits: Any) -> Any:
-        """The ids among ``ids`` that the grammar allows next."""
-        n = len(ids)
-        view = self._view[:n]
-        view["id"] = ids
-        view["logit"] = logits[ids]
-        arr = self._lc.llama_token_data_array(self._buf, n, -1, False)
-        self._lc.llama_sampler_apply(self._sampler, ctypes.byref(arr))
-        return ids[self._np.isfinite(view["logit"])]
-
-    def close(self) -> None:
-        if self._sampler:
-            self._lc.llama_sampler_free(self._sampler)
-            self._sampler = None
-
-
-def check_gbnf(gbnf: str) -> None:
-    """Raise ValueError when llama.cpp's parser rejects ``gbnf``."""
-    import llama_cpp
-
-    sampler = llama_cpp.llama_sampler_init_grammar(None, gbnf.encode("utf-8"), b"root")
-    if not sampler:
-        raise ValueError("llama.cpp rejected the response grammar (see its log above):\n" + gbnf[:2000])
-    llama_cpp.llama_sampler_free(sampler)
