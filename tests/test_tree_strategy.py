@@ -259,3 +259,27 @@ def test_a_budget_stop_still_leaves_the_best_node_in_the_workspace(tmp_path):
     assert (result.run_dir / "workspace" / "train.py").read_text() == script(0.8)
     run = json.loads((result.run_dir / "run.json").read_text())
     assert run["final_answer"] == result.final_answer and run["tree"]["nodes"] == 2
+
+
+def test_a_tree_killed_after_its_final_answer_step_is_finished_by_the_resume(tmp_path):
+    """Killed after the Final Answer's record, before the run's end was saved: the search had
+    ended, so the resume finishes the run as it would have, with no second Final Answer."""
+    root = make_project(tmp_path)
+    whole = run_experiment(options(root, max_steps=2, tree_drafts=2), models=models([good(0.6), good(0.8)]),
+                           feedback=NoFeedback())
+    run_dir = whole.run_dir
+    log = run_dir / "agent_log" / "full_log.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    assert json.loads(lines[-1])["type"] == "run_end" and json.loads(lines[-2])["action"] == "Final Answer"
+    log.write_text("".join(lines[:-1]))  # what the kill leaves: no run_end, run.json still running
+    info = json.loads((run_dir / "run.json").read_text())
+    info.update(status="running", end=None, message=None)
+    del info["tree"]  # a kill between the record and run.json's save loses it
+    (run_dir / "run.json").write_text(json.dumps(info))
+    before = steps_of(run_dir)
+    m = models([])  # any model call would fail: nothing is left to ask
+    resumed = resume_run(run_dir, feedback_mode="none", models=m, feedback=NoFeedback())
+    assert (resumed.status, resumed.message, resumed.final_answer) == (whole.status, whole.message,
+                                                                       whole.final_answer)
+    assert steps_of(run_dir) == before and not prompts(m)
+    assert json.loads((run_dir / "run.json").read_text())["tree"]["best_node"] == 2

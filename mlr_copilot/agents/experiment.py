@@ -136,6 +136,8 @@ class ExperimentAgent:
         LLM failure) or as exceptions (our bugs); the runner records them.
         """
         while True:
+            if self.state.final_answer is not None:  # resumed after the step that gave it
+                return "final_answer", "The agent gave a Final Answer."
             step = self.state.next_step
             if step > self.config.max_steps:
                 return "step_limit", f"Reached the step limit ({self.config.max_steps} steps)."

@@ -16,7 +16,11 @@ call, a script, a snapshot or a log write) is resumed by:
    was cut short;
 4. restoring the workspace (research log included) to the last complete step's snapshot
    and rebuilding the agent's memory from the step records, so the next prompt is the one
-   the run would have sent, and numbering goes on from there;
+   the run would have sent, and numbering goes on from there. When that step is the Final
+   Answer (killed after its record, before the run's end was saved), the run ended there: it
+   is finished as ``final_answer`` and no further step is asked for. A run killed after its
+   ``run_end`` record but before ``run.json`` said so is not resumed: ``run.json`` gets the
+   logged end (``record_logged_end``);
 5. recording the resume (``run.json`` ``resumes``, a ``resume`` record in the run log, the
    call log and the trace) and carrying totals and budget over, so ``--max-cost``,
    ``--max-llm-calls`` and ``--max-time`` count the whole run, not the last stretch.
@@ -42,7 +46,7 @@ from ..logs import JsonlWriter, read_jsonl, utc_now
 from ..run_record import RunRecorder
 from .experiment import AgentState, StepMemory
 from .run_repair import (call_totals, call_usage, check_log, drop_torn_lines,  # noqa: F401
-                         rebuild_run_json, stop_leftover_scripts)
+                         rebuild_run_json, record_logged_end, stop_leftover_scripts)
 from .runner import RunOptions, RunResult, _build_models, _drive
 
 logger = logging.getLogger(__name__)
@@ -72,7 +76,7 @@ def resume_run(run_dir: str | os.PathLike, *, feedback_mode: str = "auto", feedb
                           f"(allowed: {', '.join(RESUME_OVERRIDES)})")
     if not (run_dir / "run.json").exists():
         rebuild_run_json(run_dir)
-    info = _read_run_json(run_dir)
+    info = record_logged_end(run_dir, _read_run_json(run_dir))
     if info.get("status") in FINISHED:
         _stop_leftovers(info, run_dir)  # a finished run holds no lock: its scripts are leftovers
         status = info["status"]
@@ -285,11 +289,23 @@ def rebuild_state(steps: list[dict], totals: dict) -> AgentState:
                                         action_input=r.get("action_input") or {},
                                         observation=r.get("observation", ""), feedback=r.get("feedback")))
     state.feedback = steps[-1].get("feedback") if steps else None
+    if steps and gave_final_answer(steps[-1]):  # the run ended with that step: nothing more to ask
+        state.final_answer = str((steps[-1].get("action_input") or {}).get(
+            "final_answer", steps[-1].get("full_observation", "")))
     state.usage = Usage(int(totals.get("input_tokens", 0)), int(totals.get("output_tokens", 0)),
                         int(totals.get("cached_tokens", 0)), int(totals.get("cache_write_tokens", 0)))
     state.cost_usd = float(totals.get("cost_usd") or 0.0)
     state.llm_calls = int(totals.get("llm_calls", 0))
     return state
+
+
+def gave_final_answer(record: dict[str, Any]) -> bool:
+    """Whether a step record is a Final Answer the environment took (an observation that is
+    not an error, as ``Environment`` marks them): the step that ends a run."""
+    from ..env.environment import ERROR_PREFIX
+
+    text = str(record.get("full_observation") or record.get("observation") or "")
+    return record.get("action") == "Final Answer" and not text.startswith(ERROR_PREFIX)
 
 
 def _carry_budget(models, calls: list[dict[str, Any]]) -> None:
@@ -333,5 +349,5 @@ def _killed_wall_time(info: dict[str, Any], run_dir: Path) -> float:
 
 
 __all__ = ["FINISHED", "resume_run", "rebuild_state", "drop_torn_lines", "check_log", "complete_steps",
-           "rebuild_run_json",
+           "rebuild_run_json", "record_logged_end", "gave_final_answer",
            "stop_leftover_scripts", "restore_workspace", "rollback_undo_history"]

@@ -2,7 +2,8 @@
 
 ``check_log`` only reads; ``drop_torn_lines`` moves a torn last line aside (and refuses,
 changing nothing, when a line before it is damaged); ``rebuild_run_json`` writes a deleted
-``run.json`` back from the run log; ``stop_leftover_scripts`` stops the dead run's scripts.
+``run.json`` back from the run log; ``record_logged_end`` saves in ``run.json`` the end a
+killed process logged but did not save; ``stop_leftover_scripts`` stops the dead run's scripts.
 """
 from __future__ import annotations
 
@@ -105,6 +106,34 @@ def rebuild_run_json(run_dir: Path) -> None:
     write_json_atomic(run_dir / "run.json", info)
     logger.warning("%s had no run.json: rebuilt it from the run log (status %s, %d steps)", run_dir,
                    info["status"], info["totals"]["steps"])
+
+
+def record_logged_end(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` (run.json) with the end the run log holds, when the process was killed after
+    writing its ``run_end`` record and before saving run.json (which still says ``running``).
+
+    Without it, a resume would take a run that ended for one that died and ask for one more
+    step. Saved under the run's lock: a process still finishing the run is left alone."""
+    if info.get("status") != "running":
+        return info
+    records = read_jsonl(run_dir / "agent_log" / "full_log.jsonl")
+    end = records[-1] if records else {}
+    if end.get("type") != "run_end":
+        return info
+    from ..run_record import RunRecorder
+
+    recorder = RunRecorder(run_dir)  # ConfigError if another process holds the run
+    try:
+        recorder.info.update(status=end.get("status") or "error", message=end.get("message"),
+                             end=end.get("timestamp"))
+        if end.get("final_answer") is not None:
+            recorder.info["final_answer"] = end["final_answer"]
+        recorder.save()
+    finally:
+        recorder.close()
+    logger.warning("%s: the run had logged its end (%s) but run.json still said running; run.json "
+                   "now says so too", run_dir, recorder.info["status"])
+    return recorder.info
 
 
 def stop_leftover_scripts(workspace: Path) -> int:

@@ -65,6 +65,9 @@ class TreeAgent:
     # ------------------------------------------------------------------ the run
     def run(self) -> tuple[str, str]:
         """Grow the tree until the node limit, the time limit or /stop. Returns (status, message)."""
+        if self.state.final_answer is not None:  # resumed after the Final Answer step: the search had ended
+            self._note_tree()
+            return "final_answer", self._end_message(self.tree.best())
         try:
             while True:
                 pending = self.tree.pending()
@@ -277,13 +280,19 @@ class TreeAgent:
                   "action_input": {"final_answer": text}, "observation": obs.text, "full_observation": obs.text,
                   "full_observation_path": None, "exit_code": None, "feedback": None,
                   "parse_attempts": 1, "parse_errors": [], "tree": self.tree.summary()}
-        info = getattr(self.recorder, "info", None)
-        if isinstance(info, dict):
-            info["tree"] = self.tree.summary()
+        self._note_tree()
         self.recorder.write_step(record)
+        return "final_answer", self._end_message(best)
+
+    def _note_tree(self) -> None:
+        info = getattr(self.recorder, "info", None)
+        if isinstance(info, dict):  # run.json's summary of the tree
+            info["tree"] = self.tree.summary()
+
+    def _end_message(self, best: Node | None) -> str:
         where = f"best node {best.id}, validation {self.tree.metric.label} {best.metric:.6g}" if best else \
             "no working node"
-        return "final_answer", f"Tree search used its {self.max_nodes} nodes; {where}."
+        return f"Tree search used its {self.max_nodes} nodes; {where}."
 
 
 def check_tree_options(options) -> None:

@@ -8,6 +8,10 @@ Loaded by child processes through PYTHONPATH; it does nothing unless ``MLR_TEST_
                   blob is stored), ``manifest`` (manifest written, not yet renamed) or ``after``
 - ``log:N``       in the middle of the N-th JSONL line written (half of it reaches the disk)
 - ``step:N``      between steps, as step N is about to start
+- ``entry:N``     just after the N-th research-log entry is written (before that step's snapshot
+                  and record)
+- ``record:N``    just after the N-th step record is written (and run.json saved)
+- ``end:1``       just after the ``run_end`` record is logged, before run.json is saved
 - ``count``       kill nothing; write how many of each event happened to ``MLR_TEST_KILL_COUNTS``
 
 It patches our code in the child only, to choose the moment of a kill; it never changes
@@ -31,13 +35,13 @@ def _install(spec):
     from mlr_copilot.agents import experiment
     from mlr_copilot.env import sandbox, snapshots
     from mlr_copilot.llm import replay
-    from mlr_copilot import logs
+    from mlr_copilot import logs, run_record
 
     phase, _, n = spec.partition(":")
     target = int(n) if n else -1
     variant = os.environ.get("MLR_TEST_KILL_VARIANT", "manifest")
     delay = float(os.environ.get("MLR_TEST_KILL_DELAY", "0.1"))
-    counts = {"llm": 0, "script": 0, "snapshot": 0, "log": 0, "step": 0}
+    counts = {"llm": 0, "script": 0, "snapshot": 0, "log": 0, "step": 0, "entry": 0, "record": 0, "end": 0}
 
     def hit(name):
         counts[name] += 1
@@ -121,8 +125,26 @@ def _install(spec):
             os.write(fd, data[: max(1, len(data) // 2)])
             os.fsync(fd)
             _die()
-        return write(self, record)
+        write(self, record)
+        if record.get("type") == "run_end" and hit("end"):
+            _die()
     logs.JsonlWriter.write = log_write
+
+    write_research_log = experiment.ExperimentAgent._write_research_log
+
+    def research_log_entry(self, *a, **kw):
+        write_research_log(self, *a, **kw)
+        if hit("entry"):
+            _die()
+    experiment.ExperimentAgent._write_research_log = research_log_entry
+
+    write_step = run_record.RunRecorder.write_step
+
+    def step_record(self, record):
+        write_step(self, record)
+        if hit("record"):
+            _die()
+    run_record.RunRecorder.write_step = step_record
 
     run_step = experiment.ExperimentAgent.run_step
 
