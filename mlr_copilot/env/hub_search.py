@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
 from ..config import hub_endpoint  # noqa: F401  (re-exported for the hub actions)
-from ..errors import ActionError
+from ..errors import HubUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +30,6 @@ RESULTS_PER_QUERY = 10  # items fetched per search query
 MAX_QUERIES = 4
 
 Kind = Literal["model", "dataset"]
-
-
-class HubUnavailableError(ActionError):
-    """The Hub could not be searched (unreachable, timed out, server error, odd answer)."""
 
 
 @dataclass

@@ -8,14 +8,10 @@ import shutil
 import stat
 from pathlib import Path
 
-from ..errors import MLRError
+from ..errors import SnapshotError
 
 CHUNK = 1 << 20
 _ZEROS = bytes(CHUNK)
-
-
-class SnapshotError(MLRError):
-    """A snapshot is missing, damaged, or cannot be restored where asked."""
 
 
 def hash_file(path: Path) -> str:
