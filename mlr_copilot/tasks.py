@@ -27,6 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Sequence
 
+from .config import DEFAULT_SCRIPT_TIMEOUT_S
 from .errors import ConfigError, MLRError
 from .grading import Grade, InvalidSubmission
 from .logs import utc_now, write_json_atomic
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 DIRECTIONS = ("higher", "lower")
 DEFAULT_SCRIPT = "train.py"
 DEFAULT_SUBMISSION = "submission.csv"
-DEFAULT_BASELINE_TIMEOUT_S = 3600.0
+DEFAULT_BASELINE_TIMEOUT_S = DEFAULT_SCRIPT_TIMEOUT_S  # the starter gets as long as an agent's script
 PREPARED_STAMP = ".prepared.json"
 _PROBLEM_SUFFIXES = ("", ".txt", ".md")
 _TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
