@@ -1,6 +1,6 @@
 """What an action function receives: the workspace, its rules, the models, the human.
 
-Kept apart from ``environment`` so action modules (files, execute, llm_actions) depend
+Kept apart from ``environment`` so action modules (``actions.ACTION_MODULES``) depend
 only on this small surface, never on the agent.
 """
 from __future__ import annotations

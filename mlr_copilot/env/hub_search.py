@@ -9,7 +9,7 @@ versions, sets no request timeout. An agent step must not hang on a dead Hub, so
 - the real searches then run in a daemon thread with an overall deadline.
 
 Every failure becomes ``HubUnavailableError`` with a plain message; nothing here crashes.
-No LLM is used here: choosing keywords and explaining results is ``llm_actions``' job.
+No LLM is used here: choosing keywords and explaining results is ``hub_retrieve``'s job.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The LLM-backed actions: Understand File, the two AI edits, Reflection, the research log,
-and Retrieve Model / Retrieve Dataset.
+"""The LLM-backed actions: Understand File, the two AI edits, Reflection, Retrieval from
+Research Log, and Retrieve Model / Retrieve Dataset.
 
 Each one reaches a model only through ``ctx.models`` (``fast`` reads and summarises, ``edit``
 rewrites code, ``main`` reflects), so tests drive them with ``ScriptedLLM``. Paths go through
@@ -287,15 +287,6 @@ def retrieval_from_research_log(ctx: ActionContext, current_plan: str) -> str:
                     research_problem=ctx.research_problem or "(not given)",
                     research_log=_log_for_prompt(log), current_plan=current_plan or "(not given)")
     return _ask(models.fast, prompt, RETRIEVAL_MAX_TOKENS, "research_log_retrieval")
-
-
-@action("Append Summary to Research Log",
-        "Add a summary of the latest step to the research log.",
-        [Arg("content", "the summary to add, a few hundred characters")],
-        "A success message, or an error message if the log cannot be written.", bookkeeping=True)
-def append_summary_to_research_log(ctx: ActionContext, content: str) -> str:
-    research_log.append(ctx, content)  # never follows a link, never blocks on a FIFO
-    return "Successfully appended to research log"
 
 
 def read_research_log(ctx: ActionContext) -> str:
