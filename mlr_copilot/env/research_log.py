@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import ActionError
 from .actions import Arg, action
 from .context import ActionContext
-from .files import kind_of
+from .file_io import kind_of
 
 logger = logging.getLogger(__name__)
 
