@@ -52,7 +52,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    "(default: the Python running mlr-copilot)")
     p.add_argument("--hf-endpoint", default=None, help="Hugging Face Hub endpoint for Retrieve Model/Dataset")
     p.add_argument("--no-research-log", action="store_true", help="skip the research-log entries")
-    p.add_argument("--research-log-entries", choices=("llm", "brief"), default=None,
+    from .agents.research_log import ENTRY_MODES
+
+    p.add_argument("--research-log-entries", choices=ENTRY_MODES, default=None,
                    help="llm: the fast model summarises each step; brief: built from the step, no model "
                    "call (default: brief for local models, llm for hosted ones)")
     p.add_argument("--prompt-style", choices=("full", "compact"), default=None,
