@@ -33,11 +33,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import SnapshotError
 from ..logs import SCHEMA_VERSION, utc_now
 from . import manifests
 from .manifests import diff_manifests, manifest_path  # noqa: F401  (re-exported)
-from .snapshot_io import copy_sparse, hash_file, open_regular, write_from_blob  # noqa: F401
+from .snapshot_io import SnapshotError, copy_sparse, hash_file, open_regular, write_from_blob  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
