@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Callable
 
 from .logs import utc_now, write_json_atomic
-from .tasks import find_task, run_baseline
+from .task_baseline import run_baseline
+from .tasks import find_task
 from .view.result import number
 
 

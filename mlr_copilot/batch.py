@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .config import DEFAULT_MAX_STEPS
 from .logs import write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ class BatchOptions:
     llms: Sequence[str] = ("local",)
     trials: int = 1
     workers: int = 1
-    max_steps: int = 50
+    max_steps: int = DEFAULT_MAX_STEPS
     max_time_s: float | None = None
     sandbox: str = "auto"
     log_root: str = "logs"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from . import cli_types as T
+from .config import DEFAULT_MAX_STEPS
 from .errors import MLRError
 from .run_args import add_llm_options, add_run_options, run_options_from_args, split_list
 from .view.live import ProgressPrinter
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm", default="local", help="comma-separated LLM names")
     p.add_argument("--trials", type=T.whole(1, 1000), default=1)
     p.add_argument("--workers", type=T.whole(1, 1024), default=1)
-    p.add_argument("--max-steps", type=T.STEPS, default=50)
+    p.add_argument("--max-steps", type=T.STEPS, default=DEFAULT_MAX_STEPS)
     p.add_argument("--max-time", type=T.SECONDS, default=None)
     p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto")
     p.add_argument("--log-root", default="logs")

@@ -1,6 +1,6 @@
 """Configuration: documented defaults, `.env` loading, and THE secret rule.
 
-Environment variables carry only secrets and a few defaults (ARCHITECTURE.md, rule 9).
+Environment variables carry only secrets and a few defaults (``.env.example`` lists them).
 ``load_env_file`` reads a ``.env`` with python-dotenv without overriding variables the
 shell already set.
 
@@ -154,6 +154,13 @@ def secret_values(env: Mapping[str, str] | None = None, extra: tuple[str, ...] =
     return sorted((v for v in values if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
 
 
+# ---------------------------------------------------------------------------
+# Run defaults: written here once; the CLI, RunOptions, the agent and the engine import them
+# ---------------------------------------------------------------------------
+
+DEFAULT_MAX_STEPS = 50  # agent actions a run may take (the tree strategy: nodes); --max-steps
+DEFAULT_SCRIPT_TIMEOUT_S = 3600.0  # seconds before Execute Script kills a script; --script-timeout
+DEFAULT_HISTORY_STEPS = 3  # recent steps shown in full in the agent's prompt; --history-steps
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 
 

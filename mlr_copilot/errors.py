@@ -1,11 +1,15 @@
 """The project's error tree.
 
-Two tiers (see ARCHITECTURE.md): errors the model can fix become observations
-(``ActionError`` and its children); errors it cannot fix end the run with a typed
-status (``RunStopped`` and the LLM errors that are not retryable). Exceptions carry
-their message; they never log themselves.
+Every exception the project raises on purpose is defined here, save those private to one
+module and ``local_model.EmbeddedModelMissingError`` (its message is built from the model's
+description); all derive from ``MLRError``, so the command line reports them in one place.
+Two tiers: errors the model can fix become observations (``ActionError`` and its children);
+errors it cannot fix end the run with a typed status (``RunStopped`` and the LLM errors that
+are not retryable). Exceptions carry their message; they never log themselves.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 
 class MLRError(Exception):
@@ -25,6 +29,10 @@ class MissingDependencyError(ConfigError):
         self.package = package
 
 
+class PaperError(ConfigError):
+    """The paper cannot be loaded; the message says why and what to do instead."""
+
+
 # --- environment: errors the model can fix (become observations) ----------------
 
 class ActionError(MLRError):
@@ -33,6 +41,18 @@ class ActionError(MLRError):
 
 class ActionInputError(ActionError):
     """The Action Input does not fit the action's declared arguments."""
+
+
+class HubUnavailableError(ActionError):
+    """The Hub could not be searched (unreachable, timed out, server error, odd answer)."""
+
+
+class ModelFetchError(ActionError):
+    """The model could not be fetched; the message says why."""
+
+
+class PrototypeError(ActionError):
+    """The repository could not be brought in; the message says why (an observation at step time)."""
 
 
 class PathEscapeError(ActionError):
@@ -53,6 +73,38 @@ class FormatError(MLRError):
         super().__init__(message)
         self.kind = kind
         self.action = action
+
+
+class PreviewUnavailable(MLRError):
+    """The file is not a table ``data_preview`` can read; Understand File reads it as text."""
+
+
+class ArchiveError(MLRError):
+    """An archive (a repository, a model) could not be downloaded or read; the message says why."""
+
+
+# --- snapshots --------------------------------------------------------------------
+
+class SnapshotError(MLRError):
+    """A snapshot is missing, damaged, or cannot be restored where asked."""
+
+
+class ManifestError(SnapshotError):
+    """A manifest is missing or unreadable (``snapshots.load_manifest`` names the step)."""
+
+
+# --- tasks ------------------------------------------------------------------------
+
+class TaskError(MLRError):
+    """A task's data cannot be prepared or its submission cannot be graded."""
+
+
+class DataUnavailable(TaskError):
+    """Raised by a task's prepare step when data cannot be had; the message says what to do."""
+
+
+class InvalidSubmission(TaskError):
+    """The submission cannot be scored; the message is the reason shown to the user."""
 
 
 # --- LLM layer --------------------------------------------------------------------
@@ -125,6 +177,24 @@ class SandboxStartError(RunStopped):
 
     def __init__(self, message: str):
         super().__init__("error", message)
+
+
+class IdeaFormatError(RunStopped):
+    """A stage of the idea agent kept missing fields after every corrective retry."""
+
+    def __init__(self, stage: str, problems: Sequence[str], attempts: int):
+        super().__init__("format_error", f"the {stage} stage gave no usable answer after {attempts} attempts: "
+                                         + "; ".join(problems))
+        self.stage = stage
+
+
+class ReviewQuit(RunStopped):
+    """The reviewer chose to quit: idea generation ends with nothing written to problems/."""
+
+    def __init__(self, stage: str, reason: str = "the reviewer chose to quit"):
+        super().__init__("interrupted", f"idea generation stopped at the {stage} stage: {reason}; "
+                                        "nothing was written to problems/")
+        self.stage = stage
 
 
 class BudgetExceededError(RunStopped):

@@ -13,16 +13,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from .errors import InvalidSubmission
+
 MAX_SUBMISSION_BYTES = 512 * 1024 * 1024  # a submission bigger than this is refused unread
 # A submission is also refused unread when larger than SIZE_SLACK times a generous estimate of
 # the expected one (HEADER_BYTES + rows x (ID_BYTES + VALUE_BYTES per column)), so grading
 # never holds more than a few times the expected submission in memory.
 SIZE_SLACK, HEADER_BYTES, ID_BYTES, VALUE_BYTES = 4, 64 * 1024, 80, 40
 _SHOW = 5  # how many offending ids a message names
-
-
-class InvalidSubmission(Exception):
-    """The submission cannot be scored; the message is the reason shown to the user."""
 
 
 @dataclass(frozen=True)

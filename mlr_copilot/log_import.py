@@ -4,7 +4,8 @@ The original ``full_log.json`` is not JSON Lines: it holds pretty-printed JSON o
 one after another (``prompt``, ``entries`` with Action Input already parsed,
 ``full_observation``, ``observation``, ``feedback``). ``import_original_log`` converts it
 into this project's ``agent_log/full_log.jsonl`` schema; ``load_run``/``load_steps``
-read either kind, for ``show``, ``eval`` and ``resume``.
+read either kind, for ``show``, the HTML report, ``import-log`` and the claim checks that
+``eval`` adds (``resume`` reads its own run's records in ``agents.resume``).
 
 Timing in imported records comes from the original ``trace.json`` when it is found next
 to the log (or in ``../env_log/``): ``timestamp`` is when the action finished,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .errors import ActionError
+from .errors import ModelFetchError
 from .logs import utc_now
 from .paper_links import hub_offline, human_size
 from .prototype import PROTOTYPE_DIR
@@ -29,10 +29,6 @@ MODELS_DIR = f"{PROTOTYPE_DIR}/models"
 DEFAULT_MAX_MODEL_BYTES = 2 * 1024 ** 3
 DEFAULT_TIMEOUT_S = 300.0
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class ModelFetchError(ActionError):
-    """The model could not be fetched; the message says why."""
 
 
 def fetch_model(model_id: str, workspace: Path, endpoint: str, *, max_bytes: int = DEFAULT_MAX_MODEL_BYTES,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import PaperError
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +43,6 @@ _HEADING_MD = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<name>.+?)\s*#*\s*$")
 _INLINE_ABSTRACT = re.compile(r"^abstract\s*[—–:.\-]\s*(?P<rest>\S.*)$", re.IGNORECASE)
 _ARXIV_STAMP = re.compile(r"arXiv:\S+\s+\[[^\]]+\]", re.IGNORECASE)
 _SKIP = re.compile(r"references|bibliography|acknowledge?ments?|appendix|appendices", re.IGNORECASE)
-
-
-class PaperError(ConfigError):
-    """The paper cannot be loaded; the message says why and what to do instead."""
 
 
 @dataclass

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import ActionError
+from .errors import PrototypeError
 from .logs import utc_now
 from .paper_links import RepoCandidate, hub_offline, human_size, parse_repo
 from .safe_archive import ArchiveError, Limits, download, unpack
@@ -42,10 +42,6 @@ README_LINE_CHARS = 160
 _LICENSE = re.compile(r"^(licen[cs]e|copying|unlicense)(\.[a-z]+)?$", re.IGNORECASE)
 _README = re.compile(r"^readme(\.[a-z]+)?$", re.IGNORECASE)
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-
-
-class PrototypeError(ActionError):
-    """The repository could not be brought in; the message says why (an observation at step time)."""
 
 
 @dataclass

@@ -6,6 +6,7 @@ import argparse
 import shlex
 
 from . import cli_types as T
+from .config import DEFAULT_HISTORY_STEPS, DEFAULT_MAX_STEPS, DEFAULT_SCRIPT_TIMEOUT_S
 
 
 def add_llm_options(p: argparse.ArgumentParser) -> None:
@@ -22,7 +23,8 @@ def add_llm_options(p: argparse.ArgumentParser) -> None:
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     add_llm_options(p)
-    p.add_argument("--max-steps", type=T.STEPS, default=50, help="agent actions allowed (default 50)")
+    p.add_argument("--max-steps", type=T.STEPS, default=DEFAULT_MAX_STEPS,
+                   help=f"agent actions allowed (default {DEFAULT_MAX_STEPS})")
     p.add_argument("--max-time", type=T.SECONDS, default=None, help="wall-clock limit of the run in seconds")
     p.add_argument("--device", default=None, help="CUDA_VISIBLE_DEVICES for scripts, e.g. 0 or 0,1")
     p.add_argument("--feedback", choices=("auto", "console", "none"), default="auto",
@@ -40,15 +42,19 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", default=".", help="project root holding problems/, workspaces/, tasks/")
     p.add_argument("--actions-add", default="", help="comma-separated actions to offer in addition")
     p.add_argument("--actions-remove", default="", help="comma-separated actions not to offer")
-    p.add_argument("--history-steps", type=T.HISTORY, default=3, help="recent steps shown in full in the prompt")
-    p.add_argument("--script-timeout", type=T.SECONDS, default=3600.0, help="seconds before a script is killed")
+    p.add_argument("--history-steps", type=T.HISTORY, default=DEFAULT_HISTORY_STEPS,
+                   help="recent steps shown in full in the prompt")
+    p.add_argument("--script-timeout", type=T.SECONDS, default=DEFAULT_SCRIPT_TIMEOUT_S,
+                   help="seconds before a script is killed")
     p.add_argument("--memory-limit", type=T.MEMORY_MB, default=None, metavar="MB",
                    help="data-segment limit for scripts (GPU memory is not counted)")
     p.add_argument("--python", default=None, help="interpreter for Execute Script, e.g. 'python3 -u' "
                    "(default: the Python running mlr-copilot)")
     p.add_argument("--hf-endpoint", default=None, help="Hugging Face Hub endpoint for Retrieve Model/Dataset")
     p.add_argument("--no-research-log", action="store_true", help="skip the research-log entries")
-    p.add_argument("--research-log-entries", choices=("llm", "brief"), default=None,
+    from .agents.research_log import ENTRY_MODES
+
+    p.add_argument("--research-log-entries", choices=ENTRY_MODES, default=None,
                    help="llm: the fast model summarises each step; brief: built from the step, no model "
                    "call (default: brief for local models, llm for hosted ones)")
     p.add_argument("--prompt-style", choices=("full", "compact"), default=None,

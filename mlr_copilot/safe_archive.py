@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Iterator
 
-from .errors import MLRError
+from .errors import ArchiveError
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +32,6 @@ DEFAULT_MAX_FILE_BYTES = 20 * MiB
 MAX_MEMBERS_SCANNED = 50_000  # members looked at at most (a huge archive is cut short)
 MAX_REFUSED_KEPT = 50  # refused members listed one by one; the rest are counted
 _CHUNK = 1 << 16
-
-
-class ArchiveError(MLRError):
-    """The archive could not be downloaded or read; the message says why."""
 
 
 @dataclass

@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from .errors import DataUnavailable
+
 log = logging.getLogger(__name__)
-
-
-class DataUnavailable(Exception):
-    """Raised by a task's prepare step when data cannot be had; the message says what to do."""
 
 
 @dataclass(frozen=True)

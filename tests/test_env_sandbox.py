@@ -16,7 +16,7 @@ import pytest
 from mlr_copilot.env import sandbox as sandbox_mod
 from mlr_copilot.env.context import EnvConfig
 from mlr_copilot.env.environment import Environment
-from mlr_copilot.env.runner import run_process
+from mlr_copilot.env.process import run_process
 from mlr_copilot.errors import ActionError, ConfigError, PathEscapeError, ReadOnlyError
 
 BWRAP_OK, BWRAP_WHY = sandbox_mod.probe_bwrap()

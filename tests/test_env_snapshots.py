@@ -191,3 +191,13 @@ def test_last_complete_step_skips_a_damaged_manifest(tmp_path, ws):
     blob.unlink()  # content of step 2 lost
     assert last_complete_step(tmp_path) == 0
     assert last_complete_step(tmp_path / "nowhere") is None
+
+
+def test_restoring_a_file_over_a_directory_replaces_the_directory(tmp_path, ws):
+    store = SnapshotStore(tmp_path / "env_log", ws)
+    info = store.take(0)["files"]["train.py"]
+    (ws / "train.py").unlink()
+    (ws / "train.py").mkdir()
+    (ws / "train.py" / "inner.txt").write_text("x")
+    store.restore_file("train.py", info)
+    assert (ws / "train.py").read_text() == "print('v0')\n"

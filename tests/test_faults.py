@@ -220,7 +220,7 @@ HOSTILE = {
 
 
 def _marked_processes(ws: Path) -> list[int]:
-    from mlr_copilot.env.runner import MARKER_VAR
+    from mlr_copilot.env.process import MARKER_VAR
     found = []
     for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
         try:

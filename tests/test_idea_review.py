@@ -9,7 +9,8 @@ import pytest
 
 from fakes import idea_answers as A
 from mlr_copilot.agents.idea import generate_idea
-from mlr_copilot.agents.idea_review import ReviewPolicy, ReviewQuit
+from mlr_copilot.agents.idea_review import ReviewPolicy
+from mlr_copilot.errors import ReviewQuit
 from mlr_copilot.llm.base import Models
 from mlr_copilot.llm.scripted import ScriptedLLM
 from mlr_copilot.logs import read_jsonl

@@ -44,7 +44,7 @@ def fresh(reference):
 
 
 def leftover_scripts(ws: Path) -> list[int]:
-    from mlr_copilot.env.runner import MARKER_VAR
+    from mlr_copilot.env.process import MARKER_VAR
     found = []
     for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
         try:
@@ -128,7 +128,7 @@ def _kill_and_resume(fresh, tmp_path, point: str) -> Path:
 def test_scripts_of_the_dead_run_are_stopped_before_the_workspace_is_restored(fresh, tmp_path):
     import subprocess
     import sys
-    from mlr_copilot.env.runner import MARKER_VAR
+    from mlr_copilot.env.process import MARKER_VAR
     fresh.start(tmp_path, kill={"MLR_TEST_KILL_AT": "step:5"})
     run_dir = only_run_dir(tmp_path)
     # what a script of the dead run looks like: started in the workspace, marked, still writing

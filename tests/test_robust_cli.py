@@ -99,7 +99,7 @@ def _dead_run(tmp_path: Path) -> Path:
 
 
 def _orphan(workspace: Path) -> subprocess.Popen:
-    from mlr_copilot.env.runner import MARKER_VAR
+    from mlr_copilot.env.process import MARKER_VAR
     return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], cwd=workspace,
                             env={**os.environ, MARKER_VAR: "dead-run"}, start_new_session=True)
 

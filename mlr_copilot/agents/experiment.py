@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 from .. import progress
+from ..config import DEFAULT_HISTORY_STEPS, DEFAULT_MAX_STEPS
 from ..errors import LLMContextTooLongError, RunStopped
 from ..feedback import FeedbackChannel, StepView
 from ..llm.base import Completion, Models, ResponseSpec, Usage
@@ -30,7 +31,6 @@ from .parsing import FormatError, corrective_message, parse_response
 logger = logging.getLogger(__name__)
 
 NARRATIVE_ENTRIES = ("Reflection", "Research Plan and Status", "Fact Check", "Thought")
-DEFAULT_HISTORY_STEPS = 3
 DEFAULT_PARSE_ATTEMPTS = 5
 DEFAULT_OBSERVATION_PROMPT_CHARS = 4000  # longer observations are summarised for the prompt
 DEFAULT_AGENT_MAX_TOKENS = 2000
@@ -62,7 +62,7 @@ class StepRecorder(Protocol):
 
 @dataclass
 class AgentConfig:
-    max_steps: int = 50
+    max_steps: int = DEFAULT_MAX_STEPS
     history_steps: int = DEFAULT_HISTORY_STEPS
     max_parse_attempts: int = DEFAULT_PARSE_ATTEMPTS
     observation_prompt_chars: int = DEFAULT_OBSERVATION_PROMPT_CHARS

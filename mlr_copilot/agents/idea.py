@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..errors import ConfigError, LLMContextTooLongError, RunStopped
+from ..errors import ConfigError, IdeaFormatError, LLMContextTooLongError, ReviewQuit, RunStopped
 from ..llm.base import LLM, Models, Usage, stable
 from ..logs import SCHEMA_VERSION, JsonlWriter, utc_now
 from ..paper import PaperDigest, digest_paper, load_paper
@@ -30,7 +30,7 @@ from .idea_fields import LIST, SCORE, Field, format_fields, format_template, par
 from .idea_prototype import PrototypeOutcome, PrototypeRequest, gather_prototype
 from .idea_output import (Candidate, IdeaRecord, PaperInfo, existing_task_statement, problem_variants,
                           write_outputs)
-from .idea_review import ACCEPT, EDIT, QUIT, Decision, ReviewPolicy, ReviewQuit
+from .idea_review import ACCEPT, EDIT, QUIT, Decision, ReviewPolicy
 from .idea_workspace import describe_workspace
 
 logger = logging.getLogger(__name__)
@@ -54,15 +54,6 @@ DEFAULT_PAPER_CHARS = 16_000  # paper text shown to a model whose context size i
 CHARS_PER_TOKEN = 3.5
 PROMPT_RESERVE_TOKENS = 1_600  # template, workspace excerpt and the answer, around the paper
 PAPER_SHRINKS = 2  # times the paper budget is halved when the model says the prompt is too long
-
-
-class IdeaFormatError(RunStopped):
-    """A stage's answer kept missing fields after every corrective retry."""
-
-    def __init__(self, stage: str, problems: Sequence[str], attempts: int):
-        super().__init__("format_error", f"the {stage} stage gave no usable answer after {attempts} attempts: "
-                                         + "; ".join(problems))
-        self.stage = stage
 
 
 @dataclass

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
-from ..errors import RunStopped
 from .idea_fields import LIST, Field, format_fields, parse_fields
 
 logger = logging.getLogger(__name__)
@@ -29,15 +28,6 @@ MENU = "[A]ccept (Enter) · [e]dit · [r]egenerate with feedback · [q]uit · [?
 HELP = ("accept: keep these fields and go on. edit: change them (in $EDITOR, or here field by field). "
         "regenerate: write what should change; the model answers again with your feedback. "
         "quit: stop now; nothing is written to problems/.")
-
-
-class ReviewQuit(RunStopped):
-    """The reviewer chose to quit: idea generation ends with nothing written to problems/."""
-
-    def __init__(self, stage: str, reason: str = "the reviewer chose to quit"):
-        super().__init__("interrupted", f"idea generation stopped at the {stage} stage: {reason}; "
-                                        "nothing was written to problems/")
-        self.stage = stage
 
 
 @dataclass

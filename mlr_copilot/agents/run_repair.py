@@ -137,9 +137,9 @@ def record_logged_end(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
 
 
 def stop_leftover_scripts(workspace: Path) -> int:
-    """Kill scripts of the dead run still running in ``workspace`` (they carry the runner's
-    marker variable); with ``--sandbox none`` they outlive the agent. Returns how many."""
-    from ..env.runner import MARKER_VAR
+    """Kill scripts of the dead run still running in ``workspace`` (they carry the marker
+    variable ``env.process`` sets); with ``--sandbox none`` they outlive the agent. Returns how many."""
+    from ..env.process import MARKER_VAR
 
     needle = f"{MARKER_VAR}=".encode()
     ws = os.path.realpath(workspace)

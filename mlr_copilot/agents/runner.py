@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import progress
+from ..config import DEFAULT_HISTORY_STEPS, DEFAULT_MAX_STEPS, DEFAULT_SCRIPT_TIMEOUT_S
 from ..env.actions import DEFAULT_OFFERED, REGISTRY
 from ..errors import ConfigError, LLMError, RunStopped
 from ..feedback import FeedbackChannel, make_feedback
@@ -22,8 +23,8 @@ from ..measurements import Ledger
 from ..prototype import READ_ONLY_PATTERN as PROTOTYPE_READ_ONLY
 from ..redact import scrub, watch_folder
 from ..run_record import RunRecorder
-from .experiment import (COMPACT_AGENT_MAX_TOKENS, DEFAULT_AGENT_MAX_TOKENS, AgentConfig,
-                         ExperimentAgent)
+from .experiment import (COMPACT_AGENT_MAX_TOKENS, DEFAULT_AGENT_MAX_TOKENS, DEFAULT_PARSE_ATTEMPTS,
+                         AgentConfig, ExperimentAgent)
 from .tree import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_MAX_DEBUG_DEPTH
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class RunOptions:
     task: str
     llm: str | None = None  # None: the embedded local model
     llm_base_url: str | None = None
-    max_steps: int = 50
+    max_steps: int = DEFAULT_MAX_STEPS
     max_time_s: float | None = None
     device: str | None = None
     feedback: str = "auto"  # auto | console | none
@@ -56,9 +57,9 @@ class RunOptions:
     root: str = "."  # project root holding problems/, workspaces/, tasks/
     actions_add: Sequence[str] = field(default_factory=tuple)
     actions_remove: Sequence[str] = field(default_factory=tuple)
-    history_steps: int = 3
-    max_parse_attempts: int = 5
-    script_timeout_s: float = 3600.0
+    history_steps: int = DEFAULT_HISTORY_STEPS
+    max_parse_attempts: int = DEFAULT_PARSE_ATTEMPTS
+    script_timeout_s: float = DEFAULT_SCRIPT_TIMEOUT_S
     python: Sequence[str] = ()  # empty: the engine's default (this Python, unbuffered)
     research_log: bool = True
     research_log_entries: str | None = None  # llm | brief; None: brief on local models, else llm
@@ -262,7 +263,7 @@ def _env_config(options: RunOptions, task):
     return EnvConfig(read_only=tuple(task.read_only) + (PROTOTYPE_READ_ONLY,),  # prototype/ is never writable
                      sandbox=options.sandbox, allow_network=options.allow_network,
                      device=options.device, script_timeout_s=options.script_timeout_s,
-                     max_time_s=options.max_time_s, max_steps=options.max_steps,
+                     max_time_s=options.max_time_s,
                      pass_env=tuple(options.pass_env), pass_secret_env=options.pass_secret_env,
                      hf_endpoint=options.hf_endpoint,
                      hidden_paths=tuple(str(p) for p in task.hidden_paths()),

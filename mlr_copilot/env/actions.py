@@ -1,8 +1,8 @@
 """The action registry: each action declared once, used to render prompts and validate input.
 
 Names, argument keys and usage text follow MLAgentBench / MLR-Copilot, so prompts and logs
-stay compatible with theirs. The functions behind the actions live in ``files``,
-``execute`` and ``llm_actions``; they register themselves with ``@action``.
+stay compatible with theirs. The functions behind the actions live in the modules named by
+``ACTION_MODULES``; they register themselves with ``@action``.
 """
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ def _norm(name: str) -> str:
 
 REGISTRY = ActionRegistry()
 
-ACTION_MODULES = ("execute", "files", "llm_actions", "hub_prototype")
+ACTION_MODULES = ("execute", "files", "llm_actions", "research_log", "hub_prototype")
 """The modules of this package that declare actions, in the order the prompt lists their
 actions. The list is explicit so that the order (and so the prompt, which replays and
 caches compare byte for byte) never depends on import order."""

@@ -1,6 +1,6 @@
 """What an action function receives: the workspace, its rules, the models, the human.
 
-Kept apart from ``environment`` so action modules (files, execute, llm_actions) depend
+Kept apart from ``environment`` so action modules (``actions.ACTION_MODULES``) depend
 only on this small surface, never on the agent.
 """
 from __future__ import annotations
@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
 
+from ..config import DEFAULT_SCRIPT_TIMEOUT_S
 from ..llm.base import Models
 
-DEFAULT_SCRIPT_TIMEOUT_S = 3600.0
 DEFAULT_OBSERVATION_BUDGET = 10_000  # characters kept from a script's output (head + tail)
 
 
@@ -25,7 +25,8 @@ class HumanChannel(Protocol):
 
 @dataclass
 class EnvConfig:
-    """Options of the experiment engine; defaults documented here, overridden by CLI flags."""
+    """Options of the experiment engine; defaults documented here (run-wide ones come from
+    ``config``), overridden by CLI flags."""
 
     read_only: Sequence[str] = ()  # glob patterns relative to the workspace
     sandbox: str = "auto"  # auto | bwrap | none
@@ -36,7 +37,6 @@ class EnvConfig:
     python: Sequence[str] = (sys.executable or "python3", "-u")
     script_timeout_s: float = DEFAULT_SCRIPT_TIMEOUT_S
     max_time_s: float | None = None  # wall-clock limit of the whole run
-    max_steps: int = 50
     observation_budget: int = DEFAULT_OBSERVATION_BUDGET
     memory_limit_mb: int | None = None  # RLIMIT_DATA for scripts (not AS: CUDA reserves huge VA)
     max_file_size_mb: int | None = 20_000

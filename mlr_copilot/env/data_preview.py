@@ -13,6 +13,8 @@ import json
 import logging
 from pathlib import Path
 
+from ..errors import PreviewUnavailable
+
 logger = logging.getLogger(__name__)
 
 STRUCTURED_SUFFIXES = {".csv": "CSV", ".tsv": "TSV", ".json": "JSON", ".jsonl": "JSON Lines",
@@ -23,10 +25,6 @@ MAX_JSON_BYTES = 32 << 20  # a JSON document larger than this is not parsed
 HEAD_ROWS = 3
 SHOWN_COLUMNS = (20, 5)  # columns listed from the start and from the end of a wide table
 PREVIEW_CHARS = 3_000
-
-
-class PreviewUnavailable(Exception):
-    """The file is not a table this module can read; the caller falls back to text."""
 
 
 def is_structured(path: Path) -> bool:

@@ -6,18 +6,16 @@ stack (``env_log/backups/``) so Undo Edit Script can restore it, whoever made th
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import shutil
-import stat
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import ActionError
 from .actions import Arg, action
 from .context import ActionContext
+from .file_io import existing_file, open_regular, os_error, read_bytes_bounded, write_text_atomic
 
 INSPECT_MAX_LINES = 100
 INSPECT_LINE_MAX_CHARS = 4_000  # a longer line is shown cut, and never held whole in memory
@@ -33,84 +31,6 @@ _SCRIPT = "a python script name, relative to the workspace root (e.g. \"train.py
 
 
 # --------------------------------------------------------------------- helpers
-def _os_error(e: OSError, name: str) -> ActionError:
-    # strerror only: str(e) would show the host's absolute path to the model
-    why = e.strerror or (errno.errorcode.get(e.errno or 0) or type(e).__name__)
-    return ActionError(f"Cannot access {name!r}: {why}.")
-
-
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
-          (stat.S_ISLNK, "a symbolic link"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
-
-def kind_of(mode: int) -> str:
-    """What a file of this ``st_mode`` is, in words ("a named pipe (FIFO)", ...)."""
-    return next((k for test, k in _KINDS if test(mode)), "something that is not a regular file")
-
-
-def _not_regular(mode: int, name: str) -> ActionError:
-    return ActionError(f"{name!r} is {kind_of(mode)}, not a regular file; file actions read and copy "
-                       "regular files only.")
-
-
-def open_regular(path: Path, name: str) -> BinaryIO:
-    """Open ``path`` for reading (binary), only if it is a regular file: opened non-blocking
-    (a FIFO cannot stall the open), then refused after ``fstat`` unless regular, so a file
-    swapped for a FIFO or a device after a check cannot hang or flood the engine. Messages
-    name ``name`` (workspace-relative), never the host path."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except OSError as e:
-        if e.errno == errno.ENXIO:  # a socket, or a FIFO nobody writes to (some systems)
-            raise ActionError(f"{name!r} is a socket or a named pipe, not a regular file.") from None
-        if e.errno == errno.ENOENT:
-            raise ActionError(f"The file {name!r} does not exist.") from None
-        raise _os_error(e, name) from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise _not_regular(mode, name)
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def read_bytes_bounded(path: Path, name: str, max_bytes: int) -> tuple[bytes, int]:
-    """At most ``max_bytes`` of a regular file, and the file's size (``open_regular`` rules)."""
-    with open_regular(path, name) as f:
-        try:
-            return f.read(max_bytes), os.fstat(f.fileno()).st_size
-        except OSError as e:
-            raise _os_error(e, name) from None
-
-
-def _existing_file(ctx: ActionContext, name: str, *, for_write: bool = False) -> Path:
-    if not name.strip():
-        raise ActionError("No file name was given.")
-    path = ctx.sandbox.resolve(name, for_write=for_write)
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise ActionError(f"The file {name!r} does not exist.{_near_names(ctx, path)}") from None
-    except OSError as e:
-        raise _os_error(e, name) from None
-    if stat.S_ISREG(mode):
-        return path
-    raise _not_regular(mode, name)
-
-
-def _near_names(ctx: ActionContext, path: Path) -> str:
-    """A hint listing files of the same name elsewhere in the workspace, if any."""
-    try:
-        hits = [ctx.sandbox.rel(p) for p, _ in zip(ctx.sandbox.workspace.rglob(path.name), range(3))]
-    except OSError:
-        hits = []
-    return f" Files with that name: {', '.join(hits)}." if hits else ""
-
-
 def _decode(data: bytes, name: str, size: int) -> str:
     if b"\x00" in data[:BINARY_SNIFF_BYTES]:
         raise ActionError(f"{name!r} is a binary file ({size:,} bytes); it cannot be shown as text.")
@@ -130,22 +50,6 @@ def _writable_file(ctx: ActionContext, name: str) -> Path:
     if path.is_dir():
         raise ActionError(f"{name!r} is a directory; give a file name.")
     return path
-
-
-def write_text_atomic(path: Path, content: str | bytes) -> None:
-    """Replace a file's content in one step (temp file + rename), keeping its mode."""
-    mode = path.stat().st_mode & 0o7777 if path.exists() else None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:50]}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content.encode("utf-8") if isinstance(content, str) else content)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------- backups
@@ -217,7 +121,7 @@ def list_files(ctx: ActionContext, dir_path: str = ".") -> str:
     try:
         entries = sorted(os.scandir(path), key=lambda e: e.name)
     except OSError as e:
-        raise _os_error(e, dir_path) from e
+        raise os_error(e, dir_path) from e
     if not entries:
         return f"The directory {dir_path or '.'!r} is empty."
     lines = []
@@ -232,7 +136,7 @@ def list_files(ctx: ActionContext, dir_path: str = ".") -> str:
 @action("Read File", "Use this to read the whole content of an existing text file.", [Arg("file_name", _FILE)],
         "The observation will be the content of the file (the start of it, for very long files).")
 def read_file(ctx: ActionContext, file_name: str) -> str:
-    data, size = read_bytes_bounded(_existing_file(ctx, file_name), file_name, READ_MAX_BYTES)
+    data, size = read_bytes_bounded(existing_file(ctx, file_name), file_name, READ_MAX_BYTES)
     text = _decode(data, file_name, size)
     if len(text) > READ_MAX_CHARS or len(data) < size:
         return (text[:READ_MAX_CHARS] + f"\n[... the file has {size:,} bytes; only the first "
@@ -250,7 +154,7 @@ def write_file(ctx: ActionContext, file_name: str, content: str) -> str:
         backup_before_write(ctx, path)
         write_text_atomic(path, content)
     except OSError as e:
-        raise _os_error(e, file_name) from e
+        raise os_error(e, file_name) from e
     return f"File {file_name} written successfully."
 
 
@@ -265,7 +169,7 @@ def append_file(ctx: ActionContext, file_name: str, content: str) -> str:
         with open(path, "a", encoding="utf-8", newline="") as f:
             f.write(content)
     except OSError as e:
-        raise _os_error(e, file_name) from e
+        raise os_error(e, file_name) from e
     return f"File {file_name} appended successfully."
 
 
@@ -273,7 +177,7 @@ def append_file(ctx: ActionContext, file_name: str, content: str) -> str:
         [Arg("source", _FILE), Arg("destination", _FILE)],
         "The observation will say that the file was copied, or why it could not be.")
 def copy_file(ctx: ActionContext, source: str, destination: str) -> str:
-    src = _existing_file(ctx, source)
+    src = existing_file(ctx, source)
     dst = _writable_file(ctx, destination) if destination.strip() else None
     if dst is None:
         raise ActionError("No destination was given.")
@@ -288,7 +192,7 @@ def copy_file(ctx: ActionContext, source: str, destination: str) -> str:
         shutil.copystat(src, tmp)
         os.replace(tmp, dst)
     except OSError as e:
-        raise _os_error(e, destination) from e
+        raise os_error(e, destination) from e
     return f"File {source} copied to {destination}"
 
 
@@ -308,7 +212,7 @@ def inspect_script_lines(ctx: ActionContext, script_name: str, start_line_number
         raise ActionError(f"end_line_number ({end}) is before start_line_number ({start}); "
                           "give the first line, then the last.")
     shown_end = min(end, start + INSPECT_MAX_LINES - 1)
-    with open_regular(_existing_file(ctx, script_name), script_name) as f:
+    with open_regular(existing_file(ctx, script_name), script_name) as f:
         if b"\x00" in f.read(BINARY_SNIFF_BYTES):
             raise ActionError(f"{script_name!r} is a binary file; it cannot be shown as text.")
         f.seek(0)
@@ -375,7 +279,7 @@ def undo_edit_script(ctx: ActionContext, script_name: str) -> str:
     try:
         content = undo_last_write(ctx, path, script_name)
     except OSError as e:
-        raise _os_error(e, script_name) from e
+        raise os_error(e, script_name) from e
     if not path.exists():
         return f"The last edit created {script_name}; undoing it removed the file."
     if len(content) > READ_MAX_CHARS:

@@ -10,11 +10,11 @@ import logging
 import re
 import time
 
-from ..errors import ActionError
+from ..errors import ActionError, HubUnavailableError
 from ..llm.base import LLM
 from ..templates import render
 from .context import ActionContext
-from .hub_search import HUB_TIMEOUT_S, MAX_QUERIES, HubItem, HubUnavailableError, hub_endpoint, search_hub
+from .hub_search import HUB_TIMEOUT_S, MAX_QUERIES, HubItem, hub_endpoint, search_hub
 
 logger = logging.getLogger(__name__)
 

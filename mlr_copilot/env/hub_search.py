@@ -9,19 +9,18 @@ versions, sets no request timeout. An agent step must not hang on a dead Hub, so
 - the real searches then run in a daemon thread with an overall deadline.
 
 Every failure becomes ``HubUnavailableError`` with a plain message; nothing here crashes.
-No LLM is used here: choosing keywords and explaining results is ``llm_actions``' job.
+No LLM is used here: choosing keywords and explaining results is ``hub_retrieve``'s job.
 """
 from __future__ import annotations
 
 import inspect
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
 from ..config import hub_endpoint  # noqa: F401  (re-exported for the hub actions)
-from ..errors import ActionError
+from ..errors import HubUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +30,6 @@ RESULTS_PER_QUERY = 10  # items fetched per search query
 MAX_QUERIES = 4
 
 Kind = Literal["model", "dataset"]
-
-
-class HubUnavailableError(ActionError):
-    """The Hub could not be searched (unreachable, timed out, server error, odd answer)."""
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""The LLM-backed actions: Understand File, the two AI edits, Reflection, the research log,
-and Retrieve Model / Retrieve Dataset.
+"""The LLM-backed actions: Understand File, the two AI edits, Reflection, Retrieval from
+Research Log, and Retrieve Model / Retrieve Dataset.
 
 Each one reaches a model only through ``ctx.models`` (``fast`` reads and summarises, ``edit``
 rewrites code, ``main`` reflects), so tests drive them with ``ScriptedLLM``. Paths go through
@@ -20,8 +20,8 @@ from ..templates import render
 from .actions import Arg, action
 from .context import ActionContext
 from .data_preview import PreviewUnavailable, is_structured, preview
-from .files import _existing_file as _regular_file
-from .files import backup_before_write, open_regular, read_bytes_bounded, write_text_atomic
+from .file_io import existing_file, open_regular, read_bytes_bounded, write_text_atomic
+from .files import backup_before_write
 from . import research_log
 from .hub_retrieve import retrieve_from_hub
 from .research_log import RESEARCH_LOG_NAME  # noqa: F401  (re-exported)
@@ -60,7 +60,7 @@ _EDIT_RETURN = (f"The observation is a unified diff of the edit; {EDIT_DIFF_NOTE
         "file cannot be read.", uses_llm=True)
 def understand_file(ctx: ActionContext, file_name: str, things_to_look_for: str) -> str:
     models = _models(ctx)
-    path = _existing_file(ctx, file_name)
+    path = existing_file(ctx, file_name)
     if is_structured(path):
         try:
             table = preview(path, file_name)
@@ -184,7 +184,7 @@ def edit_script_segment(ctx: ActionContext, script_name: str, start_line_number:
         raise ActionError(f"start_line_number must be 1 or more, got {start}.")
     if end < start:
         raise ActionError(f"end_line_number ({end}) is before start_line_number ({start}).")
-    source = _existing_file(ctx, script_name)
+    source = existing_file(ctx, script_name)
     target = _writable_target(ctx, save_name)
     old, newline = _read_text(source, script_name)
     lines = old.splitlines(keepends=True)
@@ -289,15 +289,6 @@ def retrieval_from_research_log(ctx: ActionContext, current_plan: str) -> str:
     return _ask(models.fast, prompt, RETRIEVAL_MAX_TOKENS, "research_log_retrieval")
 
 
-@action("Append Summary to Research Log",
-        "Add a summary of the latest step to the research log.",
-        [Arg("content", "the summary to add, a few hundred characters")],
-        "A success message, or an error message if the log cannot be written.", bookkeeping=True)
-def append_summary_to_research_log(ctx: ActionContext, content: str) -> str:
-    research_log.append(ctx, content)  # never follows a link, never blocks on a FIFO
-    return "Successfully appended to research log"
-
-
 def read_research_log(ctx: ActionContext) -> str:
     """The research log of the run ('' when none was written yet)."""
     return research_log.read(ctx)
@@ -349,10 +340,6 @@ def _ask(llm: LLM, prompt: str, max_tokens: int, purpose: str) -> str:
     if is_truncated(completion.stop_reason):
         text += "\n[... the answer was cut off at the model's output limit]"
     return text
-
-
-def _existing_file(ctx: ActionContext, name: str) -> Path:
-    return _regular_file(ctx, name)  # refuses FIFOs, devices, sockets and directories
 
 
 def _writable_target(ctx: ActionContext, save_name: str) -> Path:

@@ -19,15 +19,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import ManifestError
 from ..logs import scrubbed_json
 
 SECTIONS = ("files", "dirs", "symlinks", "skipped")
 FULL_EVERY = 100  # longest chain of deltas before a full manifest is written again
 MAX_CHAIN = 10_000  # a chain longer than this in a damaged log is refused, not followed
-
-
-class ManifestError(Exception):
-    """A manifest is missing or unreadable (snapshots.py turns it into SnapshotError)."""
 
 
 def manifest_path(env_log: Path, step: int) -> Path:

@@ -1,6 +1,6 @@
 """A process limit that holds for root: one pids cgroup per script, where the system allows it.
 
-``RLIMIT_NPROC`` (set by ``runner`` as well) counts the processes of a user and is ignored
+``RLIMIT_NPROC`` (set by ``process`` as well) counts the processes of a user and is ignored
 for root, so a script run as root could fork without bound; a user namespace does not help
 (the kernel exempts real uid 0 whatever the mapping). A pids cgroup counts every process and
 thread of the script, whoever runs it, and lets us kill them all at the end.

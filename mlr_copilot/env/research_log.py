@@ -7,6 +7,9 @@ Every access here opens the log without following links and without blocking, an
 checks it is a regular file; when it is not, :func:`repair` moves a directory aside,
 removes anything else (a link's target is never touched), recreates the log from the
 last snapshot that held it, and returns a note the step's observation carries.
+
+The bookkeeping action that writes the log, Append Summary to Research Log, is declared
+here: it calls no model (reading the log back for the agent does: ``llm_actions``).
 """
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ import stat
 from pathlib import Path
 
 from ..errors import ActionError
+from .actions import Arg, action
 from .context import ActionContext
-from .files import kind_of
+from .file_io import kind_of
 
 logger = logging.getLogger(__name__)
 
@@ -142,3 +146,12 @@ def read(ctx: ActionContext) -> str:
         if size > READ_MAX_BYTES:
             f.seek(size - READ_MAX_BYTES)
         return f.read(READ_MAX_BYTES).decode("utf-8", errors="replace")
+
+
+@action("Append Summary to Research Log",
+        "Add a summary of the latest step to the research log.",
+        [Arg("content", "the summary to add, a few hundred characters")],
+        "A success message, or an error message if the log cannot be written.", bookkeeping=True)
+def append_summary_to_research_log(ctx: ActionContext, content: str) -> str:
+    append(ctx, content)  # never follows a link, never blocks on a FIFO
+    return "Successfully appended to research log"

@@ -1,10 +1,10 @@
 """Where the agent's code may act: path confinement, read-only rules and script isolation.
 
 Every file action resolves its paths through :meth:`Sandbox.resolve`; Execute Script runs
-through :meth:`Sandbox.run` (process handling lives in ``runner``). What a script may see
+through :meth:`Sandbox.run` (process handling lives in ``process``). What a script may see
 is decided by allowlist in ``isolation`` (environment in every mode; filesystem under
 ``bwrap``), its process limit by ``proclimit``, and secret values are scrubbed from its
-output by ``runner`` (the secret rule is ``config``'s). ``--sandbox`` modes:
+output by ``process`` (the secret rule is ``config``'s). ``--sandbox`` modes:
 
 * ``bwrap``: bubblewrap with its own PID and network namespaces (network kept with
   ``--allow-network``), no capabilities, the filesystem allowlist; read-only task files are
@@ -33,7 +33,7 @@ from . import isolation
 from .context import EnvConfig
 from .proclimit import PidsCgroup
 from .proclimit import describe as describe_process_limit
-from .runner import RunResult, run_process
+from .process import ProcessResult, run_process
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class Sandbox:
             raise ActionError(f"The interpreter {interp[0]!r} was not found on PATH; the script was not run.")
         return [found, *interp[1:], *args]
 
-    def run(self, argv: Sequence[str], timeout_s: float, *, output_name: str = "script") -> RunResult:
+    def run(self, argv: Sequence[str], timeout_s: float, *, output_name: str = "script") -> ProcessResult:
         """Run ``argv`` (no shell) in the workspace, isolated per mode; never raises on failure
         of the script itself. Raises ``SandboxStartError`` (the run ends) when the interpreter
         cannot start inside bwrap, which no script change could fix."""
@@ -231,7 +231,7 @@ def _warn_process_limit(max_processes: int | None) -> None:
             logger.warning("Process limit for scripts: %s", what)
 
 
-def _looks_unstarted(result: RunResult) -> bool:
+def _looks_unstarted(result: ProcessResult) -> bool:
     """Whether a failed run may never have reached the script (bwrap's own error, exit 126/127)."""
     head = result.head_tail_text.lstrip()[:200]
     return result.exit_code in (126, 127) or head.startswith("bwrap:")

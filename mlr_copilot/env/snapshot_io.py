@@ -4,17 +4,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
 import stat
 from pathlib import Path
 
-from ..errors import MLRError
+from ..errors import SnapshotError
 
 CHUNK = 1 << 20
 _ZEROS = bytes(CHUNK)
-
-
-class SnapshotError(MLRError):
-    """A snapshot is missing, damaged, or cannot be restored where asked."""
 
 
 def hash_file(path: Path) -> str:

@@ -50,10 +50,9 @@ _MODELS_LOCK = threading.Lock()
 class _Loaded:
     """A loaded Llama, its chat formatter and the lock that serialises calls on it."""
 
-    def __init__(self, llm: Any, formatter: Callable[[list[dict]], str], load_s: float):
+    def __init__(self, llm: Any, formatter: Callable[[list[dict]], str]):
         self.llm = llm
         self.format = formatter
-        self.load_s = load_s
         self.lock = threading.Lock()
 
 
@@ -128,10 +127,6 @@ class LlamaCppBackend:
                 _MODELS[key] = self._load()
             return _MODELS[key]
 
-    @property
-    def load_seconds(self) -> float:
-        return self.load().load_s
-
     def _load(self) -> _Loaded:
         try:
             import llama_cpp
@@ -154,7 +149,7 @@ class LlamaCppBackend:
         load_s = time.monotonic() - started
         log.info("loaded %s in %.1f s (n_ctx=%d, threads=%d)", self.model_path.name, load_s,
                  self.n_ctx, self.n_threads)
-        return _Loaded(llm, _chat_formatter(llm), load_s)
+        return _Loaded(llm, _chat_formatter(llm))
 
     # -- completion ------------------------------------------------------------------
     def count_tokens(self, messages: Sequence[Message]) -> int:

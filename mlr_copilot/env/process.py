@@ -32,7 +32,9 @@ _CHUNK = 1 << 16
 
 
 @dataclass
-class RunResult:
+class ProcessResult:
+    """What one command did (the agent run's outcome is ``agents.runner.RunResult``)."""
+
     exit_code: int | None  # negative: killed by that signal (mode none)
     timed_out: bool
     output_path: Path
@@ -218,7 +220,7 @@ PROGRESS_EVERY_S = 1.0  # how often a running script's elapsed time and last lin
 
 def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout_s: float,
                 output_dir: Path, output_name: str, budget: int, limits: Mapping[str, int],
-                mode: str = "none", kill_grace_s: float = KILL_GRACE_S, cgroup=None) -> RunResult:
+                mode: str = "none", kill_grace_s: float = KILL_GRACE_S, cgroup=None) -> ProcessResult:
     """Run ``argv`` in its own session; kill it and every child on timeout or at its end.
 
     ``cgroup`` (a ``proclimit.PidsCgroup``): the script runs inside it (its process limit)."""
@@ -286,6 +288,6 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeo
         proc.stdout.close()
         out.close()
     text, cut = out.text()
-    return RunResult(exit_code=proc.returncode, timed_out=timed_out, output_path=out.path,
+    return ProcessResult(exit_code=proc.returncode, timed_out=timed_out, output_path=out.path,
                      head_tail_text=text, output_bytes=out.total, cut_bytes=cut,
                      duration_s=time.monotonic() - start, leftovers_killed=leftovers, mode=mode)
