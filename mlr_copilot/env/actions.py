@@ -177,14 +177,17 @@ class ActionRegistry:
         """Find an action by name, forgiving case and surrounding spaces/punctuation."""
         if name in self._actions:
             return self._actions[name]
-        key = _norm(name)
+        key = normalise_action_name(name)
         for info in self._actions.values():
-            if _norm(info.name) == key:
+            if normalise_action_name(info.name) == key:
                 return info
         return None
 
 
-def _norm(name: str) -> str:
+def normalise_action_name(name: str) -> str:
+    """The form in which two action names are compared (lower-case letters and digits only),
+    so "execute_script" and "Execute Script" name one action. The registry and the response
+    parser both use it, so a name one accepts the other finds."""
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
