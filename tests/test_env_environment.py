@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlr_copilot.env.actions import REGISTRY, Arg, action
+from mlr_copilot.env.actions import DEFAULT_OFFERED, REGISTRY, Arg, action, choose_offered
 from mlr_copilot.env.context import EnvConfig
 from mlr_copilot.env.environment import Environment
 from mlr_copilot.env.snapshots import diff_steps, list_steps, restore
@@ -54,6 +54,21 @@ def test_bad_offers_are_config_errors(tmp_path):
     if "Understand File" in REGISTRY:
         with pytest.raises(ConfigError, match="needs a model"):
             make(tmp_path, offered=["Understand File"])
+
+
+def test_the_run_and_the_environment_share_one_offer(tmp_path):
+    """Issue 11: the offer is decided once (choose_offered), for the run and the Environment."""
+    env = make(tmp_path, models=Models.single(ScriptedLLM([])), human=object())
+    assert choose_offered(human=True) == list(DEFAULT_OFFERED) + ["Request Help"]
+    assert set(env.offered_names) == set(choose_offered(human=True))
+    offer = choose_offered(add=["read file", "Retrieve Model"], remove=["reflection"])
+    assert offer[-1] == "Read File" and "Reflection" not in offer and offer.count("Retrieve Model") == 1
+    with pytest.raises(ConfigError, match="--actions-add: unknown action 'Append Summary"):
+        choose_offered(add=["Append Summary to Research Log"])  # bookkeeping, never offered
+    with pytest.raises(ConfigError, match="Final Answer cannot be removed"):
+        choose_offered(remove=["final answer"])
+    with pytest.raises(ConfigError, match="is not offered"):
+        choose_offered(remove=["Read File"])
 
 
 def test_an_action_not_offered_is_refused_with_the_list(tmp_path):

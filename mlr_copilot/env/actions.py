@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
-from ..errors import ActionInputError
+from ..errors import ActionInputError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -227,3 +227,43 @@ DEFAULT_OFFERED = (
 )
 """Actions offered to the agent by default, as in MLR-Copilot. Request Help is added
 when a person is there to answer; Read/Write/Append File are registered, not offered."""
+
+
+def choose_offered(chosen: Sequence[str] | None = None, *, add: Sequence[str] = (),
+                   remove: Sequence[str] = (), human: bool = False, has_models: bool = True) -> list[str]:
+    """The names of the actions offered to the agent: the one place the offer is decided.
+
+    ``chosen`` None: the defaults (``DEFAULT_OFFERED``, Request Help when a person answers,
+    none that needs a model when there is none); otherwise ``chosen``, each name checked.
+    Then ``add`` (``--actions-add``) and ``remove`` (``--actions-remove``) are applied.
+    Names are forgiven as :meth:`ActionRegistry.lookup` forgives them; ConfigError says
+    what is wrong."""
+    registry = load_actions()
+    if chosen is None:
+        names = [n for n in DEFAULT_OFFERED if n in registry and (has_models or not registry[n].uses_llm)]
+        if human and "Request Help" in registry:
+            names.append("Request Help")
+    else:
+        names = []
+        for raw in chosen:
+            info = registry.lookup(raw)
+            if info is None:
+                raise ConfigError(f"Unknown action {raw!r}; known actions: {', '.join(registry.names())}")
+            if info.uses_llm and not has_models:
+                raise ConfigError(f"The action {info.name!r} needs a model, but none was given")
+            names.append(info.name)
+    for raw in add:
+        info = registry.lookup(raw)
+        if info is None or info.bookkeeping:
+            public = [a.name for a in registry.all() if not a.bookkeeping]
+            raise ConfigError(f"--actions-add: unknown action {raw!r}. Known actions: {', '.join(public)}")
+        if info.name not in names:
+            names.append(info.name)
+    for raw in remove:
+        info = registry.lookup(raw)
+        if info is None or info.name not in names:
+            raise ConfigError(f"--actions-remove: {raw!r} is not offered. Offered: {', '.join(names)}")
+        if info.name == "Final Answer":
+            raise ConfigError("--actions-remove: Final Answer cannot be removed: the agent needs a way to finish.")
+        names.remove(info.name)
+    return names

@@ -25,7 +25,7 @@ from ..llm.base import Models
 from ..logs import SCHEMA_VERSION, JsonlWriter, utc_now
 from ..measurements import record_observation
 from . import research_log
-from .actions import DEFAULT_OFFERED, REGISTRY, ActionInfo, load_actions
+from .actions import REGISTRY, ActionInfo, choose_offered, load_actions
 from .context import ActionContext, EnvConfig, HumanChannel
 from .sandbox import Sandbox
 from .snapshots import SnapshotError, SnapshotStore, diff_manifests, list_steps
@@ -85,7 +85,7 @@ class Environment:
         self.ctx = ActionContext(workspace=self.sandbox.workspace, env_log_dir=self.env_log_dir,
                                  config=config, sandbox=self.sandbox, models=models, human=human,
                                  deadline=deadline, research_problem=research_problem)
-        self._offered = self._choose_offered(offered, models, human)
+        self._offered = choose_offered(offered, human=human is not None, has_models=models is not None)
         trace_path = self.env_log_dir / "trace.jsonl"
         fresh = not trace_path.exists() or trace_path.stat().st_size == 0
         self.trace = JsonlWriter(trace_path)
@@ -95,25 +95,6 @@ class Environment:
                               "sandbox": self.sandbox.mode, "offered": self._offered})
         if not list_steps(self.env_log_dir):
             self.snapshot(0)
-
-    # ------------------------------------------------------------- the offer
-    @staticmethod
-    def _choose_offered(offered: Sequence[str] | None, models: Models | None,
-                        human: HumanChannel | None) -> list[str]:
-        if offered is None:
-            names = [n for n in DEFAULT_OFFERED if n in REGISTRY and (models or not REGISTRY[n].uses_llm)]
-            if human is not None and "Request Help" in REGISTRY:
-                names.append("Request Help")
-            return names
-        names = []
-        for n in offered:
-            info = REGISTRY.lookup(n)
-            if info is None:
-                raise ConfigError(f"Unknown action {n!r}; known actions: {', '.join(REGISTRY.names())}")
-            if info.uses_llm and models is None:
-                raise ConfigError(f"The action {info.name!r} needs a model, but none was given")
-            names.append(info.name)
-        return names
 
     @property
     def action_infos(self) -> list[ActionInfo]:
