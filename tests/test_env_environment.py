@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlr_copilot.env.actions import DEFAULT_OFFERED, REGISTRY, Arg, action, choose_offered
+from mlr_copilot.env.actions import DEFAULT_OFFERED, REGISTRY, ActionResult, Arg, action, choose_offered
 from mlr_copilot.env.context import EnvConfig
 from mlr_copilot.env.environment import Environment
 from mlr_copilot.env.snapshots import diff_steps, list_steps, restore
@@ -162,6 +162,15 @@ def test_bad_action_input_becomes_an_observation(tmp_path):
     assert not obs.ok and "must be a JSON object" in obs.text
     obs = env.execute("Copy File", {"source": "train.py", "destinaton": "x.py"}, step=2)
     assert not obs.ok and "'destination'" in obs.text and "'destinaton'" in obs.text
+
+
+def test_an_action_returns_its_result_typed():
+    """Issue 11: exit code and output file come back in the ActionResult, not on the context."""
+    assert ActionResult.of("listed", "List Files") == ActionResult("listed")
+    ran = ActionResult("ran", exit_code=3, output_path="out.log")
+    assert ActionResult.of(ran, "Execute Script") is ran
+    with pytest.raises(TypeError, match="returned dict"):
+        ActionResult.of({"observation": "x"}, "Odd Action")
 
 
 @pytest.fixture

@@ -25,12 +25,32 @@ class Arg:
 
 
 @dataclass(frozen=True)
+class ActionResult:
+    """What an action returns when its observation is not the whole story (Execute Script:
+    the exit code and the file holding the full output). An action may return a plain
+    ``str``: the observation alone. Typed, so nothing travels beside it on the context."""
+
+    observation: str
+    exit_code: int | None = None
+    output_path: str | None = None
+
+    @classmethod
+    def of(cls, value: "str | ActionResult", action: str) -> "ActionResult":
+        """An action function's return value as an ActionResult (TypeError for anything else)."""
+        if isinstance(value, str):
+            return cls(value)
+        if isinstance(value, ActionResult) and isinstance(value.observation, str):
+            return value
+        raise TypeError(f"action {action!r} returned {type(value).__name__}, not str or ActionResult")
+
+
+@dataclass(frozen=True)
 class ActionInfo:
     name: str
     description: str
     args: tuple[Arg, ...]
     return_value: str
-    function: Callable[..., str] = field(compare=False, repr=False)
+    function: Callable[..., "str | ActionResult"] = field(compare=False, repr=False)
     uses_llm: bool = False
     bookkeeping: bool = False  # engine-internal (research log): consumes no step
 
@@ -208,10 +228,11 @@ def load_actions() -> ActionRegistry:
 
 def action(name: str, description: str, args: list[Arg], return_value: str, *,
            uses_llm: bool = False, bookkeeping: bool = False,
-           registry: ActionRegistry = REGISTRY) -> Callable[[Callable[..., str]], Callable[..., str]]:
-    """Decorator: declare an action once. The function is called as ``fn(ctx, **args)``."""
+           registry: ActionRegistry = REGISTRY) -> Callable[[Callable], Callable]:
+    """Decorator: declare an action once. The function is called as ``fn(ctx, **args)`` and
+    returns the observation (``str``) or an :class:`ActionResult`."""
 
-    def wrap(fn: Callable[..., str]) -> Callable[..., str]:
+    def wrap(fn: Callable) -> Callable:
         registry.register(ActionInfo(name=name, description=description, args=tuple(args),
                                      return_value=return_value, function=fn,
                                      uses_llm=uses_llm, bookkeeping=bookkeeping))

@@ -25,7 +25,7 @@ from ..llm.base import Models
 from ..logs import SCHEMA_VERSION, JsonlWriter, utc_now
 from ..measurements import record_observation
 from . import research_log
-from .actions import REGISTRY, ActionInfo, choose_offered, load_actions
+from .actions import REGISTRY, ActionInfo, ActionResult, choose_offered, load_actions
 from .context import ActionContext, EnvConfig, HumanChannel
 from .sandbox import Sandbox
 from .snapshots import SnapshotError, SnapshotStore, diff_manifests, list_steps
@@ -174,20 +174,18 @@ class Environment:
         timer = _Timer()
         ctx = self.ctx
         ctx.step = step
-        ctx.extras.clear()
         raw = dict(args) if isinstance(args, Mapping) else args
         ok = True
         try:
             valid = info.validate(args)
-            text = info.function(ctx, **valid)
+            result = ActionResult.of(info.function(ctx, **valid), info.name)
         except ActionError as e:
-            ok, text = False, ERROR_PREFIX + str(e)
-        if not isinstance(text, str):
-            raise TypeError(f"action {info.name!r} returned {type(text).__name__}, not str")
-        return Observation(text=text, action=info.name, args=raw if isinstance(raw, dict) else {"_raw": raw},
+            ok, result = False, ActionResult(ERROR_PREFIX + str(e))
+        return Observation(text=result.observation, action=info.name,
+                           args=raw if isinstance(raw, dict) else {"_raw": raw},
                            ok=ok, is_final=ok and info.name == "Final Answer",
-                           exit_code=ctx.extras.get("exit_code"), duration_s=timer.elapsed(),
-                           full_text_path=ctx.extras.get("full_text_path"), step=step,
+                           exit_code=result.exit_code, duration_s=timer.elapsed(),
+                           full_text_path=result.output_path, step=step,
                            start_time=timer.wall, internal=internal)
 
     def _not_offered(self, name: str) -> str:
