@@ -1,5 +1,8 @@
 """The research log file in the workspace (``research_log.log``), kept safe from scripts.
 
+The agent owns its research log (``agents.research_log``); the Environment hands it this
+file as :class:`ResearchLogFile`, and the Reflection and Retrieval actions read it.
+
 Scripts run in the workspace and may replace the log with anything: a directory, a FIFO
 (an open for append would block forever), a device, or a symbolic link leading outside
 the workspace (path confinement would refuse it on every later step, resume included).
@@ -142,3 +145,20 @@ def read(ctx: ActionContext) -> str:
         if size > READ_MAX_BYTES:
             f.seek(size - READ_MAX_BYTES)
         return f.read(READ_MAX_BYTES).decode("utf-8", errors="replace")
+
+
+class ResearchLogFile:
+    """The research log's file, as the Environment hands it to the agent: appended and read
+    through the guarded functions above (the task's read-only rules apply)."""
+
+    name = RESEARCH_LOG_NAME
+
+    def __init__(self, ctx: ActionContext):
+        self._ctx = ctx
+
+    def append(self, content: str) -> None:
+        """Add an entry; ActionError (ReadOnlyError) when it cannot be written."""
+        append(self._ctx, content)
+
+    def read(self) -> str:
+        return read(self._ctx)
