@@ -42,11 +42,20 @@ SUMMARY_BLOCK_CHARS = 6000
 DEFAULT_RETRY_TEMPERATURE = 0.7  # a retry that samples does not repeat a greedy mistake
 
 
+class ObservationLike(Protocol):
+    """What ``Environment.execute`` returns (``env.environment.Observation``)."""
+
+    text: str
+    is_final: bool
+    exit_code: int | None
+    full_text_path: str | None
+
+
 class EnvironmentLike(Protocol):
     action_infos: Sequence[Any]
     research_log: LogFile  # where the agent's research log is stored
 
-    def execute(self, name: str, args: dict, *, step: int, end_step: bool = True) -> Any: ...
+    def execute(self, name: str, args: dict, *, step: int, end_step: bool = True) -> ObservationLike: ...
 
     def end_step(self, step: int) -> str: ...
 
@@ -187,8 +196,7 @@ class ExperimentAgent:
             "prompt": f"{self.system_prompt}\n\n{prompt}", "response": completion.text, "entries": parsed.entries,
             "action": parsed.action, "action_input": parsed.action_input,
             "observation": prompt_obs, "full_observation": full_text,
-            "full_observation_path": getattr(observation, "full_text_path", None),
-            "exit_code": getattr(observation, "exit_code", None),
+            "full_observation_path": observation.full_text_path, "exit_code": observation.exit_code,
             "feedback": feedback_text, "parse_attempts": attempts, "parse_errors": errors,
             "normalised": normalised,
             "usage": {"model": completion.model, **completion.usage.__dict__,
