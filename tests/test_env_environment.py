@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mlr_copilot.env.actions import DEFAULT_OFFERED, REGISTRY, ActionResult, Arg, action, choose_offered
+from mlr_copilot.env.actions import (ACTION_MODULES, DEFAULT_OFFERED, REGISTRY, ActionResult, Arg, action,
+                                     choose_offered)
 from mlr_copilot.env.context import EnvConfig
 from mlr_copilot.env.environment import Environment
 from mlr_copilot.env.snapshots import diff_steps, list_steps, restore
@@ -175,7 +176,7 @@ def test_an_action_returns_its_result_typed():
 
 @pytest.fixture
 def buggy_action():
-    @action("Buggy Test Action", "raises a bug", [Arg("x", "anything")], "nothing")
+    @action("Buggy Test Action", "raises a bug", [Arg("x", "anything")], "nothing", registry=REGISTRY)
     def buggy(ctx, x):
         raise KeyError("our own bug")
     yield "Buggy Test Action"
@@ -287,3 +288,20 @@ def test_ctrl_c_during_a_script_leaves_nothing_running(tmp_path):
         except OSError:
             pass
     assert live == []
+
+
+def test_importing_an_action_module_registers_nothing():
+    """Issue 11: actions are collected from ACTION_MODULES when the registry is first used,
+    never as a side effect of importing a module; the order is the list's."""
+    code = textwrap.dedent("""
+        import json
+        import mlr_copilot.env.files
+        from mlr_copilot.env.actions import REGISTRY
+        print("BEFORE", len(REGISTRY._actions))
+        print("ORDER", json.dumps([a.function.__module__.rsplit(".", 1)[1] for a in REGISTRY.all()]))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert "BEFORE 0" in r.stdout, r.stdout + r.stderr
+    order = json.loads(r.stdout.split("ORDER ", 1)[1])
+    assert list(dict.fromkeys(order)) == list(ACTION_MODULES)

@@ -1,8 +1,11 @@
 """The action registry: each action declared once, used to render prompts and validate input.
 
 Names, argument keys and usage text follow MLAgentBench / MLR-Copilot, so prompts and logs
-stay compatible with theirs. The functions behind the actions live in ``files``,
-``execute`` and ``llm_actions``; they register themselves with ``@action``.
+stay compatible with theirs. The functions behind the actions live in the modules named by
+``ACTION_MODULES``; each is declared there with ``@action``, which only marks it. The
+registry collects the marked functions of those modules, in that order, when it is first
+used: nothing is registered as a side effect of importing a module, and the order of the
+prompt's tool list never depends on which module was imported first.
 """
 from __future__ import annotations
 
@@ -161,44 +164,57 @@ def _coerce(arg: Arg, value: Any, info: ActionInfo) -> Any:
 
 
 class ActionRegistry:
-    """Holds every known action, in registration order."""
+    """Every known action: those declared in ``modules`` (collected on first use, in module
+    order, then as declared), then any registered explicitly (tests, extensions)."""
 
-    def __init__(self) -> None:
+    def __init__(self, modules: Sequence[str] = ()) -> None:
+        self._modules = tuple(modules)
+        self._loaded = not self._modules
         self._actions: dict[str, ActionInfo] = {}
-        self._ordered: list[ActionInfo] | None = None
+
+    def load(self) -> "ActionRegistry":
+        """Import the action modules and collect the actions they declare (once)."""
+        if not self._loaded:
+            self._loaded = True
+            for name in self._modules:
+                module = importlib.import_module(f"{__package__}.{name}")
+                for value in list(vars(module).values()):
+                    info = getattr(value, ACTION_ATTR, None)
+                    if isinstance(info, ActionInfo) and getattr(value, "__module__", None) == module.__name__:
+                        self._add(info)
+        return self
 
     def register(self, info: ActionInfo) -> ActionInfo:
+        """Add an action declared elsewhere; it comes after the declared ones."""
+        self.load()
+        return self._add(info)
+
+    def _add(self, info: ActionInfo) -> ActionInfo:
         if info.name in self._actions:
             raise ValueError(f"action {info.name!r} registered twice")
         self._actions[info.name] = info
-        self._ordered = None
         return info
 
     def __getitem__(self, name: str) -> ActionInfo:
-        return self._actions[name]
+        return self.load()._actions[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._actions
+        return name in self.load()._actions
 
     def names(self) -> list[str]:
         return [info.name for info in self.all()]
 
     def all(self) -> list[ActionInfo]:
-        """Every action in a fixed order: by the module that declares it (``ACTION_MODULES``),
-        then as declared there, whichever module happened to be imported first."""
-        if self._ordered is None:
-            rank = {f"{__package__}.{name}": i for i, name in enumerate(ACTION_MODULES)}
-            order = {name: i for i, name in enumerate(self._actions)}
-            self._ordered = sorted(self._actions.values(), key=lambda info: (
-                rank.get(getattr(info.function, "__module__", ""), len(rank)), order[info.name]))
-        return list(self._ordered)
+        """Every action in its fixed order (the order the prompt lists them)."""
+        return list(self.load()._actions.values())
 
     def lookup(self, name: str) -> ActionInfo | None:
         """Find an action by name, forgiving case and surrounding spaces/punctuation."""
-        if name in self._actions:
-            return self._actions[name]
+        actions = self.load()._actions
+        if name in actions:
+            return actions[name]
         key = normalise_action_name(name)
-        for info in self._actions.values():
+        for info in actions.values():
             if normalise_action_name(info.name) == key:
                 return info
         return None
@@ -211,31 +227,35 @@ def normalise_action_name(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
-REGISTRY = ActionRegistry()
-
 ACTION_MODULES = ("execute", "files", "llm_actions", "hub_prototype")
 """The modules of this package that declare actions, in the order the prompt lists their
 actions. The list is explicit so that the order (and so the prompt, which replays and
 caches compare byte for byte) never depends on import order."""
 
+ACTION_ATTR = "action_info"  # where @action puts the declaration on the function
+
+REGISTRY = ActionRegistry(ACTION_MODULES)
+
 
 def load_actions() -> ActionRegistry:
-    """Import every action module (each declares its actions with ``@action``)."""
-    for name in ACTION_MODULES:
-        importlib.import_module(f"{__package__}.{name}")
-    return REGISTRY
+    """The registry with every action of ``ACTION_MODULES`` collected."""
+    return REGISTRY.load()
 
 
 def action(name: str, description: str, args: list[Arg], return_value: str, *,
            uses_llm: bool = False, bookkeeping: bool = False,
-           registry: ActionRegistry = REGISTRY) -> Callable[[Callable], Callable]:
-    """Decorator: declare an action once. The function is called as ``fn(ctx, **args)`` and
-    returns the observation (``str``) or an :class:`ActionResult`."""
+           registry: ActionRegistry | None = None) -> Callable[[Callable], Callable]:
+    """Decorator: declare an action once, on its function (``fn.action_info``); the function
+    is called as ``fn(ctx, **args)`` and returns the observation (``str``) or an
+    :class:`ActionResult`. The registry collects it from its module (``ACTION_MODULES``);
+    a ``registry`` given here registers it at once (an action declared outside them)."""
 
     def wrap(fn: Callable) -> Callable:
-        registry.register(ActionInfo(name=name, description=description, args=tuple(args),
-                                     return_value=return_value, function=fn,
-                                     uses_llm=uses_llm, bookkeeping=bookkeeping))
+        info = ActionInfo(name=name, description=description, args=tuple(args),
+                          return_value=return_value, function=fn, uses_llm=uses_llm, bookkeeping=bookkeeping)
+        setattr(fn, ACTION_ATTR, info)
+        if registry is not None:
+            registry.register(info)
         return fn
 
     return wrap
