@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import progress
+from ..config import watch_folder
 from ..env.actions import choose_offered
 from ..errors import ConfigError, LLMError, RunStopped
 from ..feedback import FeedbackChannel, make_feedback
 from ..llm.base import Models
 from ..measurements import Ledger
 from ..prototype import READ_ONLY_PATTERN as PROTOTYPE_READ_ONLY
-from ..redact import scrub, watch_folder
+from ..redact import scrub
 from ..run_record import RunRecorder
 from .experiment import (COMPACT_AGENT_MAX_TOKENS, DEFAULT_AGENT_MAX_TOKENS, AgentConfig,
                          ExperimentAgent)
