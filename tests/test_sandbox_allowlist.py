@@ -381,7 +381,8 @@ def test_baseline_runs_through_the_sandbox(tmp_path, monkeypatch, mode):
     """Issue 11 part 4: the starter script gets the same environment as agent scripts."""
     from task_helpers import copy_task_tree
 
-    from mlr_copilot.tasks import find_task, run_baseline
+    from mlr_copilot.baseline_cmd import run_baseline
+    from mlr_copilot.tasks import find_task
 
     monkeypatch.setenv("KAGGLE_KEY", EXPORTED["KAGGLE_KEY"])
     root = copy_task_tree(tmp_path / "root")

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from mlr_copilot.errors import ConfigError
-from mlr_copilot.tasks import discover_tasks, find_task, run_baseline
+from mlr_copilot.baseline_cmd import run_baseline
+from mlr_copilot.tasks import discover_tasks, find_task
 from task_helpers import OFFLINE_TASKS, REPO, SEED_TASKS, copy_task_tree, prepared_root
 
 
