@@ -121,8 +121,9 @@ class ExperimentAgent:
         self.recorder = recorder
         self.config = config or AgentConfig()
         self.state = state or AgentState()
-        self.research_log = ResearchLog(env.research_log, self._ask_fast,
-                                        entries=self.config.research_log_entries) if self.config.research_log else None
+        self.research_log = None  # the agent's own; stored in the file the environment hands over
+        if self.config.research_log:
+            self.research_log = ResearchLog(env.research_log, self._ask_fast, entries=self.config.research_log_entries)
         self.offered = list(env.action_infos)
         self.spec = ResponseSpec(
             entries=NARRATIVE_ENTRIES,

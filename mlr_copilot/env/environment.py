@@ -26,9 +26,9 @@ from ..llm.base import Models
 from ..logs import SCHEMA_VERSION, JsonlWriter, utc_now
 from ..measurements import record_observation
 from . import research_log
-from .research_log import RESEARCH_LOG_NAME, ResearchLogFile
 from .actions import REGISTRY, ActionInfo, ActionResult, choose_offered
 from .context import ActionContext, EnvConfig, HumanChannel
+from .research_log import RESEARCH_LOG_NAME, ResearchLogFile
 from .sandbox import Sandbox
 from .snapshots import SnapshotError, SnapshotStore, diff_manifests, list_steps
 
