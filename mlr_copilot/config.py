@@ -11,9 +11,11 @@ baselines all use it:
 * a variable is secret when its name is a known key name or matches ``SECRET_NAME_PATTERN``,
   or when its value is a connection string with an embedded password
   (``postgresql://user:password@host/db``);
-* the ``.env`` files that count are found by ``find_env_files``: every ``.env`` in the
-  current folder (or a given one) and its parents, and ``~/.env``; every value they define
-  is secret, whatever its name;
+* the ``.env`` files that count are ``env_files()``: every ``.env`` in the current folder,
+  in the folders given to ``watch_folder`` (a run's project root) and in their parents, and
+  ``~/.env``; every value they define is secret, whatever its name. The scrubber, the
+  sandbox (which masks them) and ``doctor`` all take this one list, and the ``.env`` that
+  is loaded at start-up is the nearest of the same search (``load_env_file``);
 * the values to scrub are those of the secret variables and of the ``.env`` files, at least
   ``MIN_SECRET_LENGTH`` characters long (shorter ones would match ordinary text), plus the
   password part of any URL that carries one.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -61,19 +64,39 @@ def is_secret(name: str, value: str | None = None) -> bool:
     return is_secret_name(name) or (value is not None and has_url_password(value))
 
 
-def find_env_files(*starts: str | os.PathLike) -> list[Path]:
-    """Every ``.env`` whose values count as secrets: in each of ``starts`` (default: the current
-    folder) and their parents, then ``~/.env``. Nearest first, without repeats."""
+def find_env_files(*starts: str | os.PathLike, home: bool = True) -> list[Path]:
+    """Every ``.env`` in each of ``starts`` (default: the current folder) and their parents,
+    then (``home``) ``~/.env``. Nearest first, without repeats: the one search for ``.env``."""
     folders = [Path(s) for s in starts] or [Path.cwd()]
     found: list[Path] = []
     candidates = [f / ".env" for start in folders for f in (start, *start.parents)]
-    for candidate in [*candidates, Path.home() / ".env"]:
+    for candidate in [*candidates, *([Path.home() / ".env"] if home else [])]:
         try:
             if candidate.is_file() and candidate not in found:
                 found.append(candidate)
         except OSError:
             continue
     return found
+
+
+_watched: list[Path] = []
+_watched_lock = threading.Lock()
+
+
+def watch_folder(folder: str | os.PathLike) -> None:
+    """Count the ``.env`` files in ``folder`` and its parents from now on (a run's project root)."""
+    p = Path(folder).resolve()
+    with _watched_lock:
+        if p not in _watched:
+            _watched.append(p)
+
+
+def env_files() -> list[Path]:
+    """The ``.env`` files whose values are secret now: from the current folder, the watched
+    folders and ``~`` (see the module docstring)."""
+    with _watched_lock:
+        starts = [Path.cwd(), *_watched]
+    return find_env_files(*starts)
 
 
 _dotenv_cache: dict[Path, tuple[tuple[int, int], dict[str, str]]] = {}
@@ -100,29 +123,23 @@ def env_file_values(path: Path) -> dict[str, str]:
     return values
 
 
-def find_env_file(start: str | os.PathLike | None = None) -> Path | None:
-    """The ``.env`` in ``start`` (default: the current directory) or its nearest parent."""
-    here = Path(start) if start is not None else Path.cwd()
-    chain = {folder / ".env" for folder in (here, *here.parents)}
-    return next((f for f in find_env_files(here) if f in chain), None)
-
-
 def load_env_file(path: str | os.PathLike | None = None, *, override: bool = False,
                   env: dict[str, str] | None = None) -> list[str]:
     """Load a ``.env`` file into ``env`` (default ``os.environ``); return the names it defines.
 
-    ``path`` None searches the current directory and its parents; a missing file is not an
-    error (returns ``[]``) unless a path was given explicitly. Variables already set in the
+    ``path`` None: the nearest ``.env`` of the current directory and its parents (the first
+    that ``find_env_files`` finds there); a missing file is not an error (returns ``[]``)
+    unless a path was given explicitly. Variables already set in the
     environment win unless ``override``. Values are never logged, only names.
     """
     from .errors import ConfigError
 
     target = os.environ if env is None else env
     if path is None:
-        found = find_env_file()
-        if found is None:
+        found = find_env_files(home=False)
+        if not found:
             return []
-        env_path = found
+        env_path = found[0]
     else:
         env_path = Path(path)
         if not env_path.is_file():

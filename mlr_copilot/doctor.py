@@ -103,10 +103,10 @@ def process_limit_check() -> Check:
 
 def secrets_check(env: dict | None = None) -> Check:
     """Which variables and .env files the secret rule covers (names and paths, never values)."""
-    from .config import find_env_files, secret_names
+    from .config import env_files, secret_names
 
     names = secret_names(dict(os.environ) if env is None else env)
-    files = find_env_files()
+    files = env_files()
     detail = (f"{len(names)} secret variable(s) set ({', '.join(names[:6])}{' ...' if len(names) > 6 else ''}); "
               f".env files: {', '.join(str(f) for f in files) or 'none'}. Scripts receive none of them "
               f"(environment allowlist); their values are scrubbed from logs and LLM requests.")

@@ -6,8 +6,8 @@ JSONL line and JSON file of a run, every LLM request), ``StreamScrubber`` for a 
 output streamed to a file, ``ScrubFilter`` for log messages.
 
 ``active_secrets()`` is the set in force for this process: the secret variables of
-``os.environ`` and every value of the ``.env`` files found from the current folder, from
-``~`` and from the folders given to ``watch_folder`` (a run's project root and workspace).
+``os.environ`` and every value of ``config.env_files()`` (the ``.env`` files found from the
+current folder, from ``~`` and from the folders given to ``watch_folder``).
 It is recomputed cheaply on each call (``.env`` files are parsed again only when they change),
 so a key exported or a ``.env`` loaded after start-up is scrubbed as well.
 """
@@ -16,11 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
-from pathlib import Path
 from typing import Any, Sequence
 
-from .config import URL_PASSWORD, find_env_files, secret_values
+from .config import URL_PASSWORD, env_files, secret_values
 
 REDACTED = "[REDACTED]"
 
@@ -37,23 +35,9 @@ _REDACTED_B = REDACTED.encode()
 _KEY_PATTERNS_B = tuple(re.compile(p.pattern.encode()) for p in KEY_PATTERNS)
 _URL_PASSWORD_B = re.compile(URL_PASSWORD.pattern.encode())
 
-_watched: list[Path] = []
-_lock = threading.Lock()
-
-
-def watch_folder(folder: str | os.PathLike) -> None:
-    """Count the ``.env`` files in ``folder`` and its parents from now on (project root, workspace)."""
-    p = Path(folder).resolve()
-    with _lock:
-        if p not in _watched:
-            _watched.append(p)
-
-
 def active_secrets() -> list[str]:
     """The values to scrub now, longest first (see the module docstring)."""
-    with _lock:
-        starts = [Path.cwd(), *_watched]
-    return secret_values(os.environ, env_files=find_env_files(*starts))
+    return secret_values(os.environ, env_files=env_files())
 
 
 def scrub_text(text: str, secrets: Sequence[str]) -> str:

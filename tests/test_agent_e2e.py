@@ -187,3 +187,24 @@ def test_memory_limit_option_stops_a_greedy_script_with_a_clear_error(tmp_path):
     first = [r for r in read_jsonl(result.run_dir / "agent_log" / "full_log.jsonl") if r["type"] == "step"][0]
     assert "MemoryError" in first["full_observation"] and "allocated" not in first["full_observation"]
     assert result.status == "final_answer"  # the failing script is an observation, not a crash
+
+
+def test_each_step_is_snapshotted_once_with_its_research_log_entry(tmp_path, monkeypatch):
+    """Issue 11: one snapshot per step, taken as the step ends (after its research-log entry),
+    so restoring step N gives the log up to entry N; the agent writes its log itself."""
+    from mlr_copilot.env.snapshots import SnapshotStore, restore
+
+    taken, take = [], SnapshotStore.take
+    monkeypatch.setattr(SnapshotStore, "take", lambda self, step: taken.append(step) or take(self, step))
+    root = make_project(tmp_path)
+    main = [step("list", "List Files", {"dir_path": "."}),
+            step("run", "Execute Script", {"script_name": "main.py"}),
+            step("done", "Final Answer", {"final_answer": "x"})]
+    result = run_experiment(options(root), models=scripted_models(main), feedback=NoFeedback())
+    assert result.status == "final_answer", result.message
+    assert taken == [0, 1, 2, 3]
+    for n in (1, 2, 3):
+        log = (restore(result.run_dir / "env_log", n, tmp_path / f"r{n}") / "research_log.log").read_text()
+        assert f"[Step {n}] Entry: did the step." in log and f"[Step {n + 1}]" not in log
+    trace = read_jsonl(result.run_dir / "env_log" / "trace.jsonl")
+    assert [r["action"] for r in trace if r["type"] == "action"] == ["List Files", "Execute Script", "Final Answer"]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mlr_copilot.env.actions import REGISTRY, Arg, action
+from mlr_copilot.env.actions import (ACTION_MODULES, DEFAULT_OFFERED, REGISTRY, ActionResult, Arg, action,
+                                     choose_offered)
 from mlr_copilot.env.context import EnvConfig
 from mlr_copilot.env.environment import Environment
 from mlr_copilot.env.snapshots import diff_steps, list_steps, restore
@@ -54,6 +55,21 @@ def test_bad_offers_are_config_errors(tmp_path):
     if "Understand File" in REGISTRY:
         with pytest.raises(ConfigError, match="needs a model"):
             make(tmp_path, offered=["Understand File"])
+
+
+def test_the_run_and_the_environment_share_one_offer(tmp_path):
+    """Issue 11: the offer is decided once (choose_offered), for the run and the Environment."""
+    env = make(tmp_path, models=Models.single(ScriptedLLM([])), human=object())
+    assert choose_offered(human=True) == list(DEFAULT_OFFERED) + ["Request Help"]
+    assert set(env.offered_names) == set(choose_offered(human=True))
+    offer = choose_offered(add=["read file", "Retrieve Model"], remove=["reflection"])
+    assert offer[-1] == "Read File" and "Reflection" not in offer and offer.count("Retrieve Model") == 1
+    with pytest.raises(ConfigError, match="--actions-add: unknown action 'Append Summary"):
+        choose_offered(add=["Append Summary to Research Log"])  # bookkeeping, never offered
+    with pytest.raises(ConfigError, match="Final Answer cannot be removed"):
+        choose_offered(remove=["final answer"])
+    with pytest.raises(ConfigError, match="is not offered"):
+        choose_offered(remove=["Read File"])
 
 
 def test_an_action_not_offered_is_refused_with_the_list(tmp_path):
@@ -149,9 +165,18 @@ def test_bad_action_input_becomes_an_observation(tmp_path):
     assert not obs.ok and "'destination'" in obs.text and "'destinaton'" in obs.text
 
 
+def test_an_action_returns_its_result_typed():
+    """Issue 11: exit code and output file come back in the ActionResult, not on the context."""
+    assert ActionResult.of("listed", "List Files") == ActionResult("listed")
+    ran = ActionResult("ran", exit_code=3, output_path="out.log")
+    assert ActionResult.of(ran, "Execute Script") is ran
+    with pytest.raises(TypeError, match="returned dict"):
+        ActionResult.of({"observation": "x"}, "Odd Action")
+
+
 @pytest.fixture
 def buggy_action():
-    @action("Buggy Test Action", "raises a bug", [Arg("x", "anything")], "nothing")
+    @action("Buggy Test Action", "raises a bug", [Arg("x", "anything")], "nothing", registry=REGISTRY)
     def buggy(ctx, x):
         raise KeyError("our own bug")
     yield "Buggy Test Action"
@@ -263,3 +288,20 @@ def test_ctrl_c_during_a_script_leaves_nothing_running(tmp_path):
         except OSError:
             pass
     assert live == []
+
+
+def test_importing_an_action_module_registers_nothing():
+    """Issue 11: actions are collected from ACTION_MODULES when the registry is first used,
+    never as a side effect of importing a module; the order is the list's."""
+    code = textwrap.dedent("""
+        import json
+        import mlr_copilot.env.files
+        from mlr_copilot.env.actions import REGISTRY
+        print("BEFORE", len(REGISTRY._actions))
+        print("ORDER", json.dumps([a.function.__module__.rsplit(".", 1)[1] for a in REGISTRY.all()]))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert "BEFORE 0" in r.stdout, r.stdout + r.stderr
+    order = json.loads(r.stdout.split("ORDER ", 1)[1])
+    assert list(dict.fromkeys(order)) == list(ACTION_MODULES)

@@ -64,7 +64,7 @@ def test_research_log_linked_out_of_the_workspace_never_kills_the_run(tmp_path):
     # a resume meeting the link again (restored from a snapshot) does not die on it either
     env = make_env(tmp_path / "again")
     os.symlink(outside, env.workspace / "research_log.log")
-    assert env.read_research_log() == "" and outside.read_text() == "keep me\n"
+    assert env.research_log.read() == "" and outside.read_text() == "keep me\n"
     assert stat.S_ISREG(os.lstat(env.workspace / "research_log.log").st_mode)
 
 

@@ -311,6 +311,49 @@ def test_one_secret_rule_covers_the_issue_names_and_connection_strings(tmp_path,
     assert "abc" not in values and "C.UTF-8" not in values  # under 8 characters, or not secret
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_an_exported_kaggle_key_never_reaches_an_agent_script(tmp_path, monkeypatch, mode):
+    """Issue 11 part 4: the sandbox applies config's secret rule, even to a variable on the
+    allowlist (a PYTHON* name that is a key by the rule)."""
+    from mlr_copilot.config import is_secret_name
+
+    assert is_secret_name("KAGGLE_KEY") and is_secret_name("PYTHON_KAGGLE_KEY")
+    monkeypatch.setenv("KAGGLE_KEY", EXPORTED["KAGGLE_KEY"])
+    monkeypatch.setenv("PYTHON_KAGGLE_KEY", EXPORTED["KAGGLE_KEY"])
+    monkeypatch.setenv("PYTHONIOENCODING", "utf-8")  # allowlisted and no secret: passed
+    obs = run_script(make_env(tmp_path, mode), "import os\nprint('seen', sorted(k for k in os.environ "
+                                                "if 'KAGGLE' in k or k == 'PYTHONIOENCODING'))\n")
+    assert obs.exit_code == 0 and "seen ['PYTHONIOENCODING']" in obs.text, obs.text
+
+
+def test_one_search_finds_the_env_files_to_scrub_mask_report_and_load(tmp_path, monkeypatch):
+    """Issue 11 part 4: the scrubber, the sandbox's masks, doctor and start-up loading all use
+    the same .env search (current folder and parents, watched folders, ~)."""
+    from mlr_copilot import config
+    from mlr_copilot.doctor import secrets_check
+    from mlr_copilot.env.isolation import _masks
+    from mlr_copilot.redact import active_secrets
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    (project / ".env").write_text("PROJECT_THING=project-dotenv-value-1234\n")
+    (project / "sub" / ".env").write_text("NEAR_THING=near-dotenv-value-5678\n")
+    (elsewhere / ".env").write_text("WATCHED_THING=watched-dotenv-value-9012\n")
+    monkeypatch.chdir(project / "sub")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(config, "_watched", [])
+    config.watch_folder(elsewhere)
+    files = config.env_files()
+    assert files == [project / "sub" / ".env", project / ".env", elsewhere / ".env"]
+    assert {"near-dotenv-value-5678", "project-dotenv-value-1234", "watched-dotenv-value-9012"} <= set(active_secrets())
+    assert all(str(f) in secrets_check().detail for f in files)
+    masks = _masks([str(tmp_path)], [])
+    assert all(str(f) in masks for f in files)
+    loaded: dict[str, str] = {}
+    assert config.load_env_file(env=loaded) == ["NEAR_THING"]  # the nearest of the same search
+
+
 def test_stream_scrubber_catches_secrets_split_between_chunks():
     from mlr_copilot.redact import StreamScrubber
 

@@ -4,8 +4,9 @@ One step: render the prompt (stable part first: instructions, tools, problem; th
 steps so far, the research-log summary and the latest human feedback — in that order, so
 a local backend reuses the longest possible prefix of the previous prompt), ask the main
 model, parse the response (with corrective retries), execute the action in the
-Environment, snapshot, write a research-log entry with the fast model, take feedback,
-write the step record. The loop never touches subprocesses or SDKs itself.
+Environment, take feedback, add the step to the research log (``research_log``), end the
+step in the Environment (its one snapshot), write the step record. The loop never touches
+subprocesses or SDKs itself.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from ..logs import utc_now
 from ..templates import render
 from .guards import check_arguments, repeated_step, spec_without
 from .next_move import REWRITE_ACTIONS, target_file, unfinished_work, unrun_change, where_we_are
-from .research_log import brief_entry, key_lines
+from .research_log import LogFile, ResearchLog, key_lines
 from .parsing import FormatError, corrective_message, parse_response
 
 logger = logging.getLogger(__name__)
@@ -37,21 +38,28 @@ DEFAULT_AGENT_MAX_TOKENS = 2000
 COMPACT_AGENT_MAX_TOKENS = 600
 """With the compact prompt: a grammar then allows one line per entry, so a small model that
 starts repeating itself stops within ~500 tokens instead of ~1,500 (a minute on a CPU)."""
-RESEARCH_LOG_PROMPT_CHARS = 3000  # a longer research log is summarised by the fast model
 SUMMARY_BLOCK_CHARS = 6000
 DEFAULT_RETRY_TEMPERATURE = 0.7  # a retry that samples does not repeat a greedy mistake
 
 
+class ObservationLike(Protocol):
+    """What ``Environment.execute`` returns (``env.environment.Observation``)."""
+
+    text: str
+    is_final: bool
+    exit_code: int | None
+    full_text_path: str | None
+
+
 class EnvironmentLike(Protocol):
     action_infos: Sequence[Any]
+    research_log: LogFile  # where the agent's research log is stored
 
-    def execute(self, name: str, args: dict, *, step: int) -> Any: ...
+    def execute(self, name: str, args: dict, *, step: int, end_step: bool = True) -> ObservationLike: ...
 
-    def execute_internal(self, name: str, args: dict, *, step: int) -> Any: ...
+    def end_step(self, step: int) -> str: ...
 
     def workspace_digest(self, step: int) -> str | None: ...
-
-    def snapshot(self, step: int) -> None: ...
 
     def time_left(self) -> float | None: ...
 
@@ -113,6 +121,9 @@ class ExperimentAgent:
         self.recorder = recorder
         self.config = config or AgentConfig()
         self.state = state or AgentState()
+        self.research_log = None  # the agent's own; stored in the file the environment hands over
+        if self.config.research_log:
+            self.research_log = ResearchLog(env.research_log, self._ask_fast, entries=self.config.research_log_entries)
         self.offered = list(env.action_infos)
         self.spec = ResponseSpec(
             entries=NARRATIVE_ENTRIES,
@@ -157,7 +168,9 @@ class ExperimentAgent:
         progress.report("step", step=step, max_steps=self.config.max_steps, phase="thinking", action="")
         completion, parsed, prompt, attempts, errors, normalised = self._ask_model(step)
         progress.report("step", step=step, max_steps=self.config.max_steps, phase="acting", action=parsed.action)
-        observation = self.env.execute(parsed.action, parsed.action_input, step=step)
+        # The step ends (its one snapshot) once the research-log entry is written, so restoring
+        # step N (resume) gives the workspace and research log exactly as the step record describes.
+        observation = self.env.execute(parsed.action, parsed.action_input, step=step, end_step=False)
         full_text = observation.text
         prompt_obs = self._observation_for_prompt(parsed.action, full_text)
         if observation.is_final:
@@ -169,11 +182,12 @@ class ExperimentAgent:
         result = self.feedback.after_step(view) if not observation.is_final else None
         human_wait_s = time.monotonic() - waited  # kept out of duration_s: the step's own time
         feedback_text = result.text if result else None
-        if self.config.research_log:
-            self._write_research_log(step, parsed, prompt_obs, feedback_text)
-        # The snapshot comes after the research-log entry, so restoring step N (resume)
-        # gives the workspace and research log exactly as the step record describes.
-        self.env.snapshot(step)
+        if self.research_log is not None:
+            self.research_log.add_step(step, parsed.entries.get("Thought", ""), parsed.action,
+                                       parsed.action_input, prompt_obs, feedback_text)
+        note = self.env.end_step(step)  # paths the snapshot had to leave out, said once
+        if note:
+            full_text, prompt_obs = f"{full_text}\n\n{note}", f"{prompt_obs}\n\n{note}"
         memory = StepMemory(step, parsed.entries, parsed.action, parsed.action_input, prompt_obs, feedback_text)
         self.state.history.append(memory)
         self.state.feedback = feedback_text
@@ -183,8 +197,7 @@ class ExperimentAgent:
             "prompt": f"{self.system_prompt}\n\n{prompt}", "response": completion.text, "entries": parsed.entries,
             "action": parsed.action, "action_input": parsed.action_input,
             "observation": prompt_obs, "full_observation": full_text,
-            "full_observation_path": getattr(observation, "full_text_path", None),
-            "exit_code": getattr(observation, "exit_code", None),
+            "full_observation_path": observation.full_text_path, "exit_code": observation.exit_code,
             "feedback": feedback_text, "parse_attempts": attempts, "parse_errors": errors,
             "normalised": normalised,
             "usage": {"model": completion.model, **completion.usage.__dict__,
@@ -328,38 +341,16 @@ class ExperimentAgent:
         for i, block in enumerate(blocks, 1):
             prompt = render("agents.prompts", "summarize_observation", part=i, parts=len(blocks),
                             action=action, text=block)
-            summaries.append(self._call(self.models.fast, [{"role": "user", "content": prompt}],
-                                        purpose="summarize_observation", max_tokens=400).text.strip())
+            summaries.append(self._ask_fast(prompt, "summarize_observation", 400))
         joined = "\n".join(summaries)
         return f"[The observation was {len(text)} characters long; summary:]\n{joined[:limit]}"
 
-    def _write_research_log(self, step: int, parsed, observation: str, feedback: str | None) -> None:
-        if self.config.research_log_entries == "brief":
-            entry = brief_entry(step, parsed.entries.get("Thought", ""), parsed.action, parsed.action_input,
-                                observation, feedback)
-            self.env.execute_internal("Append Summary to Research Log", {"content": entry}, step=step)
-            return
-        prompt = render("agents.prompts", "research_log_entry", step=step,
-                        thought=parsed.entries.get("Thought", ""), action=parsed.action,
-                        action_input=json.dumps(parsed.action_input, ensure_ascii=False)[:1000],
-                        observation=observation[:2500], feedback=feedback or "none")
-        entry = self._call(self.models.fast, [{"role": "user", "content": prompt}],
-                           purpose="research_log_entry", max_tokens=300).text.strip()
-        self.env.execute_internal("Append Summary to Research Log",
-                                  {"content": f"[Step {step}] {entry}\n"}, step=step)
+    def _ask_fast(self, prompt: str, purpose: str, max_tokens: int) -> str:
+        """The fast model's answer to one prompt, counted like every call of the agent."""
+        return self._call(self.models.fast, [{"role": "user", "content": prompt}],
+                          purpose=purpose, max_tokens=max_tokens).text.strip()
 
     def _research_log_text(self) -> str:
-        if not self.config.research_log or not self.state.history:
+        if self.research_log is None or not self.state.history:
             return ""
-        log = self.research_log_content()
-        if not log.strip():
-            return ""
-        if len(log) > RESEARCH_LOG_PROMPT_CHARS:
-            prompt = render("agents.prompts", "summarize_research_log", log=log[-4 * RESEARCH_LOG_PROMPT_CHARS:])
-            log = self._call(self.models.fast, [{"role": "user", "content": prompt}],
-                             purpose="summarize_research_log", max_tokens=500).text.strip()
-        return f"Research log so far:\n{log}\n"
-
-    def research_log_content(self) -> str:
-        reader = getattr(self.env, "read_research_log", None)
-        return reader() if reader else ""
+        return self.research_log.for_prompt()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, NamedTuple
 
+from ..env.actions import normalise_action_name
 from ..errors import FormatError
 from .action_input import extract_action_input
 
@@ -107,10 +108,6 @@ def _offers(registry_or_offered: Any) -> list[_Offer]:
     return out
 
 
-def _norm(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
-
-
 def match_action(text: str, offered: Any) -> _Offer:
     """The offered action meant by ``text``, forgiving case, punctuation, markdown and
     trailing words ("Execute Script now"); raises FormatError naming the offered ones."""
@@ -123,8 +120,8 @@ def match_action(text: str, offered: Any) -> _Offer:
     for o in offers:
         if o.name == wanted:
             return o
-    key = _norm(wanted)
-    exact = [o for o in offers if _norm(o.name) == key]
+    key = normalise_action_name(wanted)
+    exact = [o for o in offers if normalise_action_name(o.name) == key]
     if exact:
         return exact[0]
     if key:
@@ -137,10 +134,10 @@ def match_action(text: str, offered: Any) -> _Offer:
             if m and _is_remark(wanted[m.end():]):
                 prefixed.append(o)
         if prefixed:
-            return max(prefixed, key=lambda o: len(_norm(o.name)))
+            return max(prefixed, key=lambda o: len(normalise_action_name(o.name)))
         # "Understand" -> the one action whose name starts with the text
         if len(key) >= 4:
-            starting = [o for o in offers if _norm(o.name).startswith(key)]
+            starting = [o for o in offers if normalise_action_name(o.name).startswith(key)]
             if len(starting) == 1:
                 return starting[0]
     shown = wanted if len(wanted) <= 80 else wanted[:77] + "..."

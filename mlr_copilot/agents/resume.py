@@ -93,9 +93,9 @@ def resume_run(run_dir: str | os.PathLike, *, feedback_mode: str = "auto", feedb
 
 def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, feedback_file: str | None,
                    overrides: dict[str, Any], models, feedback, stopped: int) -> RunResult:
+    from ..config import watch_folder
     from ..env.environment import Environment
     from ..env.snapshots import SnapshotError, list_steps, load_manifest
-    from ..redact import watch_folder
     from ..tasks import find_task
 
     info = recorder.info

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import progress
-from ..config import DEFAULT_HISTORY_STEPS, DEFAULT_MAX_STEPS, DEFAULT_SCRIPT_TIMEOUT_S
-from ..env.actions import DEFAULT_OFFERED, REGISTRY
+from ..config import DEFAULT_HISTORY_STEPS, DEFAULT_MAX_STEPS, DEFAULT_SCRIPT_TIMEOUT_S, watch_folder
+from ..env.actions import choose_offered
 from ..errors import ConfigError, LLMError, RunStopped
 from ..feedback import FeedbackChannel, make_feedback
 from ..llm.base import Models
 from ..measurements import Ledger
 from ..prototype import READ_ONLY_PATTERN as PROTOTYPE_READ_ONLY
-from ..redact import scrub, watch_folder
+from ..redact import scrub
 from ..run_record import RunRecorder
 from .experiment import (COMPACT_AGENT_MAX_TOKENS, DEFAULT_AGENT_MAX_TOKENS, DEFAULT_PARSE_ATTEMPTS,
                          AgentConfig, ExperimentAgent)
@@ -84,31 +84,6 @@ class RunResult:
     info: dict = field(default_factory=dict)  # run.json as the run ended
 
 
-def offered_actions(add: Sequence[str] = (), remove: Sequence[str] = (), *, human: bool = False) -> list[str]:
-    """The action names offered to the agent, validated against the registry."""
-    import mlr_copilot.env.environment  # noqa: F401  (registers every action)
-
-    names = list(DEFAULT_OFFERED) + (["Request Help"] if human else [])
-    for raw in add:
-        info = REGISTRY.lookup(raw)
-        if info is None or info.bookkeeping:
-            raise ConfigError(f"--actions-add: unknown action {raw!r}. Known actions: {', '.join(_public_names())}")
-        if info.name not in names:
-            names.append(info.name)
-    for raw in remove:
-        info = REGISTRY.lookup(raw)
-        if info is None or info.name not in names:
-            raise ConfigError(f"--actions-remove: {raw!r} is not offered. Offered: {', '.join(names)}")
-        if info.name == "Final Answer":
-            raise ConfigError("--actions-remove: Final Answer cannot be removed: the agent needs a way to finish.")
-        names.remove(info.name)
-    return names
-
-
-def _public_names() -> list[str]:
-    return [a.name for a in REGISTRY.all() if not a.bookkeeping]
-
-
 def run_experiment(options: RunOptions, *, models: Models | None = None,
                    feedback: FeedbackChannel | None = None) -> RunResult:
     """Start a new run of ``options.task``. ``models``/``feedback`` may be injected (tests, pipeline)."""
@@ -137,9 +112,9 @@ def run_experiment(options: RunOptions, *, models: Models | None = None,
         check_tree_options(options)
         offered = list(TREE_ACTIONS)
     else:
-        offered = offered_actions(prototype_offer(problem, task.workspace_path) + tuple(options.actions_add),
-                                  options.actions_remove,
-                                  human=feedback.interactive or bool(options.feedback_file))
+        offered = choose_offered(add=prototype_offer(problem, task.workspace_path) + tuple(options.actions_add),
+                                 remove=options.actions_remove,
+                                 human=feedback.interactive or bool(options.feedback_file))
     run_dir = create_run_dir(Path(options.log_root), task.name)
     workspace = prepare_workspace(task.workspace_path, run_dir, work_dir=options.work_dir)
     recorder = RunRecorder(run_dir, info={"task": task.name, "llm": options.llm or "local",

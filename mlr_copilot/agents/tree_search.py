@@ -168,7 +168,7 @@ class TreeAgent:
         """A node that is not run (no code block, or code already tried): one step, a snapshot."""
         why = node.error if node.duplicate_of is None else \
             f"The code is the same as node {node.duplicate_of}'s; it was not run again."
-        self.env.snapshot(step)
+        self.env.end_step(step)
         node.steps.append(step)
         self.next_step = step + 1
         record = {**base, "action": SKIP_ACTION, "action_input": {"reason": why}, "observation": why,

@@ -2,16 +2,19 @@
 
 Names, argument keys and usage text follow MLAgentBench / MLR-Copilot, so prompts and logs
 stay compatible with theirs. The functions behind the actions live in the modules named by
-``ACTION_MODULES``; they register themselves with ``@action``.
+``ACTION_MODULES``; each is declared there with ``@action``, which only marks it. The
+registry collects the marked functions of those modules, in that order, when it is first
+used: nothing is registered as a side effect of importing a module, and the order of the
+prompt's tool list never depends on which module was imported first.
 """
 from __future__ import annotations
 
 import importlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
-from ..errors import ActionInputError
+from ..errors import ActionInputError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -25,12 +28,32 @@ class Arg:
 
 
 @dataclass(frozen=True)
+class ActionResult:
+    """What an action returns when its observation is not the whole story (Execute Script:
+    the exit code and the file holding the full output). An action may return a plain
+    ``str``: the observation alone. Typed, so nothing travels beside it on the context."""
+
+    observation: str
+    exit_code: int | None = None
+    output_path: str | None = None
+
+    @classmethod
+    def of(cls, value: "str | ActionResult", action: str) -> "ActionResult":
+        """An action function's return value as an ActionResult (TypeError for anything else)."""
+        if isinstance(value, str):
+            return cls(value)
+        if isinstance(value, ActionResult) and isinstance(value.observation, str):
+            return value
+        raise TypeError(f"action {action!r} returned {type(value).__name__}, not str or ActionResult")
+
+
+@dataclass(frozen=True)
 class ActionInfo:
     name: str
     description: str
     args: tuple[Arg, ...]
     return_value: str
-    function: Callable[..., str] = field(compare=False, repr=False)
+    function: Callable[..., "str | ActionResult"] = field(compare=False, repr=False)
     uses_llm: bool = False
     bookkeeping: bool = False  # engine-internal (research log): consumes no step
 
@@ -141,77 +164,98 @@ def _coerce(arg: Arg, value: Any, info: ActionInfo) -> Any:
 
 
 class ActionRegistry:
-    """Holds every known action, in registration order."""
+    """Every known action: those declared in ``modules`` (collected on first use, in module
+    order, then as declared), then any registered explicitly (tests, extensions)."""
 
-    def __init__(self) -> None:
+    def __init__(self, modules: Sequence[str] = ()) -> None:
+        self._modules = tuple(modules)
+        self._loaded = not self._modules
         self._actions: dict[str, ActionInfo] = {}
-        self._ordered: list[ActionInfo] | None = None
+
+    def load(self) -> "ActionRegistry":
+        """Import the action modules and collect the actions they declare (once)."""
+        if not self._loaded:
+            self._loaded = True
+            for name in self._modules:
+                module = importlib.import_module(f"{__package__}.{name}")
+                for value in list(vars(module).values()):
+                    info = getattr(value, ACTION_ATTR, None)
+                    if isinstance(info, ActionInfo) and getattr(value, "__module__", None) == module.__name__:
+                        self._add(info)
+        return self
 
     def register(self, info: ActionInfo) -> ActionInfo:
+        """Add an action declared elsewhere; it comes after the declared ones."""
+        self.load()
+        return self._add(info)
+
+    def _add(self, info: ActionInfo) -> ActionInfo:
         if info.name in self._actions:
             raise ValueError(f"action {info.name!r} registered twice")
         self._actions[info.name] = info
-        self._ordered = None
         return info
 
     def __getitem__(self, name: str) -> ActionInfo:
-        return self._actions[name]
+        return self.load()._actions[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._actions
+        return name in self.load()._actions
 
     def names(self) -> list[str]:
         return [info.name for info in self.all()]
 
     def all(self) -> list[ActionInfo]:
-        """Every action in a fixed order: by the module that declares it (``ACTION_MODULES``),
-        then as declared there, whichever module happened to be imported first."""
-        if self._ordered is None:
-            rank = {f"{__package__}.{name}": i for i, name in enumerate(ACTION_MODULES)}
-            order = {name: i for i, name in enumerate(self._actions)}
-            self._ordered = sorted(self._actions.values(), key=lambda info: (
-                rank.get(getattr(info.function, "__module__", ""), len(rank)), order[info.name]))
-        return list(self._ordered)
+        """Every action in its fixed order (the order the prompt lists them)."""
+        return list(self.load()._actions.values())
 
     def lookup(self, name: str) -> ActionInfo | None:
         """Find an action by name, forgiving case and surrounding spaces/punctuation."""
-        if name in self._actions:
-            return self._actions[name]
-        key = _norm(name)
-        for info in self._actions.values():
-            if _norm(info.name) == key:
+        actions = self.load()._actions
+        if name in actions:
+            return actions[name]
+        key = normalise_action_name(name)
+        for info in actions.values():
+            if normalise_action_name(info.name) == key:
                 return info
         return None
 
 
-def _norm(name: str) -> str:
+def normalise_action_name(name: str) -> str:
+    """The form in which two action names are compared (lower-case letters and digits only),
+    so "execute_script" and "Execute Script" name one action. The registry and the response
+    parser both use it, so a name one accepts the other finds."""
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
-REGISTRY = ActionRegistry()
-
-ACTION_MODULES = ("execute", "files", "llm_actions", "research_log", "hub_prototype")
+ACTION_MODULES = ("execute", "files", "llm_actions", "hub_prototype")
 """The modules of this package that declare actions, in the order the prompt lists their
 actions. The list is explicit so that the order (and so the prompt, which replays and
 caches compare byte for byte) never depends on import order."""
 
+ACTION_ATTR = "action_info"  # where @action puts the declaration on the function
+
+REGISTRY = ActionRegistry(ACTION_MODULES)
+
 
 def load_actions() -> ActionRegistry:
-    """Import every action module (each declares its actions with ``@action``)."""
-    for name in ACTION_MODULES:
-        importlib.import_module(f"{__package__}.{name}")
-    return REGISTRY
+    """The registry with every action of ``ACTION_MODULES`` collected."""
+    return REGISTRY.load()
 
 
 def action(name: str, description: str, args: list[Arg], return_value: str, *,
            uses_llm: bool = False, bookkeeping: bool = False,
-           registry: ActionRegistry = REGISTRY) -> Callable[[Callable[..., str]], Callable[..., str]]:
-    """Decorator: declare an action once. The function is called as ``fn(ctx, **args)``."""
+           registry: ActionRegistry | None = None) -> Callable[[Callable], Callable]:
+    """Decorator: declare an action once, on its function (``fn.action_info``); the function
+    is called as ``fn(ctx, **args)`` and returns the observation (``str``) or an
+    :class:`ActionResult`. The registry collects it from its module (``ACTION_MODULES``);
+    a ``registry`` given here registers it at once (an action declared outside them)."""
 
-    def wrap(fn: Callable[..., str]) -> Callable[..., str]:
-        registry.register(ActionInfo(name=name, description=description, args=tuple(args),
-                                     return_value=return_value, function=fn,
-                                     uses_llm=uses_llm, bookkeeping=bookkeeping))
+    def wrap(fn: Callable) -> Callable:
+        info = ActionInfo(name=name, description=description, args=tuple(args),
+                          return_value=return_value, function=fn, uses_llm=uses_llm, bookkeeping=bookkeeping)
+        setattr(fn, ACTION_ATTR, info)
+        if registry is not None:
+            registry.register(info)
         return fn
 
     return wrap
@@ -224,3 +268,43 @@ DEFAULT_OFFERED = (
 )
 """Actions offered to the agent by default, as in MLR-Copilot. Request Help is added
 when a person is there to answer; Read/Write/Append File are registered, not offered."""
+
+
+def choose_offered(chosen: Sequence[str] | None = None, *, add: Sequence[str] = (),
+                   remove: Sequence[str] = (), human: bool = False, has_models: bool = True) -> list[str]:
+    """The names of the actions offered to the agent: the one place the offer is decided.
+
+    ``chosen`` None: the defaults (``DEFAULT_OFFERED``, Request Help when a person answers,
+    none that needs a model when there is none); otherwise ``chosen``, each name checked.
+    Then ``add`` (``--actions-add``) and ``remove`` (``--actions-remove``) are applied.
+    Names are forgiven as :meth:`ActionRegistry.lookup` forgives them; ConfigError says
+    what is wrong."""
+    registry = load_actions()
+    if chosen is None:
+        names = [n for n in DEFAULT_OFFERED if n in registry and (has_models or not registry[n].uses_llm)]
+        if human and "Request Help" in registry:
+            names.append("Request Help")
+    else:
+        names = []
+        for raw in chosen:
+            info = registry.lookup(raw)
+            if info is None:
+                raise ConfigError(f"Unknown action {raw!r}; known actions: {', '.join(registry.names())}")
+            if info.uses_llm and not has_models:
+                raise ConfigError(f"The action {info.name!r} needs a model, but none was given")
+            names.append(info.name)
+    for raw in add:
+        info = registry.lookup(raw)
+        if info is None or info.bookkeeping:
+            public = [a.name for a in registry.all() if not a.bookkeeping]
+            raise ConfigError(f"--actions-add: unknown action {raw!r}. Known actions: {', '.join(public)}")
+        if info.name not in names:
+            names.append(info.name)
+    for raw in remove:
+        info = registry.lookup(raw)
+        if info is None or info.name not in names:
+            raise ConfigError(f"--actions-remove: {raw!r} is not offered. Offered: {', '.join(names)}")
+        if info.name == "Final Answer":
+            raise ConfigError("--actions-remove: Final Answer cannot be removed: the agent needs a way to finish.")
+        names.remove(info.name)
+    return names

@@ -6,7 +6,7 @@ only on this small surface, never on the agent.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -61,4 +61,3 @@ class ActionContext:
     step: int = 0
     deadline: float | None = None  # time.monotonic() value when the run must stop
     research_problem: str = ""
-    extras: dict = field(default_factory=dict)

@@ -3,12 +3,13 @@
 It offers a set of actions, validates each Action Input against the action's declaration,
 runs it with a sandboxed context, turns the errors the model can fix (``ActionError``) into
 observations, records every action in ``env_log/trace.jsonl`` and snapshots the workspace
-after every agent step. Our own bugs propagate: the agent loop ends the run with status
-``error``.
+once per agent step, as the step ends (:meth:`Environment.end_step`). Our own bugs propagate:
+the agent loop ends the run with status ``error``.
 
 Steps are numbered from 1; the snapshot of step 0 is the workspace as the run began.
-Bookkeeping actions (research-log entries and retrieval) run through
-:meth:`Environment.execute_internal`: traced, but they consume no step and take no snapshot.
+Bookkeeping actions run through :meth:`Environment.execute_internal`: traced, but they
+consume no step and take no snapshot. The agent's research log is stored in the workspace
+(``research_log``: the file, guarded against scripts); the agent writes it, not an action.
 """
 from __future__ import annotations
 
@@ -25,12 +26,11 @@ from ..llm.base import Models
 from ..logs import SCHEMA_VERSION, JsonlWriter, utc_now
 from ..measurements import record_observation
 from . import research_log
-from .actions import DEFAULT_OFFERED, REGISTRY, ActionInfo, load_actions
+from .actions import REGISTRY, ActionInfo, ActionResult, choose_offered
 from .context import ActionContext, EnvConfig, HumanChannel
+from .research_log import RESEARCH_LOG_NAME, ResearchLogFile
 from .sandbox import Sandbox
 from .snapshots import SnapshotError, SnapshotStore, diff_manifests, list_steps
-
-load_actions()
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,8 @@ class Environment:
         self.ctx = ActionContext(workspace=self.sandbox.workspace, env_log_dir=self.env_log_dir,
                                  config=config, sandbox=self.sandbox, models=models, human=human,
                                  deadline=deadline, research_problem=research_problem)
-        self._offered = self._choose_offered(offered, models, human)
+        self.research_log = ResearchLogFile(self.ctx)
+        self._offered = choose_offered(offered, human=human is not None, has_models=models is not None)
         trace_path = self.env_log_dir / "trace.jsonl"
         fresh = not trace_path.exists() or trace_path.stat().st_size == 0
         self.trace = JsonlWriter(trace_path)
@@ -94,26 +95,7 @@ class Environment:
                               "timestamp": utc_now(), "workspace": str(self.sandbox.workspace),
                               "sandbox": self.sandbox.mode, "offered": self._offered})
         if not list_steps(self.env_log_dir):
-            self.snapshot(0)
-
-    # ------------------------------------------------------------- the offer
-    @staticmethod
-    def _choose_offered(offered: Sequence[str] | None, models: Models | None,
-                        human: HumanChannel | None) -> list[str]:
-        if offered is None:
-            names = [n for n in DEFAULT_OFFERED if n in REGISTRY and (models or not REGISTRY[n].uses_llm)]
-            if human is not None and "Request Help" in REGISTRY:
-                names.append("Request Help")
-            return names
-        names = []
-        for n in offered:
-            info = REGISTRY.lookup(n)
-            if info is None:
-                raise ConfigError(f"Unknown action {n!r}; known actions: {', '.join(REGISTRY.names())}")
-            if info.uses_llm and models is None:
-                raise ConfigError(f"The action {info.name!r} needs a model, but none was given")
-            names.append(info.name)
-        return names
+            self.end_step(0)
 
     @property
     def action_infos(self) -> list[ActionInfo]:
@@ -124,12 +106,6 @@ class Environment:
     @property
     def offered_names(self) -> list[str]:
         return [info.name for info in self.action_infos]
-
-    def read_research_log(self) -> str:
-        """The research log the fast model keeps in the workspace (empty when none yet)."""
-        from .llm_actions import read_research_log
-
-        return read_research_log(self.ctx)
 
     # ------------------------------------------------------------ limits
     def time_left(self) -> float | None:
@@ -143,8 +119,11 @@ class Environment:
             raise RunStopped("time_limit", f"The run's time limit of {self.config.max_time_s} s is reached")
 
     # ----------------------------------------------------------- executing
-    def execute(self, name: str, args: Mapping[str, Any] | None, *, step: int) -> Observation:
-        """Run one agent action as step ``step`` (>= 1), trace it and snapshot the workspace."""
+    def execute(self, name: str, args: Mapping[str, Any] | None, *, step: int,
+                end_step: bool = True) -> Observation:
+        """Run one agent action as step ``step`` (>= 1) and trace it. With ``end_step`` the step
+        ends here (its snapshot is taken); a caller that writes into the workspace after the
+        action (the loop's research-log entry) passes False and calls :meth:`end_step`."""
         if step < 1:
             raise ValueError(f"agent steps are numbered from 1 (got {step})")
         self.check_time()
@@ -161,13 +140,10 @@ class Environment:
         note = research_log.repair(self.ctx)  # a script may have replaced it with a FIFO, a link...
         if note:
             obs.text += "\n\n" + note
-        manifest = self.snapshot(step)
-        skipped = manifest.get("new_skipped") or {}
-        if skipped:
-            listed = "; ".join(f"{p} ({why})" for p, why in list(skipped.items())[:10])
-            obs.text += (f"\n\nNote: the workspace snapshot left out {len(skipped)} path(s): {listed}"
-                         f"{' and more' if len(skipped) > 10 else ''}. They stay in the workspace but "
-                         "cannot be restored from the run's history.")
+        if end_step:
+            note = self.end_step(step)
+            if note:
+                obs.text += "\n\n" + note
         self._record(obs)
         return obs
 
@@ -193,20 +169,18 @@ class Environment:
         timer = _Timer()
         ctx = self.ctx
         ctx.step = step
-        ctx.extras.clear()
         raw = dict(args) if isinstance(args, Mapping) else args
         ok = True
         try:
             valid = info.validate(args)
-            text = info.function(ctx, **valid)
+            result = ActionResult.of(info.function(ctx, **valid), info.name)
         except ActionError as e:
-            ok, text = False, ERROR_PREFIX + str(e)
-        if not isinstance(text, str):
-            raise TypeError(f"action {info.name!r} returned {type(text).__name__}, not str")
-        return Observation(text=text, action=info.name, args=raw if isinstance(raw, dict) else {"_raw": raw},
+            ok, result = False, ActionResult(ERROR_PREFIX + str(e))
+        return Observation(text=result.observation, action=info.name,
+                           args=raw if isinstance(raw, dict) else {"_raw": raw},
                            ok=ok, is_final=ok and info.name == "Final Answer",
-                           exit_code=ctx.extras.get("exit_code"), duration_s=timer.elapsed(),
-                           full_text_path=ctx.extras.get("full_text_path"), step=step,
+                           exit_code=result.exit_code, duration_s=timer.elapsed(),
+                           full_text_path=result.output_path, step=step,
                            start_time=timer.wall, internal=internal)
 
     def _not_offered(self, name: str) -> str:
@@ -234,9 +208,17 @@ class Environment:
                      f"{' and more' if len(hit) > 10 else ''}; they were restored.")
 
     # ----------------------------------------------------------- snapshots
-    def snapshot(self, step: int) -> dict[str, Any]:
-        """Record the workspace as step ``step``; returns the manifest."""
-        return self.snapshots.take(step)
+    def end_step(self, step: int) -> str:
+        """End step ``step``: take its snapshot, the only one (``execute`` calls this unless
+        told not to). Returns a note on paths the snapshot had to leave out, said once when
+        they appear ('' when none)."""
+        skipped = self.snapshots.take(step).get("new_skipped") or {}
+        if not skipped:
+            return ""
+        listed = "; ".join(f"{p} ({why})" for p, why in list(skipped.items())[:10])
+        return (f"Note: the workspace snapshot left out {len(skipped)} path(s): {listed}"
+                f"{' and more' if len(skipped) > 10 else ''}. They stay in the workspace but "
+                "cannot be restored from the run's history.")
 
     def restore_to(self, step: int) -> dict[str, list[str]]:
         """Make the workspace what it was after ``step`` (for resume); returns what changed."""
@@ -245,8 +227,6 @@ class Environment:
     def workspace_digest(self, step: int) -> str | None:
         """A digest of the workspace's files as snapshotted after ``step`` (the research log
         left out), to tell whether anything changed between two steps; None when unknown."""
-        from .llm_actions import RESEARCH_LOG_NAME
-
         try:
             files = self.snapshots.manifest(step).get("files", {})
         except SnapshotError:

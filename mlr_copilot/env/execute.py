@@ -5,7 +5,7 @@ import shlex
 import time
 
 from ..errors import ActionError
-from .actions import Arg, action
+from .actions import ActionResult, Arg, action
 from .context import ActionContext
 
 MIN_SCRIPT_TIME_S = 1.0  # below this much run time left, a script is not started at all
@@ -30,7 +30,7 @@ def _seconds(s: float) -> str:
          Arg("arguments", "optional: command-line arguments for the script as one string, e.g. "
              "\"--epochs 3 --lr 0.01\"", required=False)],
         "The observation will be what the script printed (standard output and errors) and its exit code.")
-def execute_script(ctx: ActionContext, script_name: str, arguments: str = "") -> str:
+def execute_script(ctx: ActionContext, script_name: str, arguments: str = "") -> ActionResult:
     if not script_name.strip():
         raise ActionError("No script name was given.")
     path = ctx.sandbox.resolve(script_name)
@@ -51,9 +51,6 @@ def execute_script(ctx: ActionContext, script_name: str, arguments: str = "") ->
     env = ctx.sandbox.script_env()
     argv = ctx.sandbox.command([rel, *extra], env)
     result = ctx.sandbox.run(argv, timeout, output_name=f"step_{ctx.step:04d}_{rel}")
-    ctx.extras["exit_code"] = result.exit_code
-    ctx.extras["full_text_path"] = str(result.output_path)
-    ctx.extras["timed_out"] = result.timed_out
     output = result.head_tail_text if result.output_bytes else "(the script printed nothing)\n"
     # Paths in tracebacks are shown relative to the workspace: the agent works with relative
     # paths, host paths stay away from the provider, and replays do not depend on the run dir.
@@ -62,8 +59,9 @@ def execute_script(ctx: ActionContext, script_name: str, arguments: str = "") ->
         output += "\n"
     if result.timed_out:
         why = "the run's remaining time" if by_deadline else "the time limit for one script"
-        return (f"The script was stopped after {_seconds(timeout)} ({why}); it and every process it "
+        text = (f"The script was stopped after {_seconds(timeout)} ({why}); it and every process it "
                 f"started were killed. Here is the output so far:\n{output}")
+        return ActionResult(text, exit_code=result.exit_code, output_path=str(result.output_path))
     status = f"Exit code: {result.exit_code}"
     if result.signal_name:
         status += f" (killed by {result.signal_name})"
@@ -72,4 +70,5 @@ def execute_script(ctx: ActionContext, script_name: str, arguments: str = "") ->
     status += f", after {_seconds(result.duration_s)}."
     if result.leftovers_killed and result.mode == "none":
         status += " Processes it left running were stopped."
-    return f"The script has been executed. Here is the output:\n{output}\n{status}"
+    return ActionResult(f"The script has been executed. Here is the output:\n{output}\n{status}",
+                        exit_code=result.exit_code, output_path=str(result.output_path))

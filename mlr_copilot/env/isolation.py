@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from ..config import find_env_files, is_secret
+from ..config import env_files, is_secret
 from ..errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def _masks(exposed: Sequence[str], extra_hidden: Sequence[str]) -> list[str]:
     """Arguments masking secret files that lie inside an exposed folder."""
     home = Path.home()
     cands = [f"/etc/{p}" for p in ETC_SECRETS] + [str(home / p) for p in SECRET_HOME_PATHS]
-    cands += [str(p) for p in find_env_files()] + [str(Path(p).expanduser()) for p in extra_hidden]
+    cands += [str(p) for p in env_files()] + [str(Path(p).expanduser()) for p in extra_hidden]
     args, done = [], set()
     for c in cands:
         if not os.path.lexists(c):

@@ -39,7 +39,7 @@ EDIT_READ_MAX_BYTES = 8 << 20  # the AI edits read a whole file: never more than
 CHARS_PER_TOKEN = 4  # generous estimate: code rarely packs more characters into a token
 REFLECTION_MAX_TOKENS = 2_000
 RETRIEVAL_MAX_TOKENS = 1_500
-RESEARCH_LOG_PROMPT_CHARS = 40_000  # a longer log is cut to its most recent part in prompts
+RESEARCH_LOG_TAIL_CHARS = 40_000  # Reflection and Retrieval show the newest part of a longer log
 EDIT_DIFF_NOTE = "please check whether the edit is correct and desirable"
 
 _FILE_NAME = "a valid file name with relative path to the current directory if needed"
@@ -297,9 +297,9 @@ def read_research_log(ctx: ActionContext) -> str:
 def _log_for_prompt(log: str) -> str:
     if not log.strip():
         return "(empty)"
-    if len(log) <= RESEARCH_LOG_PROMPT_CHARS:
+    if len(log) <= RESEARCH_LOG_TAIL_CHARS:
         return log
-    return "[... earlier entries omitted ...]\n" + log[-RESEARCH_LOG_PROMPT_CHARS:]
+    return "[... earlier entries omitted ...]\n" + log[-RESEARCH_LOG_TAIL_CHARS:]
 
 
 # --- Retrieve Model / Retrieve Dataset -----------------------------------------------------

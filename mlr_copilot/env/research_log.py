@@ -1,5 +1,8 @@
 """The research log file in the workspace (``research_log.log``), kept safe from scripts.
 
+The agent owns its research log (``agents.research_log``); the Environment hands it this
+file as :class:`ResearchLogFile`, and the Reflection and Retrieval actions read it.
+
 Scripts run in the workspace and may replace the log with anything: a directory, a FIFO
 (an open for append would block forever), a device, or a symbolic link leading outside
 the workspace (path confinement would refuse it on every later step, resume included).
@@ -7,9 +10,6 @@ Every access here opens the log without following links and without blocking, an
 checks it is a regular file; when it is not, :func:`repair` moves a directory aside,
 removes anything else (a link's target is never touched), recreates the log from the
 last snapshot that held it, and returns a note the step's observation carries.
-
-The bookkeeping action that writes the log, Append Summary to Research Log, is declared
-here: it calls no model (reading the log back for the agent does: ``llm_actions``).
 """
 from __future__ import annotations
 
@@ -20,9 +20,8 @@ import stat
 from pathlib import Path
 
 from ..errors import ActionError
-from .actions import Arg, action
 from .context import ActionContext
-from .file_io import kind_of
+from .files import kind_of
 
 logger = logging.getLogger(__name__)
 
@@ -148,10 +147,18 @@ def read(ctx: ActionContext) -> str:
         return f.read(READ_MAX_BYTES).decode("utf-8", errors="replace")
 
 
-@action("Append Summary to Research Log",
-        "Add a summary of the latest step to the research log.",
-        [Arg("content", "the summary to add, a few hundred characters")],
-        "A success message, or an error message if the log cannot be written.", bookkeeping=True)
-def append_summary_to_research_log(ctx: ActionContext, content: str) -> str:
-    append(ctx, content)  # never follows a link, never blocks on a FIFO
-    return "Successfully appended to research log"
+class ResearchLogFile:
+    """The research log's file, as the Environment hands it to the agent: appended and read
+    through the guarded functions above (the task's read-only rules apply)."""
+
+    name = RESEARCH_LOG_NAME
+
+    def __init__(self, ctx: ActionContext):
+        self._ctx = ctx
+
+    def append(self, content: str) -> None:
+        """Add an entry; ActionError (ReadOnlyError) when it cannot be written."""
+        append(self._ctx, content)
+
+    def read(self) -> str:
+        return read(self._ctx)

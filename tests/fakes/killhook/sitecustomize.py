@@ -32,7 +32,7 @@ def _die():
 
 
 def _install(spec):
-    from mlr_copilot.agents import experiment
+    from mlr_copilot.agents import experiment, research_log
     from mlr_copilot.env import sandbox, snapshots
     from mlr_copilot.llm import replay
     from mlr_copilot import logs, run_record
@@ -130,13 +130,13 @@ def _install(spec):
             _die()
     logs.JsonlWriter.write = log_write
 
-    write_research_log = experiment.ExperimentAgent._write_research_log
+    add_step = research_log.ResearchLog.add_step
 
     def research_log_entry(self, *a, **kw):
-        write_research_log(self, *a, **kw)
+        add_step(self, *a, **kw)
         if hit("entry"):
             _die()
-    experiment.ExperimentAgent._write_research_log = research_log_entry
+    research_log.ResearchLog.add_step = research_log_entry
 
     write_step = run_record.RunRecorder.write_step
 
