@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import ActionError
 from .context import ActionContext
-from .files import kind_of
+from .file_io import kind_of
 
 logger = logging.getLogger(__name__)
 
