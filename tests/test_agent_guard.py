@@ -144,6 +144,7 @@ def test_the_compact_prompt_shows_steps_without_copied_narrative_and_where_the_r
     assert "Your plan after step 1: 1. baseline 2. improve" in second
     assert "Usual next move: run the main script unchanged with Execute Script" in second
     assert "Research log so far" not in second
+    assert not [c for c in models.fast.calls if c["purpose"] == "research_log_entry"]  # brief entries
 
 
 def test_a_final_answer_before_the_change_was_run_is_asked_again_once(tmp_path):
