@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -50,11 +51,17 @@ def run_figures(run_dir: Path) -> dict:
     steps = [r for r in read_jsonl(run_dir / "agent_log" / "full_log.jsonl") if r.get("type") == "step"]
     keys = [(r.get("action"), json.dumps(r.get("action_input"), sort_keys=True)) for r in steps]
     tree = json.loads((run_dir / "run.json").read_text()).get("tree") or {}
+    script_s: dict[int, float] = {}
+    for r in read_jsonl(run_dir / "env_log" / "trace.jsonl"):
+        if r.get("type") == "action" and r.get("action") == "Execute Script" and r.get("duration_s") is not None:
+            script_s[r["step"]] = script_s.get(r["step"], 0.0) + r["duration_s"]
     return {
         "steps": len(steps),
         "repeats": sum(1 for a, b in zip(keys, keys[1:]) if a == b),
         "first_try": [r.get("parse_attempts") == 1 for r in steps],
         "durations": [r["duration_s"] for r in steps if r.get("duration_s") is not None],
+        "model_s": [r["duration_s"] - script_s.get(r.get("step"), 0.0) for r in steps
+                    if r.get("duration_s") is not None],
         "actions": [r.get("action") for r in steps],
         "tree": tree,
         "type_retries": sum(1 for r in steps for e in r.get("parse_errors") or [] if "' must be " in e),
@@ -170,6 +177,7 @@ def run_suite(args: argparse.Namespace, strategies: list[str]) -> int:
             "repeats": sum(f["repeats"] for f in figures),
             "first_try": sum(first_try) / len(first_try) if first_try else float("nan"),
             "median_step": statistics.median(durations) if durations else float("nan"),
+            "median_model": statistics.median(m for f in figures for m in f["model_s"]) if durations else float("nan"),
             "longest_step": max(durations) if durations else float("nan"),
             "wall": statistics.mean(walls),
             "best_depth": statistics.mean(depths) if depths else float("nan"),
@@ -181,14 +189,16 @@ def run_suite(args: argparse.Namespace, strategies: list[str]) -> int:
           f"actions_remove={args.actions_remove or '-'} strategies={','.join(strategies)} "
           f"tree: drafts={args.tree_drafts} debug_prob={args.tree_debug_prob} "
           f"max_debug_depth={args.tree_max_debug_depth}; "
-          f"total wall time {time.monotonic() - t_all:.0f} s, runs in {log_root}\n")
+          f"total wall time {time.monotonic() - t_all:.0f} s, peak resident memory "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB, runs in {log_root}\n")
     print("| strategy | task | success | mean improvement | repeated actions | usable on first try "
-          "| median step (s) | longest step (s) | wall time per run (s) | best-node depth | buggy nodes "
+          "| median step (s) | median step without the script (s) | longest step (s) | wall time per run (s) | best-node depth | buggy nodes "
           "| argument type: retried/normalised/lost steps |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['strategy']} | {r['task']} | {r['success']}/{r['runs']} | {r['improvement']:+.1f}% "
-              f"| {r['repeats']} | {r['first_try']:.0%} | {r['median_step']:.1f} | {r['longest_step']:.1f} "
+              f"| {r['repeats']} | {r['first_try']:.0%} | {r['median_step']:.1f} | {r['median_model']:.1f} "
+              f"| {r['longest_step']:.1f} "
               f"| {r['wall']:.0f} | {_num(r['best_depth'], '{:.1f}')} | {_num(r['buggy'], '{:.0%}')} | {r['types']} |")
     return 0
 

@@ -7,13 +7,19 @@ re-read. The second step is the first one's conversation continued (its answer a
 assistant turn, then the observation), as prompts that put stable content first are. Targets on a 2-core machine: generation >= 30 tokens/s, prompt processing
 >= 120 tokens/s, the second step's prompt processing >= 10x faster than the first's.
 
-    python benchmarks/bench_llm_local.py [--gguf PATH] [--threads N] [--json out.json]
+It also prints the figures of issue 16: a run's first step in a fresh process with an empty
+and with a warm on-disk prefix cache, a whole-file edit of a 100-line script with and without
+prompt lookup (tokens/s, same text), and the peak resident memory; noisy CPU figures are the
+median of ``--repeat`` runs, with the machine's cores and CPU flags.
+
+    python benchmarks/bench_llm_local.py [--gguf PATH] [--threads N] [--repeat 3] [--json out.json]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -22,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mlr_copilot.llm.base import ResponseSpec  # noqa: E402
 from mlr_copilot.llm.llamacpp import LlamaCppBackend  # noqa: E402
+from llm_local_figures import edit_figures, first_step_figures  # noqa: E402
 
 TOOLS = [
     ("List Files", "Use this to navigate the file system.", {"dir_path": "a valid relative path to a folder, such as \".\" or \"data\""},
@@ -125,13 +132,38 @@ def plain_prompt_messages(n_words: int = 600) -> list[dict]:
     return [{"role": "user", "content": "Summarise this price list in one sentence:\n" + text}]
 
 
-def run(args: argparse.Namespace) -> dict:
+def make_backend(args: argparse.Namespace) -> LlamaCppBackend:
     if args.gguf:
-        backend = LlamaCppBackend(args.gguf, n_threads=args.threads, n_ctx=args.n_ctx)
-    else:
-        backend = LlamaCppBackend.embedded(n_threads=args.threads, n_ctx=args.n_ctx)
+        return LlamaCppBackend(args.gguf, n_threads=args.threads, n_ctx=args.n_ctx)
+    return LlamaCppBackend.embedded(n_threads=args.threads, n_ctx=args.n_ctx)
+
+
+def first_step_only(args: argparse.Namespace) -> dict:
+    """One agent step as a run's first: system prompt (tools, task, rules) and a short user turn."""
+    backend = make_backend(args)
+    backend.load()
+    messages = [{"role": "system", "content": agent_prefix()},
+                {"role": "user", "content": "Steps so far: none. Now let's start!\n"}]
+    done = backend.complete(messages, max_tokens=args.step_tokens, response_spec=agent_spec())
+    return {"latency_s": backend.last_stats["latency_s"], "prompt_tokens": done.usage.input_tokens,
+            "cached_tokens": done.usage.cached_tokens}
+
+
+def machine() -> str:
+    flags = set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    shown = " ".join(x for x in ("avx", "avx2", "avx512f", "fma", "f16c") if x in flags)
+    return f"{os.cpu_count()} cores, CPU flags: {shown or 'none of avx/avx2/avx512f/fma/f16c'}"
+
+
+def run(args: argparse.Namespace) -> dict:
+    backend = make_backend(args)
     out: dict = {"model": backend.model, "threads": backend.n_threads, "n_ctx": backend.n_ctx,
-                 "load_avg_before": os.getloadavg()}
+                 "machine": machine(), "repeat": args.repeat, "load_avg_before": os.getloadavg()}
     started = time.monotonic()
     loaded = backend.load()
     out["load_s"] = time.monotonic() - started
@@ -176,13 +208,18 @@ def run(args: argparse.Namespace) -> dict:
     backend.complete(step2_messages, max_tokens=1)
     out["step2_cold_prompt_eval_s"] = backend.last_stats["prompt_eval_s"]
     out["prefix_speedup"] = out["step2_cold_prompt_eval_s"] / max(1e-9, s2["prompt_eval_s"])
+    out["edit"] = edit_figures(backend, args.repeat)
+    out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    extra = ["--n-ctx", str(args.n_ctx), "--step-tokens", str(args.step_tokens)]
+    extra += (["--gguf", args.gguf] if args.gguf else []) + (["--threads", str(args.threads)] if args.threads else [])
+    out["first_step"] = first_step_figures(args.repeat, extra)
     out["load_avg_after"] = os.getloadavg()
     return out
 
 
 def report(out: dict) -> str:
     lines = [
-        f"model: {out['model']}   threads: {out['threads']}   n_ctx: {out['n_ctx']}",
+        f"model: {out['model']}   threads: {out['threads']}   n_ctx: {out['n_ctx']}   {out['machine']}",
         f"load average before/after: {out['load_avg_before'][0]:.2f} / {out['load_avg_after'][0]:.2f}",
         f"load time:               {out['load_s']:.2f} s",
         f"prompt processing:       {out['prompt_tok_per_s']:.1f} tokens/s ({out['prompt_tokens']} tokens)",
@@ -197,7 +234,19 @@ def report(out: dict) -> str:
                      f"stop: {st['stop_reason']}")
     lines.append(f"prefix reuse:            step 2's prompt read in {out['step2']['prompt_eval_s']:.2f} s with the "
                  f"cache, {out['step2_cold_prompt_eval_s']:.2f} s without: {out['prefix_speedup']:.1f}x faster")
-    targets = [("generation >= 30 tokens/s", out["gen_tok_per_s"] >= 30),
+    fs, ed = out["first_step"], out["edit"]
+    lines.append(f"first step of a run:     {fs['cold_s']:.1f} s with an empty prefix cache, {fs['warm_s']:.1f} s "
+                 f"with the cache a previous run saved ({fs['warm_cached_tokens']} of {fs['prompt_tokens']} "
+                 f"tokens reused): {fs['speedup']:.1f}x faster (median of {out['repeat']}, fresh processes)")
+    lines.append(f"whole-file edit:         {ed['script_lines']}-line script, {ed['plain']['output_tokens']} tokens: "
+                 f"{ed['plain']['tok_per_s']:.1f} tokens/s plain, {ed['lookup']['tok_per_s']:.1f} with prompt "
+                 f"lookup ({ed['lookup']['accepted']} of {ed['lookup']['drafted']} drafted tokens kept): "
+                 f"{ed['speedup']:.2f}x; same text: {'yes' if ed['same_text'] else 'NO'}")
+    lines.append(f"peak resident memory:    {out['peak_rss_gb']:.2f} GB (this process, before the first-step runs)")
+    targets = [("first step with a warm prefix cache >= 4x faster", fs["speedup"] >= 4),
+               ("whole-file edit >= 2x tokens/s with prompt lookup", ed["speedup"] >= 2 and ed["same_text"]),
+               ("peak resident memory <= 3 GB", out["peak_rss_gb"] <= 3),
+               ("generation >= 30 tokens/s", out["gen_tok_per_s"] >= 30),
                ("prompt processing >= 120 tokens/s", out["prompt_tok_per_s"] >= 120),
                ("second step's prompt processing >= 10x faster", out["prefix_speedup"] >= 10)]
     lines += [f"target {name}: {'met' if ok else 'MISSED'}" for name, ok in targets]
@@ -212,8 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-ctx", type=int, default=16384)
     parser.add_argument("--gen-tokens", type=int, default=128)
     parser.add_argument("--step-tokens", type=int, default=1500)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per noisy figure (the median is shown)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument("--first-step-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.first_step_only:  # one fresh process of first_step_figures
+        print(json.dumps(first_step_only(args)))
+        return 0
     out = run(args)
     print(report(out))
     if args.json:

@@ -56,7 +56,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--research-log-entries", choices=ENTRY_MODES, default=None,
                    help="llm: the fast model summarises each step; brief: built from the step, no model "
-                   "call (default: brief for local models, llm for hosted ones)")
+                   "call (default: brief with the compact prompt, which never shows the log to the model; "
+                   "llm otherwise)")
     p.add_argument("--prompt-style", choices=("full", "compact"), default=None,
                    help="full: MLAgentBench's history of whole responses; compact (for small models): actions, "
                    "observations, the latest plan and where the research stands, and a Final Answer or a "

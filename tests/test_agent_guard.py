@@ -144,6 +144,7 @@ def test_the_compact_prompt_shows_steps_without_copied_narrative_and_where_the_r
     assert "Your plan after step 1: 1. baseline 2. improve" in second
     assert "Usual next move: run the main script unchanged with Execute Script" in second
     assert "Research log so far" not in second
+    assert not [c for c in models.fast.calls if c["purpose"] == "research_log_entry"]  # brief entries
 
 
 def test_a_final_answer_before_the_change_was_run_is_asked_again_once(tmp_path):
@@ -181,3 +182,24 @@ def test_a_second_edit_before_the_first_was_run_is_asked_again_once(tmp_path):
     assert not {"Edit Script (AI)", "Edit Script Segment (AI)"} & set(retry["response_spec"].actions)
     assert steps[2]["parse_attempts"] == 1  # after the run, the next edit is taken at once
     assert "mean 2.5" in steps[1]["observation"]
+
+
+def test_a_model_that_insists_on_a_repeat_loses_that_step_not_the_run(tmp_path):
+    """Without a grammar (a server backend) nothing stops a small model from repeating itself
+    at every retry; once its retries are spent the answer is run, and the run goes on."""
+    root = make_project(tmp_path)
+    list_files = step("look", "List Files", {"dir_path": "."})
+    final = step("done", "Final Answer", {"final_answer": "It fails with a NameError."})
+    main = [list_files] * 6 + [step("run it", "Execute Script", {"script_name": "main.py"}), final, final]
+    models = scripted_models(main)
+    result = run_experiment(options(root, prompt_style="compact", max_parse_attempts=5), models=models,
+                            feedback=NoFeedback())
+    assert result.status == "final_answer", result.message
+    steps = _steps(result.run_dir)
+    assert [s["action"] for s in steps] == ["List Files", "List Files", "Execute Script", "Final Answer"]
+    assert steps[1]["parse_attempts"] == 5
+    assert steps[1]["parse_errors"][-1] == "taken after 5 attempts: List Files"
+    retry = [c for c in models.main.calls if c["purpose"] == "agent_step"][2]
+    # compact: the correction is part of the prompt; the model's own refused answer is not shown
+    assert [m["role"] for m in retry["messages"]] == ["system", "user"]
+    assert "which you already did at step 1" in retry["messages"][-1]["content"]

@@ -258,6 +258,7 @@ class ExperimentAgent:
         messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
         errors: list[str] = []
         excluded: set[str] = set()
+        refused = None  # the last answer, when it parsed but a guard asked again
         attempt = 0
         while attempt < self.config.max_parse_attempts:
             attempt += 1
@@ -283,6 +284,7 @@ class ExperimentAgent:
                 premature, unrun = self._unmeasured(parsed, excluded)
                 if repeated is None and premature is None and unrun is None:
                     return completion, parsed, prompt, attempt, errors, normalised
+                refused = (completion, parsed, normalised)
                 excluded.add(parsed.action)
                 if premature is not None:  # refused once per step: a second try is the model's call
                     errors.append(f"premature final answer: {premature}")
@@ -301,13 +303,26 @@ class ExperimentAgent:
                                         step=repeated.step, observation=repeated.observation[:600])
                 logger.info("Step %d: %s asked again (attempt %d): %s", step, parsed.action, attempt, errors[-1])
             except FormatError as exc:
+                refused = None
                 errors.append(str(exc))
                 logger.info("Step %d: response not parsed (attempt %d): %s", step, attempt, exc)
                 correction = corrective_message(exc, self.offered)
-            messages = messages[:2] + [
-                {"role": "assistant", "content": completion.text},
-                {"role": "user", "content": correction},
-            ]
+            if self.config.prompt_style == "compact":
+                # small models copy their own last answer when it stays in view: say what was
+                # wrong in the prompt itself, which also keeps the prompt's cached prefix
+                messages = [messages[0], {"role": "user", "content": f"{prompt}\n\n{correction}"}]
+            else:
+                messages = messages[:2] + [
+                    {"role": "assistant", "content": completion.text},
+                    {"role": "user", "content": correction},
+                ]
+        if refused is not None:
+            # the model insists on an answer that parses (its retries are spent): running it
+            # wastes at most this step, where stopping would end the whole run
+            completion, parsed, normalised = refused
+            errors.append(f"taken after {attempt} attempts: {parsed.action}")
+            logger.warning("Step %d: the model insisted on %s; it is run", step, parsed.action)
+            return completion, parsed, prompt, attempt, errors, normalised
         raise RunStopped("format_error",
                          f"The model's response could not be parsed after {attempt} attempts at step {step}: "
                          f"{errors[-1] if errors else 'no response'}")

@@ -144,8 +144,10 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
         if models is None:
             models = _build_models(options, run_dir, recorder)
             local = _runs_on_this_machine(options)
-        log_entries = options.research_log_entries or ("brief" if local else "llm")
         prompt_style = options.prompt_style or ("compact" if local else "full")
+        # the compact prompt never shows the research log to the model: a model call per entry
+        # would cost a step's time for what only the person reads
+        log_entries = options.research_log_entries or ("brief" if prompt_style == "compact" else "llm")
         recorder.info["models"] = {role: getattr(getattr(models, role), "model", "?") for role in ("main", "fast", "edit")}
         recorder.save()
         spent = recorder.info["totals"].get("wall_time_s", 0.0) if state is not None else 0.0

@@ -1,0 +1,164 @@
+"""The speed figures of the embedded model that need more than one call: a run's first step
+with an empty and with a warm prefix cache (each in a fresh process, as a new run is), and a
+whole-file edit with and without prompt lookup. Used by ``bench_llm_local.py``."""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+SCRIPT = '''"""Train a classifier on the digits images and write the test predictions."""
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, confusion_matrix
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+
+DATA = Path("data")
+SEED = 0
+
+
+def load(split: str) -> pd.DataFrame:
+    """One split of the data, with the pixel columns as floats."""
+    frame = pd.read_csv(DATA / f"{split}.csv")
+    pixels = [c for c in frame.columns if c.startswith("pixel")]
+    frame[pixels] = frame[pixels].astype(float)
+    return frame
+
+
+def features(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith("pixel")]
+
+
+def add_row_stats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Simple extra features: the mean and spread of each image's pixels."""
+    pixels = features(frame)
+    frame = frame.copy()
+    frame["row_mean"] = frame[pixels].mean(axis=1)
+    frame["row_std"] = frame[pixels].std(axis=1)
+    return frame
+
+
+def scale(train: pd.DataFrame, other: pd.DataFrame, columns: list[str]):
+    scaler = StandardScaler().fit(train[columns])
+    return scaler.transform(train[columns]), scaler.transform(other[columns])
+
+
+def make_model():
+    return DecisionTreeClassifier(max_depth=12, random_state=SEED)
+
+
+def report(y_true, y_pred) -> dict:
+    matrix = confusion_matrix(y_true, y_pred)
+    per_class = matrix.diagonal() / matrix.sum(axis=1)
+    return {"accuracy": accuracy_score(y_true, y_pred),
+            "worst_class": int(np.argmin(per_class)),
+            "worst_class_accuracy": float(per_class.min())}
+
+
+def validate(train: pd.DataFrame) -> dict:
+    """Fit on 80% of the training data and score the other 20%."""
+    columns = features(train) + ["row_mean", "row_std"]
+    fit, val = train_test_split(train, test_size=0.2, stratify=train["label"], random_state=SEED)
+    x_fit, x_val = scale(fit, val, columns)
+    model = make_model()
+    started = time.time()
+    model.fit(x_fit, fit["label"])
+    result = report(val["label"], model.predict(x_val))
+    result["fit_seconds"] = round(time.time() - started, 2)
+    return result
+
+
+def predict_test(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
+    columns = features(train) + ["row_mean", "row_std"]
+    x_train, x_test = scale(train, test, columns)
+    model = make_model()
+    model.fit(x_train, train["label"])
+    return pd.DataFrame({"id": test["id"], "label": model.predict(x_test)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default="submission.csv")
+    parser.add_argument("--metrics", default="metrics.json")
+    args = parser.parse_args()
+    train = add_row_stats(load("train"))
+    test = add_row_stats(load("test"))
+    result = validate(train)
+    print(f"Validation accuracy: {result['accuracy']:.4f}")
+    print(f"Worst class: {result['worst_class']} ({result['worst_class_accuracy']:.3f})")
+    Path(args.metrics).write_text(json.dumps(result, indent=2))
+    submission = predict_test(train, test)
+    submission.to_csv(args.out, index=False)
+    print(f"Wrote {args.out} with {len(submission)} rows")
+
+
+if __name__ == "__main__":
+    main()
+'''
+EDIT = ("Replace the decision tree by a random forest: import RandomForestClassifier from sklearn.ensemble "
+        "instead of DecisionTreeClassifier, and make make_model return "
+        "RandomForestClassifier(n_estimators=300, random_state=SEED). Keep everything else exactly as it is.")
+
+
+def edit_messages() -> list[dict]:
+    return [{"role": "user", "content": f"Edit this Python script as instructed and reply with the whole new "
+                                        f"script in one ```python block.\nInstruction: {EDIT}\n```python\n"
+                                        f"{SCRIPT}```"}]
+
+
+def edit_figures(backend, repeat: int) -> dict:
+    """Tokens/s of a whole-file edit of a 100-line script, without and with prompt lookup
+    (median of ``repeat``), and whether both wrote the same text."""
+    out: dict = {"script_lines": SCRIPT.count("\n")}
+    texts = {}
+    backend.complete(edit_messages(), max_tokens=1)  # the prompt is read once, outside the timing
+    for lookup in (False, True):
+        backend.prompt_lookup = lookup
+        rates, stats = [], {}
+        for _ in range(repeat):
+            done = backend.complete(edit_messages(), max_tokens=1500, purpose="edit_script")
+            stats = dict(backend.last_stats)
+            rates.append(done.usage.output_tokens / max(1e-9, stats["latency_s"]))
+            texts[lookup] = done.text
+        key = "lookup" if lookup else "plain"
+        out[key] = {"tok_per_s": statistics.median(rates), "output_tokens": done.usage.output_tokens,
+                    "latency_s": stats["latency_s"], "accepted": stats.get("lookup_accepted"),
+                    "drafted": stats.get("lookup_drafted")}
+    backend.prompt_lookup = True
+    out["same_text"] = texts[False] == texts[True]
+    out["speedup"] = out["lookup"]["tok_per_s"] / max(1e-9, out["plain"]["tok_per_s"])
+    return out
+
+
+def first_step_figures(repeat: int, extra_args: list[str]) -> dict:
+    """A run's first agent step in a fresh process: with an empty prefix cache, then again
+    with the cache the first process saved (median of ``repeat`` each)."""
+    cold, warm = [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="prefix-cache-") as cache:
+            cold.append(_first_step(cache, extra_args))
+            warm.append(_first_step(cache, extra_args))
+    c = statistics.median(x["latency_s"] for x in cold)
+    w = statistics.median(x["latency_s"] for x in warm)
+    return {"cold_s": c, "warm_s": w, "speedup": c / max(1e-9, w),
+            "prompt_tokens": cold[0]["prompt_tokens"], "warm_cached_tokens": warm[0]["cached_tokens"]}
+
+
+def _first_step(cache_dir: str, extra_args: list[str]) -> dict:
+    env = dict(os.environ, MLR_PREFIX_CACHE_DIR=cache_dir)
+    done = subprocess.run([sys.executable, str(HERE / "bench_llm_local.py"), "--first-step-only", *extra_args],
+                          env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
