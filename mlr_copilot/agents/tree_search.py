@@ -23,6 +23,7 @@ from ..feedback import FeedbackChannel, StepView
 from ..llm.base import Completion, Models
 from ..llm.client import set_step
 from ..logs import utc_now
+from ..records import RunStatus
 from .experiment import AgentState, EnvironmentLike, StepRecorder
 from .metric import MetricSpec, parse_metric
 from .tree import Node, Tree, TreePolicy, code_hash
@@ -63,7 +64,7 @@ class TreeAgent:
         self.system_prompt = system_prompt()
 
     # ------------------------------------------------------------------ the run
-    def run(self) -> tuple[str, str]:
+    def run(self) -> tuple[RunStatus, str]:
         """Grow the tree until the node limit, the time limit or /stop. Returns (status, message)."""
         try:
             while True:
@@ -75,11 +76,11 @@ class TreeAgent:
                         return self._finish()
                     left = self.env.time_left()
                     if left is not None and left <= 0:
-                        raise RunStopped("time_limit", "Reached the wall-clock limit of the run.")
+                        raise RunStopped(RunStatus.TIME_LIMIT, "Reached the wall-clock limit of the run.")
                     stop = self.run_node()
                 if stop:
                     best = self._restore_best()
-                    return "interrupted", ("Stopped by the human (/stop)"
+                    return RunStatus.INTERRUPTED, ("Stopped by the human (/stop)"
                                            + (f"; the workspace holds the best node ({best.id})." if best else "."))
         except RunStopped:
             best = self._restore_best()
@@ -265,7 +266,7 @@ class TreeAgent:
                 f"({self.tree.metric.describe()}).{first} How it was reached: " + " <- ".join(chain)
                 + f". The workspace holds this node's {self.script} and the files it wrote. {tally}")
 
-    def _finish(self) -> tuple[str, str]:
+    def _finish(self) -> tuple[RunStatus, str]:
         best = self._restore_best()
         text = self.final_answer_text(best)
         step, started, t0 = self.next_step, utc_now(), time.monotonic()
@@ -283,7 +284,7 @@ class TreeAgent:
         self.recorder.write_step(record)
         where = f"best node {best.id}, validation {self.tree.metric.label} {best.metric:.6g}" if best else \
             "no working node"
-        return "final_answer", f"Tree search used its {self.max_nodes} nodes; {where}."
+        return RunStatus.FINAL_ANSWER, f"Tree search used its {self.max_nodes} nodes; {where}."
 
 
 def check_tree_options(options) -> None:

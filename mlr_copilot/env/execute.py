@@ -5,6 +5,7 @@ import shlex
 import time
 
 from ..errors import ActionError
+from ..records import EnvLog
 from .actions import Arg, action
 from .context import ActionContext
 
@@ -50,7 +51,7 @@ def execute_script(ctx: ActionContext, script_name: str, arguments: str = "") ->
         rel = "./" + rel  # never read as an interpreter option
     env = ctx.sandbox.script_env()
     argv = ctx.sandbox.command([rel, *extra], env)
-    result = ctx.sandbox.run(argv, timeout, output_name=f"step_{ctx.step:04d}_{rel}")
+    result = ctx.sandbox.run(argv, timeout, output_name=EnvLog.output_name(ctx.step, rel))
     ctx.extras["exit_code"] = result.exit_code
     ctx.extras["full_text_path"] = str(result.output_path)
     ctx.extras["timed_out"] = result.timed_out

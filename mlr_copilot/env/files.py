@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import ActionError
+from ..records import EnvLog
 from .actions import Arg, action
 from .context import ActionContext
 
@@ -151,7 +152,7 @@ def write_text_atomic(path: Path, content: str | bytes) -> None:
 # ---------------------------------------------------------------- backups
 def _backup_dir(ctx: ActionContext, path: Path, create: bool = True) -> Path:
     rel = ctx.sandbox.rel(path)
-    d = Path(ctx.env_log_dir) / "backups" / hashlib.sha256(rel.encode()).hexdigest()[:20]
+    d = EnvLog(ctx.env_log_dir).backups / hashlib.sha256(rel.encode()).hexdigest()[:20]
     if create and not d.is_dir():
         d.mkdir(parents=True, exist_ok=True)
         (d / "PATH").write_text(rel + "\n", encoding="utf-8")
