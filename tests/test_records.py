@@ -7,11 +7,14 @@ import json
 import pytest
 
 from mlr_copilot.errors import ConfigError, NewerSchemaError, RunRecordError
+from mlr_copilot.feedback import NoFeedback
 from mlr_copilot.log_import import load_run
-from mlr_copilot.logs import JsonlWriter
+from mlr_copilot.logs import JsonlWriter, read_jsonl
 from mlr_copilot.records import (STEP_KEYS, EnvLog, RunDir, RunInfo, RunStatus, StepRecord, find_call_log,
-                                 find_full_log)
+                                 find_full_log, llm_calls)
 from mlr_copilot.records.recorder import RunRecorder
+
+from reliability_project import make_project, options, step
 
 
 def test_every_path_of_a_run_comes_from_its_run_dir(tmp_path):
@@ -112,3 +115,23 @@ def test_statuses_are_one_enum():
     assert RunStatus.parse("nonsense") is None
     assert json.dumps({"status": RunStatus.FORMAT_ERROR}) == '{"status": "format_error"}'
     assert f"{RunStatus.LLM_ERROR}" == "llm_error"
+
+
+def test_run_json_budget_follows_the_spending_of_a_run_stopped_by_its_budget(tmp_path):
+    """The budget block was written once, before the first call, and said 0 calls, $0 for ever."""
+    root = make_project(tmp_path / "project")
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"main": [step("look", "List Files", {"dir_path": "."}),
+                                           step("read", "Inspect Script Lines", {"script_name": "main.py",
+                                                                                 "start_line_number": 1,
+                                                                                 "end_line_number": 3})]}))
+    from mlr_copilot.agents.runner import run_experiment
+
+    result = run_experiment(options(root, llm=f"scripted:{script}", max_llm_calls=3), feedback=NoFeedback())
+
+    assert result.status == "budget", result.message
+    info = RunInfo.read(result.run_dir)
+    calls = llm_calls(read_jsonl(RunDir(result.run_dir).llm_calls))
+    assert info["budget"]["calls"] == 3 == len(calls) == info.totals["llm_calls"]
+    assert info["budget"]["max_llm_calls"] == 3
+    assert info["budget"]["input_tokens"] == info.totals["input_tokens"] > 0

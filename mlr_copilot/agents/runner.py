@@ -292,7 +292,7 @@ def _build_models(options: RunOptions, run_dir: Path, recorder: RunRecorder) -> 
     budget = Budget(max_cost_usd=options.max_cost, max_llm_calls=options.max_llm_calls)
     cache = None if options.llm_cache is None else ResponseCache(options.llm_cache or None)
     recorder.info["llm_models"] = resolve_models(options.llm, base_url=options.llm_base_url).to_dict()
-    recorder.info["budget"] = budget.summary()
+    recorder.budget_summary = budget.summary  # run.json's budget block follows the spending
     recorder.step_llm_figures = budget.step_figures  # each step record gets its calls' cost and cache share
     return build_models(options.llm, base_url=options.llm_base_url, budget=budget, cache=cache,
                         call_log=JsonlWriter(RunDir(run_dir).llm_calls),

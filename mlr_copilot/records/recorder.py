@@ -2,7 +2,7 @@
 
 The step log starts with a ``run_start`` record (schema version, task, models, options)
 and holds one ``step`` record per step, flushed as written. ``run.json`` is rewritten
-atomically after every step with the status and totals, so it is current even when
+atomically after every step with the status, totals and budget, so it is current even when
 the process is killed. While a recorder is open it holds an exclusive lock on the run
 directory's lock file (released by ``finish``, or by the system when the process dies), so
 a run is never continued by two processes at once.
@@ -29,6 +29,8 @@ class RunRecorder:
         #: step -> that step's LLM figures (every role's calls: cost, tokens, cache share);
         #: set by the runner from the run's budget, added to each step record as "llm".
         self.step_llm_figures: Callable[[int], dict[str, Any] | None] | None = None
+        #: the run's budget as it stands (limits and what was spent), saved with run.json.
+        self.budget_summary: Callable[[], dict[str, Any]] | None = None
         self._lock()
         self.agent_log_dir = self.paths.agent_log
         self.full_log = JsonlWriter(self.paths.full_log)
@@ -59,6 +61,8 @@ class RunRecorder:
             self._lock_fd = None
 
     def save(self) -> None:
+        if self.budget_summary is not None:
+            self.info["budget"] = self.budget_summary()
         self.info.write(self.paths)
 
     def write_step(self, record: StepRecord | Mapping[str, Any]) -> None:
