@@ -11,7 +11,7 @@ from mlr_copilot.feedback import NoFeedback
 from mlr_copilot.log_import import load_run
 from mlr_copilot.logs import JsonlWriter, read_jsonl
 from mlr_copilot.records import (STEP_KEYS, EnvLog, RunDir, RunInfo, RunStatus, StepRecord, find_call_log,
-                                 find_full_log, llm_calls)
+                                 find_full_log, idea_attempts, llm_calls)
 from mlr_copilot.records.recorder import RunRecorder
 
 from reliability_project import make_project, options, step
@@ -115,6 +115,14 @@ def test_statuses_are_one_enum():
     assert RunStatus.parse("nonsense") is None
     assert json.dumps({"status": RunStatus.FORMAT_ERROR}) == '{"status": "format_error"}'
     assert f"{RunStatus.LLM_ERROR}" == "llm_error"
+
+
+def test_the_two_kinds_of_model_call_record_have_their_own_names():
+    call_log = [{"type": "llm_call", "call": 1}, {"call": 2}, {"type": "resume", "from_step": 1}]
+    assert [r["call"] for r in llm_calls(call_log)] == [1, 2]  # the oldest logs wrote no type
+    idea_log = [{"type": "idea_start"}, {"type": "llm_call", "stage": "plan", "attempt": 1},
+                {"type": "idea_attempt", "stage": "plan", "attempt": 2}]
+    assert [(r["type"], r["attempt"]) for r in idea_attempts(idea_log)] == [("idea_attempt", 1), ("idea_attempt", 2)]
 
 
 def test_run_json_budget_follows_the_spending_of_a_run_stopped_by_its_budget(tmp_path):

@@ -24,7 +24,7 @@ from ..errors import ConfigError, LLMContextTooLongError, RunStopped
 from ..llm.base import LLM, Models, Usage, stable
 from ..logs import JsonlWriter, utc_now
 from ..records import SCHEMA_VERSION, RunDir, RunStatus, create_run_dir
-from ..records.schema import IDEA_END, IDEA_START
+from ..records.schema import IDEA_ATTEMPT, IDEA_END, IDEA_START
 from ..paper import PaperDigest, digest_paper, load_paper
 from ..related_work import format_papers, search_related
 from ..templates import render
@@ -109,7 +109,7 @@ class IdeaAgent:
     def on_condense(self, call: dict) -> None:
         self.calls += 1
         self.usage = self.usage + call["usage"]
-        self._record("llm_call", stage="condense", **call)
+        self._record(IDEA_ATTEMPT, stage="condense", **call)
 
     # -- one LLM call with validation and corrective retries ------------------------------
 
@@ -128,7 +128,7 @@ class IdeaAgent:
             self.calls += 1
             self.usage = self.usage + completion.usage
             parsed = parse_fields(completion.text, fields)
-            self._record("llm_call", stage=stage, candidate=candidate, attempt=attempt,
+            self._record(IDEA_ATTEMPT, stage=stage, candidate=candidate, attempt=attempt,
                          prompt=messages[-1]["content"], messages=len(messages), output=completion.text,
                          fields=parsed.values, missing=parsed.missing, model=completion.model,
                          usage=completion.usage, latency_s=completion.latency_s, cost_usd=completion.cost_usd)
