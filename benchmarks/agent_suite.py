@@ -41,6 +41,7 @@ from mlr_copilot.agents.runner import STRATEGIES, RunOptions, run_experiment  # 
 from mlr_copilot.agents.tree import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_MAX_DEBUG_DEPTH  # noqa: E402
 from mlr_copilot.evaluation import evaluate_run  # noqa: E402
 from mlr_copilot.logs import read_jsonl  # noqa: E402
+from mlr_copilot.records import RunDir, RunInfo  # noqa: E402
 from mlr_copilot.tasks import discover_tasks  # noqa: E402
 
 OFFLINE = ("digits", "wine", "diabetes")
@@ -48,11 +49,11 @@ OFFLINE = ("digits", "wine", "diabetes")
 
 def run_figures(run_dir: Path) -> dict:
     """Figures of one finished run, from its step records and run.json."""
-    steps = [r for r in read_jsonl(run_dir / "agent_log" / "full_log.jsonl") if r.get("type") == "step"]
+    steps = [r for r in read_jsonl(RunDir(run_dir).full_log) if r.get("type") == "step"]
     keys = [(r.get("action"), json.dumps(r.get("action_input"), sort_keys=True)) for r in steps]
-    tree = json.loads((run_dir / "run.json").read_text()).get("tree") or {}
+    tree = RunInfo.read(run_dir).get("tree") or {}
     script_s: dict[int, float] = {}
-    for r in read_jsonl(run_dir / "env_log" / "trace.jsonl"):
+    for r in read_jsonl(RunDir(run_dir).env_log.trace):
         if r.get("type") == "action" and r.get("action") == "Execute Script" and r.get("duration_s") is not None:
             script_s[r["step"]] = script_s.get(r["step"], 0.0) + r["duration_s"]
     return {

@@ -17,11 +17,12 @@ sys.path.insert(0, str(ROOT))
 
 from mlr_copilot.claim_check import check_run, counts  # noqa: E402
 from mlr_copilot.evaluation import find_run_dirs  # noqa: E402
-from mlr_copilot.log_import import ORIGINAL_LOG_NAME, import_original_log, load_run  # noqa: E402
+from mlr_copilot.log_import import import_original_log, load_run  # noqa: E402
+from mlr_copilot.records.layout import ORIGINAL_FULL_LOG, find_original_log  # noqa: E402
 
 
 def _runs(path: Path, tmp: Path) -> tuple[str, list[Path]]:
-    if (path / ORIGINAL_LOG_NAME).is_file() or path.name == ORIGINAL_LOG_NAME:
+    if path.name == ORIGINAL_FULL_LOG or (path.is_dir() and find_original_log(path)):
         return "original MLR-Copilot", [import_original_log(path, tmp / path.name)]
     return "ours", find_run_dirs([path])
 

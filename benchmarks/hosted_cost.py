@@ -33,6 +33,7 @@ from mlr_copilot.feedback import NoFeedback  # noqa: E402
 from mlr_copilot.llm.base import Usage  # noqa: E402
 from mlr_copilot.llm.pricing import find_price  # noqa: E402
 from mlr_copilot.logs import read_jsonl  # noqa: E402
+from mlr_copilot.records import RunDir, llm_calls  # noqa: E402
 
 GOAL = 0.50
 
@@ -48,7 +49,7 @@ def run_once(llm: str, prompt_cache: bool, caching_server: bool, steps: int) -> 
                                            prompt_cache=prompt_cache), feedback=NoFeedback())
         if result.status != "final_answer":
             raise SystemExit(f"{llm}: the run ended with {result.status}: {result.message}")
-        calls = read_jsonl(result.run_dir / "agent_log" / "llm_calls.jsonl")
+        calls = llm_calls(read_jsonl(RunDir(result.run_dir).llm_calls))
     usage, input_cost, main_input_cost = Usage(), 0.0, 0.0
     for call in calls:
         u = Usage(**call["usage"])

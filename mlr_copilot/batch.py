@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Callable, Sequence
 
 from .config import DEFAULT_MAX_STEPS
 from .logs import write_json_atomic
+from .records import utc_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def run_batch(opts: BatchOptions, progress: Callable[[BatchRun | None, dict], No
 
     check_options(opts)
     jobs = [BatchRun(t, llm, k) for t in opts.tasks for llm in opts.llms for k in range(1, opts.trials + 1)]
-    out = Path(opts.out) if opts.out else Path(opts.log_root) / f"batch-{time.strftime('%Y-%m-%dT%H-%M-%SZ', time.gmtime())}"
+    out = Path(opts.out) if opts.out else Path(opts.log_root) / f"batch-{utc_stamp()}"
     out.mkdir(parents=True, exist_ok=True)
     interrupted = False
     try:

@@ -34,8 +34,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import ConfigError
-from .logs import write_json_atomic
+from .errors import ConfigError, RunRecordError
+from .records import RunDir, RunInfo
 
 logger = logging.getLogger(__name__)
 
@@ -234,18 +234,16 @@ def place_run(src: Path, log_root: Path) -> Path:
     else:
         raise ConfigError(f"no free run directory name under {base}")
     os.replace(src, dest)  # onto the empty directory just claimed
-    run_json = dest / "run.json"
     try:
-        info = json.loads(run_json.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        info = RunInfo.read(dest)
+    except RunRecordError:
         return dest
-    if isinstance(info, dict):
-        options = info.get("options") if isinstance(info.get("options"), dict) else {}
-        if info.get("workspace") and not options.get("work_dir"):  # the run's own copy moved with it
-            info["workspace"] = str(dest / "workspace")
-        if options:
-            options["log_root"] = str(log_root)
-        write_json_atomic(run_json, info)
+    options = info.options
+    if info.get("workspace") and not options.get("work_dir"):  # the run's own copy moved with it
+        info["workspace"] = str(RunDir(dest).own_workspace)
+    if options:
+        options["log_root"] = str(log_root)
+    info.write(dest)
     return dest
 
 
@@ -266,7 +264,7 @@ def _wait_unlocked(run_dir: Path, timeout_s: float) -> None:
     """Wait until no process holds the run's lock (a cancelled run still writing its end)."""
     import fcntl
 
-    lock = run_dir / ".lock"
+    lock = RunDir(run_dir).lock
     if not lock.exists():
         return
     deadline = time.monotonic() + timeout_s

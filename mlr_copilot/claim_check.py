@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .claims import METRIC_ALIASES, Claim, extract_claims, metric_of, name_tokens, plan_claims
+from .records import RunDir
 
 logger = logging.getLogger(__name__)
 
@@ -191,8 +192,7 @@ def summary_text(verdicts: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _run_dir(run: Any) -> Path:
-    p = Path(run.log_path)
-    return p.parent.parent if p.parent.name == "agent_log" else p.parent
+    return RunDir.of_log(run.log_path).root
 
 
 def check_loaded(run: Any, *, ledger: Sequence[Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -219,7 +219,7 @@ def verdicts_for_view(run: Any) -> list[dict[str, Any]]:
     else those the ledger gives now."""
     import json
 
-    eval_path = _run_dir(run) / "eval.json"
+    eval_path = RunDir(_run_dir(run)).eval_json
     if eval_path.is_file():
         try:
             data = json.loads(eval_path.read_text(encoding="utf-8"))
@@ -237,7 +237,8 @@ def attach_to_eval(run_dir: Path, result: dict[str, Any], *, write: bool = True)
     from .log_import import load_run
     from .measurements import Ledger, baseline_record, grade_record, load_ledger
 
-    steps = list_steps(Path(run_dir) / "env_log")
+    env_log = RunDir(run_dir).env_log.root
+    steps = list_steps(env_log)
     grades = [{"snapshot": s.get("step"), "score": s.get("score")} for s in result.get("step_scores") or []
               if s.get("valid")]
     if result.get("valid"):
@@ -245,7 +246,7 @@ def attach_to_eval(run_dir: Path, result: dict[str, Any], *, write: bool = True)
     metric, baseline = result.get("metric"), result.get("baseline")
     extra: list[dict[str, Any]] = []
     if write:
-        ledger = Ledger(Path(run_dir) / "env_log")
+        ledger = Ledger(env_log)
         try:
             ledger.record_baseline(metric, baseline)
             ledger.record_grades(metric, grades)

@@ -14,6 +14,7 @@ from . import __version__
 from . import cli_types as T
 from .config import DEFAULT_MAX_STEPS
 from .errors import MLRError
+from .records.layout import AGENT_LOG, FULL_LOG, ORIGINAL_FULL_LOG, REPORT_HTML, RUN_JSON
 from .run_args import add_llm_options, add_run_options, run_options_from_args, split_list
 from .view.live import ProgressPrinter
 
@@ -36,13 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("tasks", help="list available tasks").add_argument("--root", default=".")
 
     p = sub.add_parser("show", help="print a run step by step (also original MLR-Copilot logs)")
-    p.add_argument("logdir", help="run folder logs/<task>/<ts>, its full_log.jsonl, or an original full_log.json")
+    p.add_argument("logdir", help=f"run folder logs/<task>/<ts>, its {FULL_LOG}, or an original {ORIGINAL_FULL_LOG}")
     p.add_argument("--max-chars", type=T.whole(0), default=800, help="observation characters shown per step (0: all)")
     p.add_argument("--entries", action="store_true", help="also show Reflection, Research Plan and Status, Fact Check")
 
-    p = sub.add_parser("import-log", help="convert an original MLR-Copilot full_log.json")
-    p.add_argument("original", help="the original full_log.json, or the folder holding it")
-    p.add_argument("--out", required=True, help="run folder to create (agent_log/full_log.jsonl and run.json)")
+    p = sub.add_parser("import-log", help=f"convert an original MLR-Copilot {ORIGINAL_FULL_LOG}")
+    p.add_argument("original", help=f"the original {ORIGINAL_FULL_LOG}, or the folder holding it")
+    p.add_argument("--out", required=True, help=f"run folder to create ({AGENT_LOG}/{FULL_LOG} and {RUN_JSON})")
     p.add_argument("--overwrite", action="store_true", help="replace an existing import in --out")
 
     p = sub.add_parser("restore", help="rebuild a step's workspace from the snapshots")
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="write a self-contained HTML report of runs (several: a summary page too)")
     p.add_argument("logdirs", nargs="+", help="run folders, folders holding runs, or a batch folder")
-    p.add_argument("--out", default=None, help="HTML file to write (default: report.html in the run/batch folder)")
+    p.add_argument("--out", default=None, help=f"HTML file to write (default: {REPORT_HTML} in the run/batch folder)")
 
     p = sub.add_parser("batch", help="run tasks x LLMs x trials in parallel, then evaluate")
     p.add_argument("--tasks", required=True, help="comma-separated task names")
@@ -136,7 +137,9 @@ def _print_run_result(result) -> int:
     if claims := run_claims_line(result.run_dir):
         lines.insert(len(lines) - 1, claims)
     print("\n".join(lines))
-    return EXIT_OK if result.status in ("final_answer", "step_limit", "time_limit") else EXIT_FAILED
+    from .records import RunStatus
+    status = RunStatus.parse(result.status)
+    return EXIT_OK if status is not None and status.completed else EXIT_FAILED
 
 
 def cmd_run(args) -> int:
@@ -234,20 +237,22 @@ def cmd_eval(args) -> int:
     from .evaluation import find_run_dirs
     code = evaluate_cli([Path(p) for p in args.logdirs], root=Path(args.root), all_steps=args.all_steps,
                         out=Path(args.out) if args.out else None)
-    from .view.report import REPORT_FILE, write_report
+    from .records import RunDir
+    from .view.report import write_report
     for run_dir in find_run_dirs(args.logdirs):  # a run's report shows the new scores
-        if (run_dir / REPORT_FILE).is_file():
+        report = RunDir(run_dir).report
+        if report.is_file():
             try:
                 write_report(run_dir)
             except Exception as exc:  # noqa: BLE001 - the grades are written; the view can wait
-                logger.warning("could not refresh %s: %s", run_dir / REPORT_FILE, exc)
+                logger.warning("could not refresh %s: %s", report, exc)
     return code
 
 
 def cmd_report(args) -> int:
     from .view.report import report_cli
     written = report_cli(args.logdirs, args.out)
-    print(f"Report: {written[0]}" + (f" (and report.html in each of {len(written) - 1} run folders)"
+    print(f"Report: {written[0]}" + (f" (and {REPORT_HTML} in each of {len(written) - 1} run folders)"
                                       if len(written) > 1 else ""))
     return EXIT_OK
 

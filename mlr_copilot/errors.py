@@ -33,6 +33,19 @@ class PaperError(ConfigError):
     """The paper cannot be loaded; the message says why and what to do instead."""
 
 
+class RunRecordError(ConfigError):
+    """A run's record (run.json, a log) is missing, unreadable or of a newer schema;
+    ``reason`` is the short form, without the path."""
+
+    def __init__(self, path: object, reason: str):
+        super().__init__(f"{reason} ({path})")
+        self.reason = reason
+
+
+class NewerSchemaError(RunRecordError):
+    """A record written by a newer mlr-copilot (a schema_version this one does not know)."""
+
+
 # --- environment: errors the model can fix (become observations) ----------------
 
 class ActionError(MLRError):
@@ -162,8 +175,7 @@ class ReplayDivergedError(LLMError):
 class RunStopped(MLRError):
     """Ends a run cleanly with a status recorded in run.json.
 
-    Statuses: final_answer, step_limit, time_limit, budget, format_error,
-    interrupted, llm_error, error.
+    ``status`` is a ``records.RunStatus`` value (a str: this module sits below records).
     """
 
     def __init__(self, status: str, message: str):

@@ -9,7 +9,6 @@ on the baseline by more than 10%, in the direction the metric prefers.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import tempfile
@@ -18,13 +17,15 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .claim_check import attach_to_eval, claim_lines, runs_with_bad_claims
 from .grading import Grade
-from .logs import SCHEMA_VERSION, utc_now, write_json_atomic
+from .errors import RunRecordError
+from .logs import utc_now, write_json_atomic
+from .records import SCHEMA_VERSION, RunDir, RunInfo, RunStatus
+from .records.layout import ENV_LOG
 from .tasks import Task
 
 log = logging.getLogger(__name__)
 
 SUCCESS_THRESHOLD_PCT = 10.0
-EVAL_FILE = "eval.json"
 SUMMARY_COLUMNS = ("task", "llm", "runs", "valid", "success_rate", "mean_improvement_pct", "mean_score",
                    "baseline", "final_answer_rate", "mean_steps", "mean_wall_time_s", "total_tokens",
                    "mean_cost_usd", "total_cost_usd", "runs_contradicted", "runs_unsupported")
@@ -43,26 +44,6 @@ def improvement(score: float | None, baseline: float | None, direction: str) -> 
     return delta, pct
 
 
-def _read_run_json(run_dir: Path) -> tuple[dict[str, Any], str | None]:
-    path = run_dir / "run.json"
-    if not path.exists():
-        return {}, "run.json is missing"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return {}, f"run.json is unreadable: {exc}"
-    if not isinstance(data, dict):
-        return {}, "run.json does not hold a JSON object"
-    return data, None
-
-
-def _workspace_of(run_dir: Path, info: Mapping[str, Any]) -> Path:
-    local = run_dir / "workspace"
-    if local.is_dir() or not info.get("workspace"):
-        return local
-    return Path(info["workspace"])  # a run started with --work-dir
-
-
 def _number(value: Any, kind: type = float) -> Any:
     try:
         return kind(value) if value is not None else None
@@ -74,7 +55,7 @@ def recorded_steps(run_dir: Path) -> list[int]:
     """Steps that have a workspace snapshot (0 is the workspace as the run began)."""
     from .env.snapshots import list_steps
 
-    return list_steps(run_dir / "env_log")
+    return list_steps(RunDir(run_dir).env_log.root)
 
 
 def grade_steps(run_dir: Path, task: Task, steps: Iterable[int]) -> list[dict[str, Any]]:
@@ -86,7 +67,7 @@ def grade_steps(run_dir: Path, task: Task, steps: Iterable[int]) -> list[dict[st
         with tempfile.TemporaryDirectory(prefix="mlr_eval_step_") as tmp:
             target = Path(tmp) / "workspace"
             try:
-                restore(run_dir / "env_log", step, target)
+                restore(RunDir(run_dir).env_log.root, step, target)
             except Exception as exc:  # noqa: BLE001 - a broken snapshot is a finding, not a crash
                 grade = Grade.invalid(f"snapshot of step {step} could not be restored: {exc}")
             else:
@@ -99,17 +80,21 @@ def evaluate_run(run_dir: str | Path, tasks: Mapping[str, Task], *, all_steps: b
                  write: bool = True) -> dict[str, Any]:
     """Grade one run and describe it; written to ``run_dir/eval.json`` when ``write``."""
     run_dir = Path(run_dir)
-    info, problem = _read_run_json(run_dir)
-    totals = info.get("totals") if isinstance(info.get("totals"), dict) else {}
-    task_name = str(info.get("task") or run_dir.parent.name)
+    notes: list[str] = []
+    try:
+        info = RunInfo.read(run_dir)
+    except RunRecordError as exc:
+        info = RunInfo()
+        notes.append(exc.reason)
+    totals = info.totals
+    task_name = str(info.task or run_dir.parent.name)
     task = tasks.get(task_name)
-    notes = [problem] if problem else []
     if task is None:
         grade = Grade.invalid(f"unknown task '{task_name}': not found among {', '.join(tasks) or 'no tasks'}")
     else:
         if task.gradable and task.offline and not task.is_prepared():
             task.prepare(online=False)  # deterministic data: the answers can be rebuilt here
-        grade = task.grade(_workspace_of(run_dir, info))
+        grade = task.grade(info.workspace(run_dir))
     direction = task.direction if task else "higher"
     baseline = task.baseline if task else None
     delta, pct = improvement(grade.score, baseline, direction)
@@ -128,7 +113,7 @@ def evaluate_run(run_dir: str | Path, tasks: Mapping[str, Task], *, all_steps: b
         "metric": task.metric if task else None, "direction": direction, "graded": bool(task and task.gradable),
         "score": grade.score, "valid": grade.valid, "reason": grade.reason, "baseline": baseline,
         "improvement": delta, "improvement_pct": pct, "success": success,
-        "final_answer_given": info.get("status") == "final_answer" and bool(final_answer),
+        "final_answer_given": info.status == RunStatus.FINAL_ANSWER and bool(final_answer),
         "final_answer": final_answer,
         "steps": _number(totals.get("steps"), int), "wall_time_s": _number(totals.get("wall_time_s")),
         "input_tokens": inp, "output_tokens": outp,
@@ -138,7 +123,7 @@ def evaluate_run(run_dir: str | Path, tasks: Mapping[str, Task], *, all_steps: b
     if all_steps and task is not None and task.gradable:
         steps = recorded_steps(run_dir)
         if not steps:
-            notes.append("no workspace snapshots found in env_log/; only the final workspace was graded")
+            notes.append(f"no workspace snapshots found in {ENV_LOG}/; only the final workspace was graded")
         scores = grade_steps(run_dir, task, steps)
         result["step_scores"] = scores
         valid = [s for s in scores if s["valid"]]
@@ -150,15 +135,16 @@ def evaluate_run(run_dir: str | Path, tasks: Mapping[str, Task], *, all_steps: b
             result["best_step"], result["best_score"] = best["step"], best["score"]
     attach_to_eval(run_dir, result, write=write)  # the grades go to the measurements ledger; claims are checked
     if write:
+        eval_json = RunDir(run_dir).eval_json
         try:
-            write_json_atomic(run_dir / EVAL_FILE, result)
+            write_json_atomic(eval_json, result)
         except OSError as exc:
-            log.warning("could not write %s: %s", run_dir / EVAL_FILE, exc)
+            log.warning("could not write %s: %s", eval_json, exc)
     return result
 
 
 def is_run_dir(path: Path) -> bool:
-    return (path / "run.json").is_file() or ((path / "agent_log").is_dir() and (path / "workspace").is_dir())
+    return RunDir(path).looks_like_run()
 
 
 def find_run_dirs(paths: Sequence[str | Path]) -> list[Path]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .logs import utc_now, write_json_atomic
+from .records import RunDir, RunInfo
 
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
           "ten": 10, "a": 1, "half a": 0.5}
@@ -148,10 +149,7 @@ def idea_path_of(root: Path, task: str) -> Path | None:
 
 
 def _run_start(run_dir: Any) -> str:
-    try:
-        return str(json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("start") or "")
-    except (OSError, ValueError, AttributeError):
-        return ""
+    return RunInfo.read_or_empty(run_dir).start if run_dir else ""
 
 
 def evaluate_hypotheses(evals: Sequence[Mapping[str, Any]], root: Path) -> list[dict[str, Any]]:
@@ -203,14 +201,15 @@ def judge_pipeline_run(run_dir: Path, root: Path) -> list[str]:
 
 
 def _with_earlier_evals(run_dir: Path, root: Path) -> list[Mapping[str, Any]]:
-    from .evaluation import EVAL_FILE, evaluate_run, find_run_dirs
+    from .evaluation import evaluate_run, find_run_dirs
     from .tasks import discover_tasks
 
     evals: list[Mapping[str, Any]] = [evaluate_run(run_dir, discover_tasks(root))]
     for other in find_run_dirs([run_dir.parent]):
-        if other.resolve() != run_dir.resolve() and (other / EVAL_FILE).is_file():
+        eval_json = RunDir(other).eval_json
+        if other.resolve() != run_dir.resolve() and eval_json.is_file():
             try:
-                evals.append(json.loads((other / EVAL_FILE).read_text(encoding="utf-8")))
+                evals.append(json.loads(eval_json.read_text(encoding="utf-8")))
             except (OSError, ValueError):
                 continue
     return evals

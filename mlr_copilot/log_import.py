@@ -5,7 +5,7 @@ one after another (``prompt``, ``entries`` with Action Input already parsed,
 ``full_observation``, ``observation``, ``feedback``). ``import_original_log`` converts it
 into this project's ``agent_log/full_log.jsonl`` schema; ``load_run``/``load_steps``
 read either kind, for ``show``, the HTML report, ``import-log`` and the claim checks that
-``eval`` adds (``resume`` reads its own run's records in ``agents.resume``).
+``eval`` adds (``resume`` reads only our own logs, through ``records``).
 
 Timing in imported records comes from the original ``trace.json`` when it is found next
 to the log (or in ``../env_log/``): ``timestamp`` is when the action finished,
@@ -22,16 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError
-from .logs import SCHEMA_VERSION, JsonlWriter, read_jsonl, utc_now, write_json_atomic
+from .errors import ConfigError, NewerSchemaError, RunRecordError
+from .logs import JsonlWriter, read_jsonl, utc_now
+from .records import SCHEMA_VERSION, STEP_KEYS, RunDir, RunInfo, RunStatus, StepRecord, check_schema, find_full_log
+from .records.layout import (AGENT_LOG, FULL_LOG, ORIGINAL_FULL_LOG, ORIGINAL_PROBLEM, ORIGINAL_TRACE,
+                             find_original_log, original_sibling)
+from .records.schema import RUN_START, STEP
 
 logger = logging.getLogger(__name__)
 
-ORIGINAL_LOG_NAME = "full_log.json"
-OUR_LOG_NAME = "full_log.jsonl"
-STEP_KEYS = ("type", "step", "timestamp", "start_time", "duration_s", "prompt", "response", "entries",
-             "action", "action_input", "observation", "full_observation", "full_observation_path",
-             "feedback", "usage", "parse_attempts")
+__all__ = ["STEP_KEYS", "RunLog", "read_original_log", "reconstruct_response", "convert_original",
+           "import_original_log", "load_run", "load_steps"]
+
 _INTERNAL_ACTIONS = ("Retrieval from Research Log", "Append Summary to Research Log")
 _RETRY_NOTICE = "Your response was in incorrect format"
 
@@ -101,14 +103,6 @@ def _iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-def _find_sibling(log_file: Path, name: str, subdir: str) -> Path | None:
-    for candidate in (log_file.parent / name, log_file.parent.parent / subdir / name,
-                      log_file.parent.parent / name):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def _trace_times(trace: Mapping[str, Any] | None, actions: list[str]) -> list[tuple[float | None, float | None]]:
     """(start, end) per agent step, matching the trace's steps to the log's actions in order."""
     out: list[tuple[float | None, float | None]] = [(None, None)] * len(actions)
@@ -118,7 +112,7 @@ def _trace_times(trace: Mapping[str, Any] | None, actions: list[str]) -> list[tu
         while j < len(steps) and _trace_name(steps[j]) != name:
             j += 1
         if j >= len(steps):
-            logger.info("trace.json does not match the log from step %d on; no timing after it", k + 1)
+            logger.info("%s does not match the log from step %d on; no timing after it", ORIGINAL_TRACE, k + 1)
             break
         end = steps[j].get("timestamp")
         start = steps[j - 1].get("timestamp") if j > 0 else None
@@ -135,7 +129,7 @@ def _trace_name(step: Any) -> str | None:
 
 
 def _research_problem(log_file: Path, trace: Mapping[str, Any] | None, objects: list[dict]) -> str | None:
-    problem_file = _find_sibling(log_file, "research_problem.txt", "env_log")
+    problem_file = original_sibling(log_file, ORIGINAL_PROBLEM)
     if problem_file:
         return problem_file.read_text(encoding="utf-8", errors="replace").strip()
     if trace and isinstance(trace.get("task_description"), str):
@@ -167,7 +161,7 @@ def convert_original(log_file: str | Path) -> RunLog:
     objects = [o for o in read_original_log(log_file) if "entries" in o or "prompt" in o]
     if not objects:
         raise ConfigError(f"{log_file} is not an MLR-Copilot agent log: no object with 'prompt' or 'entries'")
-    trace_path = _find_sibling(log_file, "trace.json", "env_log")
+    trace_path = original_sibling(log_file, ORIGINAL_TRACE)
     trace = None
     if trace_path:
         try:
@@ -191,27 +185,25 @@ def convert_original(log_file: str | Path) -> RunLog:
                 action_input = {}
         start, end = times[k]
         prompt = _text(obj.get("prompt"))
-        steps.append({
-            "type": "step", "step": k + 1, "timestamp": _iso(end), "start_time": _iso(start),
-            "duration_s": round(end - start, 3) if start is not None and end is not None else None,
-            "prompt": prompt,
-            "response": reconstruct_response(entries),
-            "entries": {name: (_text(v).strip() if name != "Action Input" or isinstance(v, str)
-                               else json.dumps(v, indent=4, ensure_ascii=False)) for name, v in entries.items()},
-            "action": action, "action_input": action_input,
-            "observation": _text(obj.get("observation")),
-            "full_observation": _text(obj.get("full_observation", obj.get("observation"))),
-            "full_observation_path": None,
-            "feedback": obj.get("feedback") if isinstance(obj.get("feedback"), str) else None,
-            "usage": None,
-            "parse_attempts": 1 + prompt.count(_RETRY_NOTICE),
-        })
+        steps.append(StepRecord(
+            step=k + 1, timestamp=_iso(end), start_time=_iso(start),
+            duration_s=round(end - start, 3) if start is not None and end is not None else None,
+            prompt=prompt,
+            response=reconstruct_response(entries),
+            entries={name: (_text(v).strip() if name != "Action Input" or isinstance(v, str)
+                            else json.dumps(v, indent=4, ensure_ascii=False)) for name, v in entries.items()},
+            action=action, action_input=action_input,
+            observation=_text(obj.get("observation")),
+            full_observation=_text(obj.get("full_observation", obj.get("observation"))),
+            feedback=obj.get("feedback") if isinstance(obj.get("feedback"), str) else None,
+            parse_attempts=1 + prompt.count(_RETRY_NOTICE),
+        ).to_dict())
     final = next((s["action_input"].get("final_answer") for s in reversed(steps)
                   if s["action"] == "Final Answer"), None)
     stamps = [s for s in (t for pair in times for t in pair) if s is not None]
     info = {
-        "schema_version": SCHEMA_VERSION, "task": _task_name(log_file), "status": "imported",
-        "imported_from": str(log_file), "source": "original MLR-Copilot full_log.json",
+        "schema_version": SCHEMA_VERSION, "task": _task_name(log_file), "status": RunStatus.IMPORTED.value,
+        "imported_from": str(log_file), "source": f"original MLR-Copilot {ORIGINAL_FULL_LOG}",
         "research_problem": _research_problem(log_file, trace if isinstance(trace, dict) else None, objects),
         "llm": None, "start": _iso(min(stamps)) if stamps else None, "end": _iso(max(stamps)) if stamps else None,
         "final_answer": final if isinstance(final, str) else None,
@@ -223,10 +215,10 @@ def convert_original(log_file: str | Path) -> RunLog:
 
 def _original_file(path: Path) -> Path:
     if path.is_dir():
-        for candidate in (path / ORIGINAL_LOG_NAME, path / "agent_log" / ORIGINAL_LOG_NAME):
-            if candidate.is_file():
-                return candidate
-        raise ConfigError(f"no {ORIGINAL_LOG_NAME} in {path}")
+        found = find_original_log(path)
+        if found is None:
+            raise ConfigError(f"no {ORIGINAL_FULL_LOG} in {path}")
+        return found
     if not path.is_file():
         raise ConfigError(f"{path} does not exist")
     return path
@@ -237,35 +229,25 @@ def import_original_log(path: str | Path, out_dir: str | Path, *, overwrite: boo
     (``out_dir/agent_log/full_log.jsonl`` and ``out_dir/run.json``); returns ``out_dir``."""
     run = convert_original(path)
     out = Path(out_dir)
-    target = out / "agent_log" / OUR_LOG_NAME
+    target = RunDir(out).full_log
     if target.exists():
         if not overwrite:
             raise ConfigError(f"{target} already exists; choose another --out folder")
         target.unlink()
     if not run.steps:
         raise ConfigError(f"{run.log_path} holds no readable step")
-    info = {**run.info, "imported_at": utc_now()}
+    info = RunInfo({**run.info, "imported_at": utc_now()})
     writer = JsonlWriter(target)
-    writer.write({"type": "run_start", "step": 0, "timestamp": info["start"] or info["imported_at"],
+    writer.write({"type": RUN_START, "step": 0, "timestamp": info["start"] or info["imported_at"],
                   **{k: v for k, v in info.items() if k != "totals"}})
     for step in run.steps:
         writer.write(step)
-    write_json_atomic(out / "run.json", info)
+    info.write(out)
     logger.info("Imported %d steps from %s into %s", len(run.steps), run.log_path, out)
     return out
 
 
 # ------------------------------------------------------------------ either format
-
-def _our_log(path: Path) -> Path | None:
-    if path.is_file() and path.suffix == ".jsonl":
-        return path
-    if path.is_dir():
-        for candidate in (path / "agent_log" / OUR_LOG_NAME, path / OUR_LOG_NAME):
-            if candidate.is_file():
-                return candidate
-    return None
-
 
 def load_run(path: str | Path) -> RunLog:
     """Read a run: our run folder (or its full_log.jsonl) or an original full_log.json
@@ -273,29 +255,29 @@ def load_run(path: str | Path) -> RunLog:
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"{p} does not exist")
-    ours = _our_log(p)
+    ours = find_full_log(p)
     if ours is not None:
         records = read_jsonl(ours)
-        steps = [r for r in records if r.get("type") == "step"]
-        run_dir = ours.parent.parent if ours.parent.name == "agent_log" else ours.parent
+        start = next((r for r in records if r.get("type") == RUN_START), {})
+        check_schema(start, ours)  # a log of a newer schema is refused, not misread
+        steps = [r for r in records if r.get("type") == STEP]
+        run_dir = RunDir.of_log(ours)
         info: dict[str, Any] = {}
-        run_json = run_dir / "run.json"
-        if run_json.is_file():
+        if run_dir.run_json.is_file():
             try:
-                loaded = json.loads(run_json.read_text(encoding="utf-8"))
-                info = loaded if isinstance(loaded, dict) else {}
-            except json.JSONDecodeError as exc:
-                logger.warning("%s is not readable JSON (%s)", run_json, exc)
-        if not info:
-            info = next((r for r in records if r.get("type") == "run_start"), {})
-        return RunLog(dict(info), steps, "ours", ours)
+                info = RunInfo.read(run_dir)
+            except NewerSchemaError:
+                raise
+            except RunRecordError as exc:  # damaged: the run_start record tells the same
+                logger.warning("%s", exc)
+        return RunLog(dict(info or start), steps, "ours", ours)
     if p.is_file():
         return convert_original(p)
     try:
         return convert_original(p)
     except ConfigError:
-        raise ConfigError(f"no run log in {p}: looked for agent_log/{OUR_LOG_NAME}, {OUR_LOG_NAME} "
-                          f"and an original {ORIGINAL_LOG_NAME}") from None
+        raise ConfigError(f"no run log in {p}: looked for {AGENT_LOG}/{FULL_LOG}, {FULL_LOG} "
+                          f"and an original {ORIGINAL_FULL_LOG}") from None
 
 
 def load_steps(log_dir_or_file: str | Path) -> list[dict[str, Any]]:

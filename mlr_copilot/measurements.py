@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from .logs import JsonlWriter, read_jsonl, utc_now
+from .records import EnvLog, RunDir
 
 logger = logging.getLogger(__name__)
 
-LEDGER_FILE = "measurements.jsonl"
 MAX_PER_SCRIPT = 2000  # a script printing more pairs keeps its last ones (final results come last)
 MAX_LINE_CHARS = 2000  # longer lines (progress bars, arrays) are not read for pairs
 
@@ -98,7 +98,7 @@ class Ledger:
     """Appends measurement records to ``env_log/measurements.jsonl``."""
 
     def __init__(self, env_log_dir: str | Path):
-        self.path = Path(env_log_dir) / LEDGER_FILE
+        self.path = EnvLog(env_log_dir).measurements
         self._writer: JsonlWriter | None = None
 
     def _write(self, record: dict[str, Any]) -> None:
@@ -176,7 +176,7 @@ def load_ledger(run_dir: str | Path, steps: Iterable[Mapping[str, Any]] | None =
 
     A ledger holding only grades and the baseline (written by ``eval`` on an old run) gets
     the printed values rebuilt from the steps as well."""
-    records = [r for r in read_jsonl(Path(run_dir) / "env_log" / LEDGER_FILE) if r.get("type") == "measurement"]
+    records = [r for r in read_jsonl(RunDir(run_dir).env_log.measurements) if r.get("type") == "measurement"]
     if steps is not None and not any(r.get("kind") == "printed" for r in records):
         records = ledger_from_steps(steps) + records
     return records

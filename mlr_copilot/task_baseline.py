@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import MLRError
 from .grading import Grade
 from .logs import utc_now, write_json_atomic
+from .records import RunDir
 from .tasks import Task
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def _run_starter(task: Task, ws: Path, python: str, limit: float, sandbox: str) 
     config = EnvConfig(sandbox=sandbox, python=(python, "-u"), read_only=tuple(task.read_only),
                        hidden_paths=tuple(str(p) for p in task.hidden_paths()),
                        set_env=(("PYTHONHASHSEED", "0"),))
-    box = Sandbox(ws, config, ws.parent / "env_log")
+    box = Sandbox(ws, config, RunDir(ws.parent).env_log.root)  # laid out as a run directory
     result = box.run(box.command([task.script], box.script_env()), limit, output_name="baseline")
     return (None if result.timed_out else result.exit_code), result.head_tail_text[-2000:]
 
@@ -60,7 +61,7 @@ def run_baseline(task: Task, *, python: str = sys.executable, online: bool = Fal
         return Grade.invalid(f"starter script {task.workspace_path / task.script} not found")
     limit = timeout_s if timeout_s is not None else task.timeout_s
     with tempfile.TemporaryDirectory(prefix=f"mlr_baseline_{task.name}_") as tmp:
-        ws = Path(tmp) / "workspace"
+        ws = RunDir(tmp).own_workspace
         shutil.copytree(task.workspace_path, ws, symlinks=True)
         (ws / task.submission).unlink(missing_ok=True)
         started = time.monotonic()

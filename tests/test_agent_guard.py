@@ -66,6 +66,21 @@ def test_a_list_where_a_string_belongs_is_read_unambiguously_and_recorded(tmp_pa
     assert first["normalised"] == ['script_name: ["main.py"] read as "main.py"']
 
 
+def test_a_key_the_action_does_not_take_is_left_out_of_what_runs_and_is_recorded(tmp_path):
+    root = make_project(tmp_path)
+    main = [step("run it", "Execute Script", {"script_name": "main.py", "verbose": True}),
+            step("done", "Final Answer", {"final_answer": "NameError"})]
+    models = scripted_models(main)
+    result = run_experiment(options(root), models=models, feedback=NoFeedback())
+
+    first = _steps(result.run_dir)[0]
+    assert first["parse_attempts"] == 1
+    assert first["action_input"] == {"script_name": "main.py"}  # what ran, what the agent remembers
+    assert first["normalised"] == ["verbose: not an argument of Execute Script, left out"]
+    later = [c for c in models.main.calls if c["purpose"] == "agent_step"][1]["messages"][-1]["content"]
+    assert 'Action Input: {"script_name": "main.py"}' in later
+
+
 def test_a_wrongly_typed_argument_is_a_format_error_naming_it_and_costs_no_step(tmp_path):
     root = make_project(tmp_path)
     main = [step("look", "Inspect Script Lines", {"script_name": "main.py", "start_line_number": "first",

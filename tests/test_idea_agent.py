@@ -83,7 +83,7 @@ def test_missing_field_is_retried_with_a_corrective_message(project):
     assert retry[-2] == {"role": "assistant", "content": answers[3]}
     assert "'Baselines' is missing" in retry[-1]["content"] and "'Files to Change' is missing" in retry[-1]["content"]
     assert result.record.best().plan.baselines == ["unchanged train.py (logistic regression)"]
-    calls = [r for r in read_jsonl(result.log_path) if r["type"] == "llm_call" and r["stage"] == "plan"]
+    calls = [r for r in read_jsonl(result.log_path) if r["type"] == "idea_attempt" and r["stage"] == "plan"]
     assert [c["attempt"] for c in calls] == [1, 2] and calls[0]["missing"] == ["Baselines", "Files to Change"]
 
 
@@ -145,7 +145,7 @@ def test_the_log_holds_every_stage(project):
     stages = [(r["stage"], r["status"]) for r in records if r["type"] == "stage"]
     assert stages == [("understanding", "ok"), ("related_work", "skipped"), ("problem", "ok"),
                       ("hypothesis", "ok"), ("plan", "ok"), ("review", "ok")]
-    calls = [r for r in records if r["type"] == "llm_call"]
+    calls = [r for r in records if r["type"] == "idea_attempt"]
     assert all(c["prompt"] and c["output"] and "usage" in c for c in calls)
     assert records[-1]["type"] == "idea_end" and records[-1]["status"] == "done"
     assert json.loads(result.idea_path.read_text())["run_dir"] == str(project / "run")

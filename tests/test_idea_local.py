@@ -42,7 +42,7 @@ def test_embedded_model_turns_the_example_paper_into_a_digits_problem(tmp_path):
     record = load_idea(result.idea_path)
     assert record.source_paper.title.startswith("Shift Augmentation")
     assert record.candidates[0].plan.files_to_change and record.candidates[0].plan.steps
-    calls = [r for r in read_jsonl(result.log_path) if r["type"] == "llm_call"]
+    calls = [r for r in read_jsonl(result.log_path) if r["type"] == "idea_attempt"]
     first_try = sum(1 for r in calls if r["attempt"] == 1 and not r["missing"])
     stages = sum(1 for r in calls if r["attempt"] == 1)
     print(f"\nidea generation with the embedded model: {wall:.0f} s wall, {len(calls)} calls, "

@@ -22,7 +22,7 @@ from mlr_copilot.agents.resume import drop_torn_lines, resume_run
 from mlr_copilot.errors import ConfigError, ReplayDivergedError
 from mlr_copilot.llm.replay import ReplayLLM
 from mlr_copilot.logs import JsonlWriter, read_jsonl
-from mlr_copilot.run_record import RunRecorder
+from mlr_copilot.records.recorder import RunRecorder
 
 from reliability_project import (Reference, assert_jsonl_valid, cli, only_run_dir, replay_args, step_views,
                                  undo_history, workspace_files)

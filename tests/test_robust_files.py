@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlr_copilot.env.rundir import copy_workspace
+from mlr_copilot.env.workspace_copy import copy_workspace
 from mlr_copilot.env.snapshots import SnapshotStore, load_manifest, restore
 from mlr_copilot.logs import read_jsonl
 

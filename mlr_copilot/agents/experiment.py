@@ -23,6 +23,7 @@ from ..feedback import FeedbackChannel, StepView
 from ..llm.base import Completion, Models, ResponseSpec, Usage
 from ..llm.client import set_step
 from ..logs import utc_now
+from ..records import RunStatus, StepRecord
 from ..templates import render
 from .guards import check_arguments, repeated_step, spec_without
 from .next_move import REWRITE_ACTIONS, target_file, unfinished_work, unrun_change, where_we_are
@@ -65,7 +66,7 @@ class EnvironmentLike(Protocol):
 
 
 class StepRecorder(Protocol):
-    def write_step(self, record: dict) -> None: ...
+    def write_step(self, record: StepRecord) -> None: ...
 
 
 @dataclass
@@ -140,7 +141,7 @@ class ExperimentAgent:
         )
 
     # ------------------------------------------------------------------ loop
-    def run(self) -> tuple[str, str]:
+    def run(self) -> tuple[RunStatus, str]:
         """Run until a Final Answer or a limit. Returns (status, message).
 
         Errors the agent cannot fix propagate as ``RunStopped`` (budget, format error,
@@ -148,18 +149,18 @@ class ExperimentAgent:
         """
         while True:
             if self.state.final_answer is not None:  # resumed after the step that gave it
-                return "final_answer", "The agent gave a Final Answer."
+                return RunStatus.FINAL_ANSWER, "The agent gave a Final Answer."
             step = self.state.next_step
             if step > self.config.max_steps:
-                return "step_limit", f"Reached the step limit ({self.config.max_steps} steps)."
+                return RunStatus.STEP_LIMIT, f"Reached the step limit ({self.config.max_steps} steps)."
             left = self.env.time_left()
             if left is not None and left <= 0:
-                return "time_limit", "Reached the wall-clock limit of the run."
+                return RunStatus.TIME_LIMIT, "Reached the wall-clock limit of the run."
             stop = self.run_step(step)
             if self.state.final_answer is not None:
-                return "final_answer", "The agent gave a Final Answer."
+                return RunStatus.FINAL_ANSWER, "The agent gave a Final Answer."
             if stop:
-                return "interrupted", "Stopped by the human (/stop)."
+                return RunStatus.INTERRUPTED, "Stopped by the human (/stop)."
 
     def run_step(self, step: int) -> bool:
         """One full step. Returns True when the human asked to stop."""
@@ -191,18 +192,17 @@ class ExperimentAgent:
         memory = StepMemory(step, parsed.entries, parsed.action, parsed.action_input, prompt_obs, feedback_text)
         self.state.history.append(memory)
         self.state.feedback = feedback_text
-        self.recorder.write_step({
-            "type": "step", "step": step, "timestamp": utc_now(), "start_time": started,
-            "duration_s": round(time.monotonic() - t0 - human_wait_s, 3), "human_wait_s": round(human_wait_s, 3),
-            "prompt": f"{self.system_prompt}\n\n{prompt}", "response": completion.text, "entries": parsed.entries,
-            "action": parsed.action, "action_input": parsed.action_input,
-            "observation": prompt_obs, "full_observation": full_text,
-            "full_observation_path": observation.full_text_path, "exit_code": observation.exit_code,
-            "feedback": feedback_text, "parse_attempts": attempts, "parse_errors": errors,
-            "normalised": normalised,
-            "usage": {"model": completion.model, **completion.usage.__dict__,
-                      "cost_usd": completion.cost_usd, "latency_s": completion.latency_s},
-        })
+        self.recorder.write_step(StepRecord(
+            step=step, timestamp=utc_now(), start_time=started,
+            duration_s=round(time.monotonic() - t0 - human_wait_s, 3), human_wait_s=round(human_wait_s, 3),
+            prompt=f"{self.system_prompt}\n\n{prompt}", response=completion.text, entries=parsed.entries,
+            action=parsed.action, action_input=parsed.action_input,  # validated (guards.check_arguments)
+            observation=prompt_obs, full_observation=full_text,
+            full_observation_path=observation.full_text_path, exit_code=observation.exit_code,
+            feedback=feedback_text, parse_attempts=attempts, parse_errors=errors, normalised=normalised,
+            usage={"model": completion.model, **completion.usage.__dict__,
+                   "cost_usd": completion.cost_usd, "latency_s": completion.latency_s},
+        ))
         return bool(result and result.stop)
 
     # ---------------------------------------------------------------- prompt
@@ -323,7 +323,7 @@ class ExperimentAgent:
             errors.append(f"taken after {attempt} attempts: {parsed.action}")
             logger.warning("Step %d: the model insisted on %s; it is run", step, parsed.action)
             return completion, parsed, prompt, attempt, errors, normalised
-        raise RunStopped("format_error",
+        raise RunStopped(RunStatus.FORMAT_ERROR,
                          f"The model's response could not be parsed after {attempt} attempts at step {step}: "
                          f"{errors[-1] if errors else 'no response'}")
 

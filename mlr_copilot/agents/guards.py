@@ -3,6 +3,8 @@ really make into a corrective retry of the model (a parse attempt), never a wast
 
 * ``check_arguments``: each argument has its declared type (a list for a string is refused
   with the expected form; a one-element list of a string is read as that string, recorded).
+  What runs, is remembered and is recorded is the validated input; a key the action does
+  not take is left out, and that is recorded too.
 * ``repeated_step``: the loop guard. The same action with the same input as one of the last
   ``REPEAT_WINDOW_STEPS`` steps, while nothing changed since that could change its
   observation, is not run again.
@@ -28,7 +30,8 @@ class Remembered(Protocol):
 
 def check_arguments(parsed: Any, offered: Sequence[Any]) -> list[str]:
     """Validate ``parsed.action_input`` against the action's declared argument types; a wrong
-    type raises FormatError (retried). Unambiguous repairs are applied and returned."""
+    type raises FormatError (retried). Unambiguous repairs, and keys the action does not take
+    (left out), are applied to ``parsed.action_input`` and described in the list returned."""
     info = next((a for a in offered if a.name == parsed.action), None)
     if info is None:
         return []
@@ -37,6 +40,8 @@ def check_arguments(parsed: Any, offered: Sequence[Any]) -> list[str]:
         valid = info.validate(parsed.action_input, normalised=normalised)
     except ActionInputError as exc:
         raise FormatError(str(exc), kind="bad_argument", action=parsed.action) from None
+    normalised += [f"{key}: not an argument of {info.name}, left out"
+                   for key in parsed.action_input if key not in info.arg_names]
     if normalised:
         parsed.action_input.clear()
         parsed.action_input.update(valid)

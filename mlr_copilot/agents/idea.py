@@ -22,7 +22,9 @@ from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError, IdeaFormatError, LLMContextTooLongError, ReviewQuit, RunStopped
 from ..llm.base import LLM, Models, Usage, stable
-from ..logs import SCHEMA_VERSION, JsonlWriter, utc_now
+from ..logs import JsonlWriter, utc_now
+from ..records import SCHEMA_VERSION, RunDir, RunStatus, create_run_dir
+from ..records.schema import IDEA_ATTEMPT, IDEA_END, IDEA_START
 from ..paper import PaperDigest, digest_paper, load_paper
 from ..related_work import format_papers, search_related
 from ..templates import render
@@ -98,7 +100,7 @@ class IdeaAgent:
     def on_condense(self, call: dict) -> None:
         self.calls += 1
         self.usage = self.usage + call["usage"]
-        self._record("llm_call", stage="condense", **call)
+        self._record(IDEA_ATTEMPT, stage="condense", **call)
 
     # -- one LLM call with validation and corrective retries ------------------------------
 
@@ -117,7 +119,7 @@ class IdeaAgent:
             self.calls += 1
             self.usage = self.usage + completion.usage
             parsed = parse_fields(completion.text, fields)
-            self._record("llm_call", stage=stage, candidate=candidate, attempt=attempt,
+            self._record(IDEA_ATTEMPT, stage=stage, candidate=candidate, attempt=attempt,
                          prompt=messages[-1]["content"], messages=len(messages), output=completion.text,
                          fields=parsed.values, missing=parsed.missing, model=completion.model,
                          usage=completion.usage, latency_s=completion.latency_s, cost_usd=completion.cost_usd)
@@ -169,12 +171,6 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
-def _new_run_dir(log_root: Path, task: str) -> Path:
-    from ..env.rundir import create_run_dir
-
-    return Path(create_run_dir(log_root, task))
-
-
 def generate_idea(paper: str, task: str, models: Models, *, problems_dir: str | Path = "problems",
                   workspaces_dir: str | Path = "workspaces", log_root: str | Path = "logs",
                   run_dir: str | Path | None = None, ideas: int = 1, review: ReviewPolicy | None = None,
@@ -204,14 +200,14 @@ def generate_idea(paper: str, task: str, models: Models, *, problems_dir: str | 
                           "--problem-name NAME (mlr-copilot idea) to write a new problem beside it")
     task_statement = existing_task_statement(problem_path)
     source = load_paper(paper, online=online, arxiv_base_url=arxiv_base_url)
-    run_dir = Path(run_dir) if run_dir is not None else _new_run_dir(Path(log_root), task)
-    log_path = run_dir / "idea_log.jsonl"
+    run_dir = Path(run_dir) if run_dir is not None else create_run_dir(Path(log_root), task)
+    log_path = RunDir(run_dir).idea_log
     log = JsonlWriter(log_path)
     agent = IdeaAgent(models, log, review, max_attempts=max_attempts)
     proto = (gather_prototype(prototype, source, Path(workspaces_dir) / task, online=online)
              if prototype is not None else None)
     ws = describe_workspace(Path(workspaces_dir) / task, task, task_root=Path(problems_dir).parent)
-    agent._record("idea_start", schema_version=SCHEMA_VERSION, task=task, problem_name=name, paper=paper,
+    agent._record(IDEA_START, schema_version=SCHEMA_VERSION, task=task, problem_name=name, paper=paper,
                   ideas=ideas, online=online, force=force, interactive=review.interactive,
                   models={"main": models.main.model, "fast": models.fast.model},
                   workspace=ws.files, paper_info=source.summary())
@@ -222,10 +218,11 @@ def generate_idea(paper: str, task: str, models: Models, *, problems_dir: str | 
                     online=online, proto=proto, s2_base_url=s2_base_url, openalex_base_url=openalex_base_url,
                     max_paper_chars=max_paper_chars or paper_budget_chars(models.main))
     except RunStopped as exc:
-        agent._record("idea_end", status=exc.status, message=str(exc), llm_calls=agent.calls, usage=agent.usage)
+        agent._record(IDEA_END, status=exc.status, message=str(exc), llm_calls=agent.calls, usage=agent.usage)
         raise
     except BaseException as exc:
-        agent._record("idea_end", status="interrupted" if isinstance(exc, KeyboardInterrupt) else "error",
+        status = RunStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else RunStatus.ERROR
+        agent._record(IDEA_END, status=status,
                       message=f"{type(exc).__name__}: {exc}", llm_calls=agent.calls, usage=agent.usage)
         raise
 
@@ -328,7 +325,7 @@ def _run(agent: IdeaAgent, source, task: str, name: str, ideas: int, ws, task_st
         task_info=ws.task_info, prototype=proto.record if proto else {},
         prototype_brief=proto.brief if proto else "")
     idea_path = write_outputs(record, problem_path, saves_submission=ws.saves_submission)
-    agent._record("idea_end", status="done", problem_path=str(problem_path), idea_path=str(idea_path),
+    agent._record(IDEA_END, status="done", problem_path=str(problem_path), idea_path=str(idea_path),
                   selected=record.selected, llm_calls=agent.calls, usage=agent.usage)
     logger.info("idea for %s written to %s", task, problem_path)
     return IdeaResult(problem_path=problem_path, idea_path=idea_path, run_dir=run_dir, log_path=log_path,

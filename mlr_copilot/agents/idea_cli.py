@@ -24,18 +24,19 @@ def build_idea_models(args: argparse.Namespace, run_dir: Path) -> Models:
     from ..llm.client import Budget
     from ..llm.registry import build_models
     from ..logs import JsonlWriter
+    from ..records import RunDir
 
     budget = Budget(max_cost_usd=getattr(args, "max_cost", None), max_llm_calls=getattr(args, "max_llm_calls", None))
     cache_opt = getattr(args, "llm_cache", None)
     cache = None if cache_opt is None else ResponseCache(cache_opt or None)
     return build_models(getattr(args, "llm", None), base_url=getattr(args, "llm_base_url", None), budget=budget,
-                        cache=cache, call_log=JsonlWriter(run_dir / "agent_log" / "llm_calls.jsonl"),
+                        cache=cache, call_log=JsonlWriter(RunDir(run_dir).llm_calls),
                         prompt_cache=not getattr(args, "no_prompt_cache", False))
 
 
 def run_idea(args: argparse.Namespace, review: ReviewPolicy | None = None) -> IdeaResult:
     """The idea half of ``idea`` and ``pipeline``: returns where the problem was written."""
-    from ..env.rundir import create_run_dir
+    from ..records import create_run_dir
 
     root = Path(getattr(args, "root", "."))
     run_dir = create_run_dir(Path(getattr(args, "log_root", "logs")), args.task)

@@ -8,7 +8,7 @@ call, a script, a snapshot or a log write) is resumed by:
    when the resume is then refused; never while another process holds the run), and
    rebuilding a deleted ``run.json`` from the run log;
 2. refusing a run that finished (it says so and changes nothing), that another process
-   still holds (``run_record`` locks the run directory while a process works on it), or
+   still holds (``records.recorder`` locks the run directory while a process works on it), or
    whose logs, snapshots, task or models are not usable: every check comes before any
    repair, so a refused resume leaves the run directory as it was;
 3. taking back what the dead process left half-done (``run_repair``): a torn last line of
@@ -31,7 +31,6 @@ The calls of a step that was cut short were made and paid for: they stay in
 from __future__ import annotations
 
 import calendar
-import json
 import logging
 import os
 import re
@@ -39,11 +38,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, RunRecordError
 from ..feedback import make_feedback
 from ..llm.base import Usage
 from ..logs import JsonlWriter, read_jsonl, utc_now
-from ..run_record import RunRecorder
+from ..records import EnvLog, RunDir, RunInfo, RunStatus, llm_calls
+from ..records.recorder import RunRecorder
+from ..records.schema import ACTION, RESUME
 from .experiment import AgentState, StepMemory
 from .run_repair import (call_totals, call_usage, check_log, drop_torn_lines,  # noqa: F401
                          rebuild_run_json, record_logged_end, stop_leftover_scripts)
@@ -51,9 +52,6 @@ from .runner import RunOptions, RunResult, _build_models, _drive
 
 logger = logging.getLogger(__name__)
 
-FINISHED = ("final_answer", "step_limit", "time_limit", "budget", "format_error")
-"""Statuses of a run that ended on its own terms; ``running`` (killed), ``interrupted``,
-``llm_error`` and ``error`` can be resumed."""
 RESUME_OVERRIDES = ("llm", "llm_base_url", "max_steps", "max_time_s", "max_cost", "max_llm_calls", "llm_cache",
                     "prompt_cache",
                     "device", "sandbox", "allow_network", "script_timeout_s", "history_steps", "hf_endpoint")
@@ -74,10 +72,10 @@ def resume_run(run_dir: str | os.PathLike, *, feedback_mode: str = "auto", feedb
     if bad:
         raise ConfigError(f"These options cannot be changed when resuming: {', '.join(bad)} "
                           f"(allowed: {', '.join(RESUME_OVERRIDES)})")
-    if not (run_dir / "run.json").exists():
+    if not RunDir(run_dir).run_json.exists():
         rebuild_run_json(run_dir)
-    info = record_logged_end(run_dir, _read_run_json(run_dir))
-    if info.get("status") in FINISHED:
+    info = record_logged_end(run_dir, _read_run_info(run_dir))
+    if info.status is not None and info.status.finished:  # running (killed), interrupted and errors resume
         _stop_leftovers(info, run_dir)  # a finished run holds no lock: its scripts are leftovers
         status = info["status"]
         return RunResult(run_dir, status, f"This run already finished ({status}); there is nothing to resume. "
@@ -99,16 +97,16 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
     from ..tasks import find_task
 
     info = recorder.info
-    agent_log, env_log = run_dir / "agent_log", run_dir / "env_log"
-    calls_path = agent_log / "llm_calls.jsonl"
-    logs = (recorder.full_log.path, calls_path, env_log / "trace.jsonl")
+    paths = RunDir(run_dir)
+    env_log, calls_path, trace_path = paths.env_log.root, paths.llm_calls, paths.env_log.trace
+    logs = paths.logs
     # 1. checks: whatever is refused here leaves the run directory as it was
     for path in logs:
         check_log(path)
     steps = complete_steps(recorder.steps())
     last = steps[-1]["step"] if steps else 0
     options = _options(info, feedback_mode, feedback_file, overrides)
-    workspace = _workspace(info, options, run_dir)
+    workspace = _workspace(info, run_dir)
     task = find_task(Path(info.get("root") or options.root), info["task"])
     watch_folder(Path(info.get("root") or options.root))  # its .env values stay scrubbed
     problem = task.problem_text()
@@ -126,14 +124,14 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
         from .runner import check_llm
         check_llm(options)
     # 2. repairs: take back what the dead process left half-done
-    for stale in [*run_dir.glob(".*.tmp"), *agent_log.glob(".*.tmp"), *env_log.glob(".*.tmp")]:
+    for stale in list(paths.stale_temp_files()):
         stale.unlink(missing_ok=True)  # a JSON file the dead process was replacing
     torn = {p.name: n for p in logs if (n := drop_torn_lines(p))}
     restore_workspace(env_log, workspace, last)
     rollback_undo_history(env_log, last)
 
-    calls = [r for r in read_jsonl(calls_path) if r.get("type", "llm_call") == "llm_call"]
-    killed = info.get("status") == "running"
+    calls = llm_calls(read_jsonl(calls_path))
+    killed = info.get("status") == RunStatus.RUNNING
     totals = dict(info.get("totals") or {})
     if killed:  # run.json's totals stopped at the last save: rebuild them from the logs
         totals.update(call_totals(calls))
@@ -144,26 +142,26 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
     state = rebuild_state(steps, totals)
 
     abandoned = {"llm_calls": sum(1 for r in calls if isinstance(r.get("step"), int) and r["step"] > last),
-                 "actions": sum(1 for r in read_jsonl(env_log / "trace.jsonl")
-                                if r.get("type") == "action" and isinstance(r.get("step"), int)
+                 "actions": sum(1 for r in read_jsonl(trace_path)
+                                if r.get("type") == ACTION and isinstance(r.get("step"), int)
                                 and r["step"] > last)}
     entry = {"at": utc_now(), "from_step": last, "previous_status": info.get("status"),
              "previous_message": info.get("message"), "abandoned": abandoned,
              "torn_lines_removed": torn, "leftover_processes_stopped": stopped,
              "feedback": feedback_mode, "overrides": overrides}
     info.setdefault("resumes", []).append(entry)
-    info.update(status="running", end=None, message=None)
+    info.update(status=RunStatus.RUNNING.value, end=None, message=None)
     if overrides:
         info["options"] = {**(info.get("options") or {}), **overrides}
     totals["steps"] = last
     info["totals"] = totals
     recorder.save()
-    marker = {"type": "resume", "step": last, "from_step": last, "timestamp": entry["at"],
+    marker = {"type": RESUME, "step": last, "from_step": last, "timestamp": entry["at"],
               "resume": len(info["resumes"])}
     recorder.full_log.write({**marker, "previous_status": entry["previous_status"], "abandoned": abandoned})
     JsonlWriter(calls_path).write(marker)  # replay drops the calls of the lost step at this mark
-    if (env_log / "trace.jsonl").exists():
-        JsonlWriter(env_log / "trace.jsonl").write(marker)
+    if trace_path.exists():
+        JsonlWriter(trace_path).write(marker)
     logger.info("Resuming %s after step %d (%d LLM call(s) and %d action(s) of the lost step dropped)",
                 run_dir, last, abandoned["llm_calls"], abandoned["actions"])
     feedback = feedback or make_feedback(options.feedback, options.feedback_file)
@@ -174,8 +172,7 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
 
 def _stop_leftovers(info: dict[str, Any], run_dir: Path) -> int:
     """Stop scripts of the dead run still running in its workspace; never fails (0 if none)."""
-    opts = info.get("options") or {}
-    workspace = Path(info.get("workspace") or "") if opts.get("work_dir") else run_dir / "workspace"
+    workspace = RunDir(run_dir).workspace_for(info)
     try:
         return stop_leftover_scripts(workspace) if workspace.is_dir() else 0
     except OSError as exc:
@@ -184,18 +181,15 @@ def _stop_leftovers(info: dict[str, Any], run_dir: Path) -> int:
 
 
 # ------------------------------------------------------------------ reading the run
-def _read_run_json(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "run.json"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} is not a run directory (no run.json). Give a folder such as "
-                          f"logs/<task>/<timestamp>; a run killed before it wrote run.json never "
-                          f"started a step, so start it again instead.")
+def _read_run_info(run_dir: Path) -> RunInfo:
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path} cannot be read ({exc}); this run cannot be resumed.") from None
-    if not isinstance(info, dict) or not info.get("task"):
-        raise ConfigError(f"{path} does not describe an experiment run (no task); it cannot be resumed.")
+        info = RunInfo.read(run_dir)
+    except RunRecordError as exc:
+        raise ConfigError(f"{RunDir(run_dir).run_json} cannot be read ({exc.reason}); "
+                          f"this run cannot be resumed.") from None
+    if not info.task:
+        raise ConfigError(f"{RunDir(run_dir).run_json} does not describe an experiment run (no task); "
+                          f"it cannot be resumed.")
     return info
 
 
@@ -218,11 +212,8 @@ def _options(info: dict[str, Any], feedback_mode: str, feedback_file: str | None
     return RunOptions(**{k: v for k, v in opts.items() if k in RunOptions.__dataclass_fields__})
 
 
-def _workspace(info: dict[str, Any], options: RunOptions, run_dir: Path) -> Path:
-    if not options.work_dir:  # the run's own copy: found from the run directory, wherever it moved
-        workspace = run_dir / "workspace"
-    else:
-        workspace = Path(info.get("workspace") or options.work_dir)
+def _workspace(info: dict[str, Any], run_dir: Path) -> Path:
+    workspace = RunDir(run_dir).workspace_for(info)  # work_dir is not an option a resume changes
     if not workspace.is_dir():
         raise ConfigError(f"The run's workspace {workspace} is missing; the run cannot be resumed.")
     return workspace
@@ -262,7 +253,7 @@ def rollback_undo_history(env_log: Path, step: int) -> None:
     backups that later steps used (undone/) go back on the stack (see ``env.files``)."""
     from ..env.files import UNDONE_DIR
 
-    root = env_log / "backups"
+    root = EnvLog(env_log).backups
     if not root.is_dir():
         return
     for d in root.iterdir():
@@ -337,8 +328,7 @@ def _killed_wall_time(info: dict[str, Any], run_dir: Path) -> float:
     resumes = info.get("resumes") or []
     start = _seconds(resumes[-1].get("at") if resumes else info.get("start"))
     ends = []
-    for path in (run_dir / "agent_log" / "full_log.jsonl", run_dir / "agent_log" / "llm_calls.jsonl",
-                 run_dir / "env_log" / "trace.jsonl"):
+    for path in RunDir(run_dir).logs:
         records = read_jsonl(path)
         if records:
             ends.append(_seconds(records[-1].get("timestamp")))
@@ -348,6 +338,6 @@ def _killed_wall_time(info: dict[str, Any], run_dir: Path) -> float:
     return round(saved + max(0.0, max(ends) - start), 3)
 
 
-__all__ = ["FINISHED", "resume_run", "rebuild_state", "drop_torn_lines", "check_log", "complete_steps",
+__all__ = ["resume_run", "rebuild_state", "drop_torn_lines", "check_log", "complete_steps",
            "rebuild_run_json", "record_logged_end", "gave_final_answer",
            "stop_leftover_scripts", "restore_workspace", "rollback_undo_history"]

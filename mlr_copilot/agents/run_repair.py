@@ -17,7 +17,10 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..llm.base import Usage
-from ..logs import read_jsonl, utc_now, write_json_atomic
+from ..logs import read_jsonl, utc_now
+from ..records import RunDir, RunInfo, RunStatus, llm_calls, usage_figures
+from ..records.layout import RUN_JSON
+from ..records.schema import RESUME, RUN_END, RUN_START, STEP
 
 logger = logging.getLogger(__name__)
 
@@ -80,51 +83,51 @@ def drop_torn_lines(path: Path) -> int:
 def rebuild_run_json(run_dir: Path) -> None:
     """Write a ``run.json`` that was deleted, from the run log's ``run_start`` record, its
     ``resume`` and ``run_end`` records and the call log; ConfigError if there is no run log."""
-    full_log = run_dir / "agent_log" / "full_log.jsonl"
-    records = read_jsonl(full_log)
-    start = next((r for r in records if r.get("type") == "run_start"), None)
+    paths = RunDir(run_dir)
+    records = read_jsonl(paths.full_log)
+    start = next((r for r in records if r.get("type") == RUN_START), None)
     if start is None or not start.get("task"):
-        raise ConfigError(f"{run_dir} is not a run directory (no run.json, and no run log to rebuild it "
+        raise ConfigError(f"{run_dir} is not a run directory (no {RUN_JSON}, and no run log to rebuild it "
                           f"from). Give a folder such as logs/<task>/<timestamp>; a run killed before it "
-                          f"wrote run.json never started a step, so start it again instead.")
-    info = {k: v for k, v in start.items() if k not in ("type", "step", "timestamp")}
+                          f"wrote {RUN_JSON} never started a step, so start it again instead.")
+    info = RunInfo({k: v for k, v in start.items() if k not in ("type", "step", "timestamp")})
     info.setdefault("start", start.get("timestamp"))
-    info.update(status="running", end=None, message=None, final_answer=None, resumes=[],
+    info.update(status=RunStatus.RUNNING.value, end=None, message=None, final_answer=None, resumes=[],
                 rebuilt_run_json=utc_now())
     for r in records:
-        if r.get("type") == "resume":
+        if r.get("type") == RESUME:
             info["resumes"].append({"at": r.get("timestamp"), "from_step": r.get("from_step"),
                                     "previous_status": r.get("previous_status")})
-            info.update(status="running", end=None, message=None)
-        elif r.get("type") == "run_end":
-            info.update(status=r.get("status") or "error", message=r.get("message"), end=r.get("timestamp"),
+            info.update(status=RunStatus.RUNNING.value, end=None, message=None)
+        elif r.get("type") == RUN_END:
+            info.update(status=r.get("status") or RunStatus.ERROR.value, message=r.get("message"), end=r.get("timestamp"),
                         final_answer=r.get("final_answer"))
 
-    calls = [r for r in read_jsonl(run_dir / "agent_log" / "llm_calls.jsonl") if r.get("type", "llm_call") == "llm_call"]
-    steps = [r["step"] for r in records if r.get("type") == "step" and isinstance(r.get("step"), int)]
+    calls = llm_calls(read_jsonl(paths.llm_calls))
+    steps = [r["step"] for r in records if r.get("type") == STEP and isinstance(r.get("step"), int)]
     info["totals"] = {"steps": max(steps, default=0), **call_totals(calls), "wall_time_s": 0.0}
-    write_json_atomic(run_dir / "run.json", info)
-    logger.warning("%s had no run.json: rebuilt it from the run log (status %s, %d steps)", run_dir,
+    info.write(paths)
+    logger.warning("%s had no %s: rebuilt it from the run log (status %s, %d steps)", run_dir, RUN_JSON,
                    info["status"], info["totals"]["steps"])
 
 
-def record_logged_end(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+def record_logged_end(run_dir: Path, info: RunInfo) -> RunInfo:
     """``info`` (run.json) with the end the run log holds, when the process was killed after
     writing its ``run_end`` record and before saving run.json (which still says ``running``).
 
     Without it, a resume would take a run that ended for one that died and ask for one more
     step. Saved under the run's lock: a process still finishing the run is left alone."""
-    if info.get("status") != "running":
+    if info.get("status") != RunStatus.RUNNING:
         return info
-    records = read_jsonl(run_dir / "agent_log" / "full_log.jsonl")
+    records = read_jsonl(RunDir(run_dir).full_log)
     end = records[-1] if records else {}
-    if end.get("type") != "run_end":
+    if end.get("type") != RUN_END:
         return info
-    from ..run_record import RunRecorder
+    from ..records.recorder import RunRecorder
 
     recorder = RunRecorder(run_dir)  # ConfigError if another process holds the run
     try:
-        recorder.info.update(status=end.get("status") or "error", message=end.get("message"),
+        recorder.info.update(status=end.get("status") or RunStatus.ERROR, message=end.get("message"),
                              end=end.get("timestamp"))
         if end.get("final_answer") is not None:
             recorder.info["final_answer"] = end["final_answer"]
@@ -193,8 +196,6 @@ def call_usage(calls: list[dict[str, Any]]) -> Usage:
 
 def call_totals(calls: list[dict[str, Any]]) -> dict[str, Any]:
     """run.json's LLM totals, from the call log (response-cache hits cost nothing)."""
-    from ..llm.client import usage_figures
-
     paid = [r for r in calls if not r.get("cached")]
     return {"llm_calls": len(calls),
             **usage_figures(call_usage(paid), sum(float(r.get("cost_usd") or 0.0) for r in paid),

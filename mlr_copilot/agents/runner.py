@@ -22,7 +22,8 @@ from ..llm.base import Models
 from ..measurements import Ledger
 from ..prototype import READ_ONLY_PATTERN as PROTOTYPE_READ_ONLY
 from ..redact import scrub
-from ..run_record import RunRecorder
+from ..records import RunDir, RunStatus
+from ..records.recorder import RunRecorder
 from .experiment import (COMPACT_AGENT_MAX_TOKENS, DEFAULT_AGENT_MAX_TOKENS, DEFAULT_PARSE_ATTEMPTS,
                          AgentConfig, ExperimentAgent)
 from .tree import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_MAX_DEBUG_DEPTH
@@ -89,7 +90,8 @@ def run_experiment(options: RunOptions, *, models: Models | None = None,
     """Start a new run of ``options.task``. ``models``/``feedback`` may be injected (tests, pipeline)."""
     from ..env.environment import Environment
     from ..env.hub_prototype import prototype_offer
-    from ..env.rundir import create_run_dir, prepare_workspace
+    from ..env.workspace_copy import prepare_workspace
+    from ..records import create_run_dir
     from ..tasks import find_task
 
     root = Path(options.root)
@@ -137,7 +139,7 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
            state=None) -> RunResult:
     t0 = time.monotonic()
     agent = None
-    status, message = "error", "the run did not start"
+    status, message = RunStatus.ERROR, "the run did not start"
     progress.report("run", run_dir=str(run_dir), task=task.name, resumed=state is not None)
     try:
         local = False  # injected models (tests, pipeline) keep the original, full behaviour
@@ -152,10 +154,11 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
         recorder.save()
         spent = recorder.info["totals"].get("wall_time_s", 0.0) if state is not None else 0.0
         deadline = (time.monotonic() + options.max_time_s - spent) if options.max_time_s else None
-        env = Environment(_env_config(options, task), workspace=workspace, env_log_dir=run_dir / "env_log",
+        env_log = RunDir(run_dir).env_log.root
+        env = Environment(_env_config(options, task), workspace=workspace, env_log_dir=env_log,
                           models=models, human=feedback if "Request Help" in offered else None,
                           research_problem=problem, offered=offered, deadline=deadline)
-        Ledger(run_dir / "env_log").record_baseline(task.metric, task.baseline)
+        Ledger(env_log).record_baseline(task.metric, task.baseline)
         if options.strategy == "tree":
             from .tree_search import make_tree_agent
             agent = make_tree_agent(env, models, problem, task, options, feedback=feedback, recorder=recorder,
@@ -174,21 +177,23 @@ def _drive(options, recorder, run_dir, workspace, problem, task, offered, models
     except RunStopped as exc:
         status, message = exc.status, str(exc)
     except LLMError as exc:
-        status, message = "llm_error", f"{type(exc).__name__}: {exc}"
+        status, message = RunStatus.LLM_ERROR, f"{type(exc).__name__}: {exc}"
     except ConfigError as exc:
-        status, message = "error", str(exc)
+        status, message = RunStatus.ERROR, str(exc)
     except KeyboardInterrupt:
-        status, message = "interrupted", "Interrupted (Ctrl-C)."
+        status, message = RunStatus.INTERRUPTED, "Interrupted (Ctrl-C)."
     except OSError as exc:  # the log disk is full or a file-size limit is reached, most often
         full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-        status, message = "error", (f"Cannot write the run's files: {exc}. "
+        status, message = RunStatus.ERROR, (f"Cannot write the run's files: {exc}. "
                                     + ("The disk may be full or a file-size limit reached; " if full else "")
                                     + "the records written so far are intact. "
                                     + ("Free some space, then continue" if full else "Fix the cause, then continue")
                                     + f" with: mlr-copilot run --resume {run_dir}")
     except Exception as exc:  # our own bug: record it, keep logs and workspace intact
-        status, message = "error", f"Internal error: {type(exc).__name__}: {exc} (traceback in error.txt)"
-        (run_dir / "error.txt").write_text(scrub(traceback.format_exc()), encoding="utf-8")
+        error_file = RunDir(run_dir).error_file
+        status = RunStatus.ERROR
+        message = f"Internal error: {type(exc).__name__}: {exc} (traceback in {error_file.name})"
+        error_file.write_text(scrub(traceback.format_exc()), encoding="utf-8")
     finally:
         final = agent.state.final_answer if agent is not None else None
         try:
@@ -230,7 +235,7 @@ def _finish_views(run_dir: Path, task, recorder: RunRecorder) -> dict | None:
         from ..view.report import write_report
         write_report(run_dir)
     except Exception as exc:  # noqa: BLE001 - the report is a view; the logs are the record
-        logger.warning("Could not write %s: %s", run_dir / "report.html", exc)
+        logger.warning("Could not write %s: %s", RunDir(run_dir).report, exc)
     return result
 
 
@@ -265,8 +270,8 @@ def _build_models(options: RunOptions, run_dir: Path, recorder: RunRecorder) -> 
     budget = Budget(max_cost_usd=options.max_cost, max_llm_calls=options.max_llm_calls)
     cache = None if options.llm_cache is None else ResponseCache(options.llm_cache or None)
     recorder.info["llm_models"] = resolve_models(options.llm, base_url=options.llm_base_url).to_dict()
-    recorder.info["budget"] = budget.summary()
+    recorder.budget_summary = budget.summary  # run.json's budget block follows the spending
     recorder.step_llm_figures = budget.step_figures  # each step record gets its calls' cost and cache share
     return build_models(options.llm, base_url=options.llm_base_url, budget=budget, cache=cache,
-                        call_log=JsonlWriter(run_dir / "agent_log" / "llm_calls.jsonl"),
+                        call_log=JsonlWriter(RunDir(run_dir).llm_calls),
                         prompt_cache=options.prompt_cache)

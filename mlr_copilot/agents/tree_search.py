@@ -23,6 +23,7 @@ from ..feedback import FeedbackChannel, StepView
 from ..llm.base import Completion, Models
 from ..llm.client import set_step
 from ..logs import utc_now
+from ..records import RunStatus
 from .experiment import AgentState, EnvironmentLike, StepRecorder
 from .metric import MetricSpec, parse_metric
 from .tree import Node, Tree, TreePolicy, code_hash
@@ -63,11 +64,11 @@ class TreeAgent:
         self.system_prompt = system_prompt()
 
     # ------------------------------------------------------------------ the run
-    def run(self) -> tuple[str, str]:
+    def run(self) -> tuple[RunStatus, str]:
         """Grow the tree until the node limit, the time limit or /stop. Returns (status, message)."""
         if self.state.final_answer is not None:  # resumed after the Final Answer step: the search had ended
             self._note_tree()
-            return "final_answer", self._end_message(self.tree.best())
+            return RunStatus.FINAL_ANSWER, self._end_message(self.tree.best())
         try:
             while True:
                 pending = self.tree.pending()
@@ -78,11 +79,11 @@ class TreeAgent:
                         return self._finish()
                     left = self.env.time_left()
                     if left is not None and left <= 0:
-                        raise RunStopped("time_limit", "Reached the wall-clock limit of the run.")
+                        raise RunStopped(RunStatus.TIME_LIMIT, "Reached the wall-clock limit of the run.")
                     stop = self.run_node()
                 if stop:
                     best = self._restore_best()
-                    return "interrupted", ("Stopped by the human (/stop)"
+                    return RunStatus.INTERRUPTED, ("Stopped by the human (/stop)"
                                            + (f"; the workspace holds the best node ({best.id})." if best else "."))
         except RunStopped:
             best = self._restore_best()
@@ -268,7 +269,7 @@ class TreeAgent:
                 f"({self.tree.metric.describe()}).{first} How it was reached: " + " <- ".join(chain)
                 + f". The workspace holds this node's {self.script} and the files it wrote. {tally}")
 
-    def _finish(self) -> tuple[str, str]:
+    def _finish(self) -> tuple[RunStatus, str]:
         best = self._restore_best()
         text = self.final_answer_text(best)
         step, started, t0 = self.next_step, utc_now(), time.monotonic()
@@ -282,7 +283,7 @@ class TreeAgent:
                   "parse_attempts": 1, "parse_errors": [], "tree": self.tree.summary()}
         self._note_tree()
         self.recorder.write_step(record)
-        return "final_answer", self._end_message(best)
+        return RunStatus.FINAL_ANSWER, self._end_message(best)
 
     def _note_tree(self) -> None:
         info = getattr(self.recorder, "info", None)

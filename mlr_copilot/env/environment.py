@@ -23,8 +23,10 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import ActionError, ConfigError, RunStopped
 from ..llm.base import Models
-from ..logs import SCHEMA_VERSION, JsonlWriter, utc_now
+from ..logs import JsonlWriter, utc_now
 from ..measurements import record_observation
+from ..records import SCHEMA_VERSION, ActionRecord, EnvLog, RunStatus
+from ..records.schema import TRACE_START
 from . import research_log
 from .actions import REGISTRY, ActionInfo, ActionResult, choose_offered
 from .context import ActionContext, EnvConfig, HumanChannel
@@ -87,11 +89,11 @@ class Environment:
                                  deadline=deadline, research_problem=research_problem)
         self.research_log = ResearchLogFile(self.ctx)
         self._offered = choose_offered(offered, human=human is not None, has_models=models is not None)
-        trace_path = self.env_log_dir / "trace.jsonl"
+        trace_path = EnvLog(self.env_log_dir).trace
         fresh = not trace_path.exists() or trace_path.stat().st_size == 0
         self.trace = JsonlWriter(trace_path)
         if fresh:
-            self.trace.write({"type": "trace_start", "schema_version": SCHEMA_VERSION, "step": 0,
+            self.trace.write({"type": TRACE_START, "schema_version": SCHEMA_VERSION, "step": 0,
                               "timestamp": utc_now(), "workspace": str(self.sandbox.workspace),
                               "sandbox": self.sandbox.mode, "offered": self._offered})
         if not list_steps(self.env_log_dir):
@@ -116,7 +118,7 @@ class Environment:
         """Raise RunStopped('time_limit') once the run's wall-clock limit has passed."""
         left = self.time_left()
         if left is not None and left <= 0:
-            raise RunStopped("time_limit", f"The run's time limit of {self.config.max_time_s} s is reached")
+            raise RunStopped(RunStatus.TIME_LIMIT, f"The run's time limit of {self.config.max_time_s} s is reached")
 
     # ----------------------------------------------------------- executing
     def execute(self, name: str, args: Mapping[str, Any] | None, *, step: int,
@@ -158,11 +160,10 @@ class Environment:
 
     def _record(self, obs: Observation) -> None:
         """One trace line per action, flushed and fsynced before the step goes on."""
-        self.trace.write({"type": "action", "step": obs.step, "timestamp": obs.start_time,
-                          "action": obs.action, "args": obs.args, "observation": obs.text,
-                          "ok": obs.ok, "is_final": obs.is_final, "internal": obs.internal,
-                          "duration_s": obs.duration_s, "exit_code": obs.exit_code,
-                          "full_text_path": obs.full_text_path})
+        self.trace.write(ActionRecord(step=obs.step, timestamp=obs.start_time, action=obs.action, args=obs.args,
+                                      observation=obs.text, ok=obs.ok, is_final=obs.is_final,
+                                      internal=obs.internal, duration_s=obs.duration_s, exit_code=obs.exit_code,
+                                      full_text_path=obs.full_text_path).to_dict())
 
     def _run(self, info: ActionInfo, args: Mapping[str, Any] | None, step: int,
              internal: bool = False) -> Observation:

@@ -5,6 +5,7 @@ import shlex
 import time
 
 from ..errors import ActionError
+from ..records import EnvLog
 from .actions import ActionResult, Arg, action
 from .context import ActionContext
 
@@ -50,7 +51,7 @@ def execute_script(ctx: ActionContext, script_name: str, arguments: str = "") ->
         rel = "./" + rel  # never read as an interpreter option
     env = ctx.sandbox.script_env()
     argv = ctx.sandbox.command([rel, *extra], env)
-    result = ctx.sandbox.run(argv, timeout, output_name=f"step_{ctx.step:04d}_{rel}")
+    result = ctx.sandbox.run(argv, timeout, output_name=EnvLog.output_name(ctx.step, rel))
     output = result.head_tail_text if result.output_bytes else "(the script printed nothing)\n"
     # Paths in tracebacks are shown relative to the workspace: the agent works with relative
     # paths, host paths stay away from the provider, and replays do not depend on the run dir.

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import ActionError
+from ..records import EnvLog
 from .actions import Arg, action
 from .context import ActionContext
 from .file_io import existing_file, open_regular, os_error, read_bytes_bounded, write_text_atomic
@@ -55,7 +56,7 @@ def _writable_file(ctx: ActionContext, name: str) -> Path:
 # ---------------------------------------------------------------- backups
 def _backup_dir(ctx: ActionContext, path: Path, create: bool = True) -> Path:
     rel = ctx.sandbox.rel(path)
-    d = Path(ctx.env_log_dir) / "backups" / hashlib.sha256(rel.encode()).hexdigest()[:20]
+    d = EnvLog(ctx.env_log_dir).backups / hashlib.sha256(rel.encode()).hexdigest()[:20]
     if create and not d.is_dir():
         d.mkdir(parents=True, exist_ok=True)
         (d / "PATH").write_text(rel + "\n", encoding="utf-8")

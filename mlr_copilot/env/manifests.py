@@ -19,8 +19,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import ManifestError
+from ..errors import ManifestError, RunRecordError
 from ..logs import scrubbed_json
+from ..records import EnvLog, check_schema
 
 SECTIONS = ("files", "dirs", "symlinks", "skipped")
 FULL_EVERY = 100  # longest chain of deltas before a full manifest is written again
@@ -28,7 +29,7 @@ MAX_CHAIN = 10_000  # a chain longer than this in a damaged log is refused, not 
 
 
 def manifest_path(env_log: Path, step: int) -> Path:
-    return Path(env_log) / "snapshots" / "manifests" / f"step_{step:04d}.json"
+    return EnvLog(env_log).manifest(step)
 
 
 def _read(env_log: Path, step: int) -> dict[str, Any]:
@@ -41,6 +42,10 @@ def _read(env_log: Path, step: int) -> dict[str, Any]:
         raise ManifestError(f"the manifest {p} is damaged: {e}") from None
     if not isinstance(data, dict):
         raise ManifestError(f"the manifest {p} is damaged: not a JSON object")
+    try:
+        check_schema(data, p)
+    except RunRecordError as e:
+        raise ManifestError(str(e)) from None
     return data
 
 

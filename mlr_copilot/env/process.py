@@ -22,6 +22,7 @@ from typing import Mapping, Sequence
 from .. import progress
 from ..errors import ActionError
 from ..redact import StreamScrubber, active_secrets, scrub_text
+from ..records.layout import OUTPUT_SUFFIX
 
 KILL_GRACE_S = 3.0  # between SIGTERM and SIGKILL on timeout: lets a script save its state
 DRAIN_S = 2.0  # how long to wait for the pipe to close once every process is gone
@@ -141,7 +142,7 @@ def _new_output_file(output_dir: Path, name: str) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:100] or "output"
     for i in range(10_000):
-        p = output_dir / (f"{safe}.log" if i == 0 else f"{safe}-{i}.log")
+        p = output_dir / (f"{safe}{OUTPUT_SUFFIX}" if i == 0 else f"{safe}-{i}{OUTPUT_SUFFIX}")
         if not p.exists():
             return p
     raise ActionError(f"Too many output files named {safe!r}")

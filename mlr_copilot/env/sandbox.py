@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import ActionError, ConfigError, PathEscapeError, ReadOnlyError, SandboxStartError
+from ..records import EnvLog
 from . import isolation
 from .context import EnvConfig
 from .proclimit import PidsCgroup
@@ -124,7 +125,7 @@ class Sandbox:
     @property
     def home(self) -> Path:
         """The scripts' private HOME: a folder of the run, kept between steps."""
-        home = self.env_log_dir / "home"
+        home = EnvLog(self.env_log_dir).home
         home.mkdir(parents=True, exist_ok=True)
         return home
 
@@ -151,7 +152,7 @@ class Sandbox:
         cannot start inside bwrap, which no script change could fix."""
         env = self.script_env()
         prefix = self.bwrap_prefix(argv[0] if argv else None) if self.mode == "bwrap" else []
-        out_dir = self.env_log_dir / "outputs"
+        out_dir = EnvLog(self.env_log_dir).outputs
         cgroup = PidsCgroup.create(self.config.max_processes) if self.config.max_processes else None
         try:
             result = run_process([*prefix, *argv], cwd=self.workspace, env=env, timeout_s=timeout_s,

@@ -54,9 +54,8 @@ def copy_sparse(src, out, h=None, *, limit: int | None = None) -> int:
     return n, written
 
 
-def write_from_blob(blobs: Path, dest: Path, info: dict) -> None:
-    """Write one file from its blob, checking the hash on the way, with its mode and mtime."""
-    blob = blobs / info["sha256"][:2] / info["sha256"]
+def write_from_blob(blob: Path, dest: Path, info: dict) -> None:
+    """Write one file from its blob (``EnvLog.blob``), checking the hash on the way, with its mode and mtime."""
     if not blob.is_file():
         raise SnapshotError(f"The snapshot content of {dest.name} is missing ({blob})")
     if dest.is_symlink() or dest.exists():

@@ -33,7 +33,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..logs import SCHEMA_VERSION, utc_now
+from ..logs import utc_now
+from ..records import SCHEMA_VERSION, EnvLog
+from ..records.layout import ENV_LOG, MANIFESTS, SNAPSHOTS
 from . import manifests
 from .manifests import diff_manifests, manifest_path  # noqa: F401  (re-exported)
 from .snapshot_io import SnapshotError, copy_sparse, hash_file, open_regular, write_from_blob  # noqa: F401
@@ -52,26 +54,16 @@ RACY_WINDOW_COARSE_NS = 1_000_000_000
 
 def _env_log(path: Path) -> Path:
     """Accept a run dir, its env_log, or the snapshots folder itself."""
-    p = Path(path)
-    for cand in (p / "env_log", p, p.parent):
-        if (cand / "snapshots" / "manifests").is_dir():
-            return cand
-    raise SnapshotError(f"No snapshots found under {p} (expected env_log/snapshots/manifests)")
+    found = EnvLog.find(path)
+    if found is None:
+        raise SnapshotError(f"No snapshots found under {path} (expected {ENV_LOG}/{SNAPSHOTS}/{MANIFESTS})")
+    return found.root
 
 
 def list_steps(log_dir: Path) -> list[int]:
     """Steps that have a snapshot, ascending."""
-    try:
-        d = _env_log(log_dir) / "snapshots" / "manifests"
-    except SnapshotError:
-        return []
-    steps = []
-    for f in d.glob("step_*.json"):
-        try:
-            steps.append(int(f.stem.split("_", 1)[1]))
-        except ValueError:
-            continue
-    return sorted(steps)
+    found = EnvLog.find(log_dir)
+    return found.manifest_steps() if found is not None else []
 
 
 def last_complete_step(log_dir: Path) -> int | None:
@@ -80,13 +72,12 @@ def last_complete_step(log_dir: Path) -> int | None:
         env_log = _env_log(log_dir)
     except SnapshotError:
         return None
-    blobs = env_log / "snapshots" / "blobs"
     for step in reversed(list_steps(env_log)):
         try:
             m = load_manifest(env_log, step)
         except SnapshotError:
             continue
-        if all((blobs / i["sha256"][:2] / i["sha256"]).is_file() for i in m.get("files", {}).values()):
+        if all(EnvLog(env_log).blob(i["sha256"]).is_file() for i in m.get("files", {}).values()):
             return step
     return None
 
@@ -117,10 +108,9 @@ class SnapshotStore:
                  max_step_bytes: int | None = MAX_STEP_BYTES):
         self.env_log = Path(env_log_dir)
         self.workspace = Path(os.path.realpath(workspace))
-        self.root = self.env_log / "snapshots"
-        self.blobs = self.root / "blobs"
-        self.manifests = self.root / "manifests"
-        self.tmp = self.root / "tmp"
+        paths = EnvLog(self.env_log)
+        self.root, self.blobs, self.manifests = paths.snapshots, paths.blobs, paths.manifests
+        self.tmp = paths.snapshot_tmp
         for d in (self.blobs, self.manifests, self.tmp):
             d.mkdir(parents=True, exist_ok=True)
         for stale in self.tmp.iterdir():  # left by a process killed mid-snapshot
@@ -256,7 +246,7 @@ class SnapshotStore:
                     yield rel, st, "other"
 
     def _blob(self, digest: str) -> Path:
-        return self.blobs / digest[:2] / digest
+        return EnvLog(self.env_log).blob(digest)
 
     def _store(self, path: Path, size: int) -> tuple[str, int]:
         """Hash a file and keep its content as a blob (once); (digest, bytes newly stored)."""
@@ -351,7 +341,7 @@ class SnapshotStore:
 
     def restore_file(self, rel: str, info: dict) -> None:
         """Write one manifest entry (``files[rel]``) back into the workspace."""
-        write_from_blob(self.blobs, self.workspace / rel, info)
+        write_from_blob(self._blob(info["sha256"]), self.workspace / rel, info)
 
 
 def _why(e: OSError, rel: str) -> str:
@@ -372,11 +362,10 @@ def restore(log_dir: Path, step: int, to_dir: Path) -> Path:
     if to_dir.exists() and (not to_dir.is_dir() or any(to_dir.iterdir())):
         raise SnapshotError(f"{to_dir} exists and is not an empty folder; choose a new folder to restore into")
     to_dir.mkdir(parents=True, exist_ok=True)
-    blobs = env_log / "snapshots" / "blobs"
     for rel in sorted(manifest["dirs"]):
         (to_dir / rel).mkdir(parents=True, exist_ok=True)
     for rel, info in manifest["files"].items():
-        write_from_blob(blobs, to_dir / rel, info)
+        write_from_blob(EnvLog(env_log).blob(info["sha256"]), to_dir / rel, info)
     for rel, info in manifest["symlinks"].items():
         (to_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         os.symlink(info["target"], to_dir / rel)
@@ -396,4 +385,4 @@ def diff_steps(log_dir: Path, a: int, b: int) -> dict[str, list[str]]:
 
 def blob_path(log_dir: Path, digest: str) -> Path:
     """Where the content with this sha256 is kept (for viewers that show a file's content)."""
-    return _env_log(log_dir) / "snapshots" / "blobs" / digest[:2] / digest
+    return EnvLog(_env_log(log_dir)).blob(digest)

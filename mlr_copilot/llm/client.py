@@ -34,6 +34,7 @@ from tenacity import wait_exponential_jitter
 
 from ..errors import BudgetExceededError, ConfigError, LLMEmptyResponseError, LLMError
 from ..logs import JsonlWriter, utc_now
+from ..records import LLMCallRecord, usage_figures
 from ..redact import active_secrets, scrub
 from .base import Completion, Message, Models, ResponseSpec, Usage, as_messages
 from .cache import ResponseCache, messages_sha256, request_key
@@ -46,8 +47,6 @@ BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 60.0
 BACKOFF_JITTER_S = 1.0
 MAX_RETRY_AFTER_S = 300.0
-CALL_RECORD_TYPE = "llm_call"
-
 
 
 class Budget:
@@ -137,21 +136,6 @@ class Budget:
         return {"calls": self.calls, "cached_calls": self.cached_calls,
                 **usage_figures(self.usage, self.cost_usd, self.unpriced_calls),
                 "max_cost_usd": self.max_cost_usd, "max_llm_calls": self.max_llm_calls}
-
-
-def usage_figures(usage: Usage, cost_usd: float, unpriced_calls: int = 0) -> dict[str, Any]:
-    """Token and cost figures as records carry them.
-
-    ``cost_usd`` is None (unknown) when any call had no known price, never a partial sum
-    shown as the cost; ``priced_cost_usd`` keeps the known part. ``cache_read_share`` is
-    the share of input tokens served from a provider prompt cache (None without input).
-    """
-    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
-            "cached_tokens": usage.cached_tokens, "cache_write_tokens": usage.cache_write_tokens,
-            "cache_read_share": (round(usage.cached_tokens / usage.input_tokens, 4)
-                                 if usage.input_tokens else None),
-            "cost_usd": None if unpriced_calls else round(cost_usd, 6),
-            "priced_cost_usd": round(cost_usd, 6), "unpriced_calls": unpriced_calls}
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -279,34 +263,31 @@ class LLMClient:
                         exc, wait)
         return report
 
-    def _new_record(self, msgs, purpose, max_tokens, temperature, stop) -> dict[str, Any]:
-        return {"type": CALL_RECORD_TYPE, "timestamp": utc_now(), "step": self.step,
-                "call": self.budget.next_seq(), "role": self.role, "purpose": purpose,
-                "model": self.model, "backend": self._identity,
-                "params": {"max_tokens": max_tokens, "temperature": temperature, "stop": stop},
-                "messages": msgs, "messages_sha256": messages_sha256(msgs)}
+    def _new_record(self, msgs, purpose, max_tokens, temperature, stop) -> LLMCallRecord:
+        return LLMCallRecord(timestamp=utc_now(), step=self.step, call=self.budget.next_seq(), role=self.role,
+                             purpose=purpose, model=self.model, backend=self._identity,
+                             params={"max_tokens": max_tokens, "temperature": temperature, "stop": stop},
+                             messages=msgs, messages_sha256=messages_sha256(msgs))
 
-    def _write(self, record: dict[str, Any], *, attempts: int, elapsed: float,
+    def _write(self, record: LLMCallRecord, *, attempts: int, elapsed: float,
                completion: Completion | None = None, error: BaseException | None = None,
                cost: float | None = 0.0) -> None:
         if completion is not None:
-            record.update(response_model=completion.model, completion=completion.text,
-                          stop_reason=completion.stop_reason,
-                          usage={"input_tokens": completion.usage.input_tokens,
-                                 "output_tokens": completion.usage.output_tokens,
-                                 "cached_tokens": completion.usage.cached_tokens,
-                                 "cache_write_tokens": completion.usage.cache_write_tokens},
-                          latency_s=round(completion.latency_s, 4),
-                          cost_usd=0.0 if completion.cached else completion.cost_usd,
-                          cached=completion.cached, error=None, error_type=None)
+            record.response_model, record.completion = completion.model, completion.text
+            record.stop_reason = completion.stop_reason
+            record.usage = {"input_tokens": completion.usage.input_tokens,
+                            "output_tokens": completion.usage.output_tokens,
+                            "cached_tokens": completion.usage.cached_tokens,
+                            "cache_write_tokens": completion.usage.cache_write_tokens}
+            record.latency_s = round(completion.latency_s, 4)
+            record.cost_usd = 0.0 if completion.cached else completion.cost_usd
+            record.cached = completion.cached
         else:
-            record.update(response_model=None, completion=None, stop_reason=None, usage=None,
-                          latency_s=None, cost_usd=cost, cached=False,
-                          error=str(error) or type(error).__name__,
-                          error_type=type(error).__name__)
-        record.update(attempts=attempts, elapsed_s=round(elapsed, 4))
+            record.cost_usd = cost
+            record.error, record.error_type = str(error) or type(error).__name__, type(error).__name__
+        record.attempts, record.elapsed_s = attempts, round(elapsed, 4)
         if self.call_log is not None:
-            self.call_log.write(scrub(record, self._secrets()))
+            self.call_log.write(scrub(record.to_dict(), self._secrets()))
 
     def __repr__(self) -> str:
         return f"LLMClient({self._identity}, role={self.role})"

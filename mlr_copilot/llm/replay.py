@@ -33,26 +33,25 @@ from typing import Any, Iterable, Sequence
 from .. import errors
 from ..errors import ConfigError, ReplayDivergedError
 from ..logs import read_jsonl
+from ..records import find_call_log as _find_call_log
+from ..records.layout import AGENT_LOG, LLM_CALLS
+from ..records.schema import LLM_CALL, RESUME
 from .base import Completion, Message, ResponseSpec, Usage
 from .cache import messages_sha256
 
 log = logging.getLogger(__name__)
 
-CALL_LOG_NAME = "llm_calls.jsonl"
-CALL_RECORD_TYPE = "llm_call"
-RESUME_RECORD_TYPE = "resume"
 _SNIPPET = 120
 _NUMBER = re.compile(r"\d+")
 
 
 def find_call_log(path: str | os.PathLike) -> Path:
     """The call log inside a run directory, an agent_log folder, or the file itself."""
-    p = Path(path).expanduser()
-    for candidate in (p, p / "agent_log" / CALL_LOG_NAME, p / CALL_LOG_NAME):
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(f"replay: no {CALL_LOG_NAME} found at {p} (give a run directory such as "
-                      f"logs/<task>/<timestamp>, its agent_log folder, or the file itself)")
+    found = _find_call_log(path)
+    if found is None:
+        raise ConfigError(f"replay: no {LLM_CALLS} found at {Path(path).expanduser()} (give a run directory "
+                          f"such as logs/<task>/<timestamp>, its {AGENT_LOG} folder, or the file itself)")
+    return found
 
 
 def final_history(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -60,11 +59,11 @@ def final_history(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     the calls made for steps after S, which were cut short and redone, are dropped."""
     kept: list[dict[str, Any]] = []
     for r in records:
-        kind = r.get("type", CALL_RECORD_TYPE)
-        if kind == RESUME_RECORD_TYPE and isinstance(r.get("from_step"), int):
+        kind = r.get("type", LLM_CALL)
+        if kind == RESUME and isinstance(r.get("from_step"), int):
             last = r["from_step"]
             kept = [k for k in kept if not (isinstance(k.get("step"), int) and k["step"] > last)]
-        elif kind == CALL_RECORD_TYPE:
+        elif kind == LLM_CALL:
             kept.append(r)
     return kept
 

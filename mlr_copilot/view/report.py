@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
+from ..records import RunDir
+from ..records.layout import AGENT_LOG, RUN_JSON
 from .report_parts import changes_html, esc, nodes_of, page, score_chart_svg, step_changes, step_points, tree_html
 from .result import duration, plural, score_line, totals_line
 
 logger = logging.getLogger(__name__)
 
-REPORT_FILE = "report.html"
 OBSERVATION_CHARS = 6000
 PROMPT_ENTRIES = ("Reflection", "Research Plan and Status", "Fact Check")
 def _read_json(path: Path) -> dict[str, Any]:
@@ -41,7 +42,7 @@ def load_report_data(run_dir: Path) -> dict[str, Any]:
     for s in run.steps:
         latest[s.get("step")] = s
     steps = sorted(latest.values(), key=lambda s: s.get("step") if isinstance(s.get("step"), int) else 0)
-    return {"info": run.info, "steps": steps, "eval": _read_json(run_dir / "eval.json"), "run_dir": run_dir}
+    return {"info": run.info, "steps": steps, "eval": _read_json(RunDir(run_dir).eval_json), "run_dir": run_dir}
 
 
 def _kv(rows: Sequence[tuple[str, str]]) -> str:
@@ -154,7 +155,7 @@ def diffs_by_step(run_dir: Path, steps: Sequence[int]) -> dict[int, str]:
     """Each step's changes against the snapshot before it (an empty dict without snapshots)."""
     from ..env.snapshots import list_steps
 
-    env_log = run_dir / "env_log"
+    env_log = RunDir(run_dir).env_log.root
     have = list_steps(env_log) if env_log.is_dir() else []
     out: dict[int, str] = {}
     for step in steps:
@@ -186,7 +187,7 @@ def render_run_html(run_dir: str | Path) -> str:
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the run's report (default ``<run_dir>/report.html``); returns its path."""
     run_dir = Path(run_dir)
-    target = Path(out) if out else run_dir / REPORT_FILE
+    target = Path(out) if out else RunDir(run_dir).report
     text = render_run_html(run_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
@@ -203,7 +204,7 @@ def report_cli(paths: Sequence[str | Path], out: str | Path | None = None) -> li
     runs, batch_dir = collect_runs([Path(p) for p in paths])
     if not runs:
         raise ConfigError("no run found under " + ", ".join(str(p) for p in paths)
-                          + " (a run folder holds run.json or agent_log/)")
+                          + f" (a run folder holds {RUN_JSON} or {AGENT_LOG}/)")
     if len(runs) == 1 and batch_dir is None:
         return [write_report(runs[0], out)]
     written = []

@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..records import RunDir
+from ..records.layout import REPORT_HTML
 from .report_parts import esc, page, score_chart_svg, step_points
 from .result import duration, number, score_line
 
-SUMMARY_FILE = "report.html"
+SUMMARY_FILE = REPORT_HTML  # a batch folder's summary page has the name of a run's report
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -48,7 +50,8 @@ def collect_runs(paths: Sequence[Path]) -> tuple[list[Path], Path | None]:
 
 def run_record(run_dir: Path) -> dict[str, Any]:
     """What the summary needs of one run: eval.json when graded, else run.json's own numbers."""
-    info, ev = _read(run_dir / "run.json"), _read(run_dir / "eval.json")
+    paths = RunDir(run_dir)
+    info, ev = _read(paths.run_json), _read(paths.eval_json)
     totals = info.get("totals") if isinstance(info.get("totals"), Mapping) else {}
     result = info.get("result") if isinstance(info.get("result"), Mapping) else {}
     tokens = (totals.get("input_tokens") or 0) + (totals.get("output_tokens") or 0)
@@ -94,7 +97,7 @@ def summary_html(records: Sequence[Mapping[str, Any]], out_dir: Path, title: str
                  "<th>status</th><th>result</th><th>steps</th><th>time</th><th>cost</th></tr>")
     for r in records:
         run_dir = Path(r["run_dir"])
-        link = os.path.relpath((run_dir / "report.html").resolve(), out_dir)
+        link = os.path.relpath(RunDir(run_dir).report.resolve(), out_dir)
         result = score_line(r) if r.get("graded") else "not graded"
         parts.append(f'<tr><td><a href="{esc(link)}">{esc(run_dir.parent.name + "/" + run_dir.name)}</a></td>'
                      f"<td>{esc(r.get('task'))}</td><td>{esc(r.get('llm'))}</td><td>{esc(r.get('status'))}</td>"

@@ -8,10 +8,11 @@ than 10% better than the baseline, in the metric's direction) and keeps the outc
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Mapping
+
+from ..records import RunDir, RunInfo
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +111,9 @@ def run_end_lines(run: Any) -> list[str]:
     line = score_line(run.result)
     if line:
         lines.append(f"Result: {line}")
-    if (Path(run.run_dir) / "report.html").is_file():
-        lines.append(f"Report: {Path(run.run_dir) / 'report.html'}")
+    report = RunDir(run.run_dir).report
+    if report.is_file():
+        lines.append(f"Report: {report}")
     return lines + [f"Log: {run.run_dir}"]
 
 
@@ -139,10 +141,7 @@ def cost_parts(figures: Mapping[str, Any]) -> list[str]:
 
 def llm_summary(run_dir: str | Path) -> str | None:
     """One line for the end of a run: LLM calls, cost, cost per step, share of input from cache."""
-    try:
-        totals = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("totals") or {}
-    except (OSError, ValueError, AttributeError):
-        return None
+    totals = RunInfo.read_or_empty(run_dir).totals
     if not totals.get("llm_calls"):
         return None
     parts = [f"{fmt_num(totals['llm_calls'])} LLM calls", f"{fmt_num(totals.get('input_tokens', 0))} in / "

@@ -35,7 +35,8 @@ def _install(spec):
     from mlr_copilot.agents import experiment, research_log
     from mlr_copilot.env import sandbox, snapshots
     from mlr_copilot.llm import replay
-    from mlr_copilot import logs, run_record
+    from mlr_copilot import logs
+    from mlr_copilot.records import recorder as run_record
 
     phase, _, n = spec.partition(":")
     target = int(n) if n else -1

@@ -1,9 +1,7 @@
-"""Run directories (``logs/<task>/<ts>/``) and the private copy of the task's workspace.
+"""The private copy of the task's workspace that a run works in.
 
 A run never touches ``workspaces/<task>``: it works on a copy in its run directory, or in a
-work directory the user names. Timestamps are UTC ``YYYY-MM-DDTHH-MM-SSZ`` (no colons, so
-they are valid file names everywhere); runs started in the same second get ``-1``, ``-2``…,
-each claimed with an atomic ``mkdir`` so parallel runs never share a directory.
+work directory the user names. (Run directories themselves are made by ``records``.)
 """
 from __future__ import annotations
 
@@ -11,40 +9,13 @@ import logging
 import os
 import shutil
 import stat
-import time
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..records import RunDir
 from .snapshot_io import copy_sparse
 
 logger = logging.getLogger(__name__)
-
-RUN_DIR_FORMAT = "%Y-%m-%dT%H-%M-%SZ"
-
-
-def utc_stamp(t: float | None = None) -> str:
-    return time.strftime(RUN_DIR_FORMAT, time.gmtime(time.time() if t is None else t))
-
-
-def _check_task_name(task: str) -> None:
-    if not task or task in (".", "..") or "/" in task or "\\" in task or "\x00" in task:
-        raise ConfigError(f"Invalid task name {task!r}: use a plain folder name such as 'cifar10'")
-
-
-def create_run_dir(log_root: Path, task: str, *, now: float | None = None) -> Path:
-    """Create and return a new, empty ``log_root/task/<ts>[-N]`` directory."""
-    _check_task_name(task)
-    base = Path(log_root) / task
-    base.mkdir(parents=True, exist_ok=True)
-    stamp = utc_stamp(now)
-    for i in range(100_000):
-        cand = base / (stamp if i == 0 else f"{stamp}-{i}")
-        try:
-            cand.mkdir()
-            return cand
-        except FileExistsError:
-            continue
-    raise ConfigError(f"Could not create a new run directory under {base}")
 
 
 def copy_workspace(src: Path, dst: Path) -> list[str]:
@@ -107,7 +78,7 @@ def prepare_workspace(task_workspace: Path, run_dir: Path, work_dir: Path | None
     used directly.
     """
     if work_dir is None:
-        dest = Path(run_dir) / "workspace"
+        dest = RunDir(run_dir).own_workspace
         copy_workspace(task_workspace, dest)
         return dest
     work_dir = Path(work_dir)

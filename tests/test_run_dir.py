@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mlr_copilot.env.rundir import copy_workspace, create_run_dir, prepare_workspace
+from mlr_copilot.env.workspace_copy import copy_workspace, prepare_workspace
+from mlr_copilot.records import create_run_dir
 from mlr_copilot.errors import ConfigError
 
 

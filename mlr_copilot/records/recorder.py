@@ -1,66 +1,51 @@
-"""The record of one experiment run: ``agent_log/full_log.jsonl`` and ``run.json``.
+"""The record of one experiment run as it goes: ``full_log.jsonl`` and ``run.json``.
 
-``full_log.jsonl`` starts with a ``run_start`` record (schema version, task, models,
-options) and holds one ``step`` record per step, flushed as written. ``run.json`` is
-rewritten atomically after every step with the status and totals, so it is current
-even when the process is killed. While a recorder is open it holds an exclusive lock on
-``<run dir>/.lock`` (released by ``finish``, or by the system when the process dies), so
+The step log starts with a ``run_start`` record (schema version, task, models, options)
+and holds one ``step`` record per step, flushed as written. ``run.json`` is rewritten
+atomically after every step with the status, totals and budget, so it is current even when
+the process is killed. While a recorder is open it holds an exclusive lock on the run
+directory's lock file (released by ``finish``, or by the system when the process dies), so
 a run is never continued by two processes at once.
 """
 from __future__ import annotations
 
 import fcntl
 import os
-import platform
-import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from . import __version__
-from .errors import ConfigError
-from .logs import SCHEMA_VERSION, JsonlWriter, read_jsonl, utc_now, write_json_atomic
-
-RUN_STATUSES = ("running", "final_answer", "step_limit", "time_limit", "budget", "format_error",
-                "interrupted", "llm_error", "error")
+from ..errors import ConfigError
+from ..logs import JsonlWriter, read_jsonl, utc_now
+from .layout import RunDir
+from .run_info import RunInfo
+from .schema import END_STATUSES, RUN_END, RUN_START, STEP, RunStatus, StepRecord, usage_figures
 
 
 class RunRecorder:
     def __init__(self, run_dir: Path, info: dict[str, Any] | None = None):
-        self.run_dir = Path(run_dir)
+        self.paths = RunDir(run_dir)
+        self.run_dir = self.paths.root
         self._lock_fd: int | None = None
         #: step -> that step's LLM figures (every role's calls: cost, tokens, cache share);
         #: set by the runner from the run's budget, added to each step record as "llm".
         self.step_llm_figures: Callable[[int], dict[str, Any] | None] | None = None
+        #: the run's budget as it stands (limits and what was spent), saved with run.json.
+        self.budget_summary: Callable[[], dict[str, Any]] | None = None
         self._lock()
-        self.agent_log_dir = self.run_dir / "agent_log"
-        self.full_log = JsonlWriter(self.agent_log_dir / "full_log.jsonl")
-        self.run_json_path = self.run_dir / "run.json"
+        self.agent_log_dir = self.paths.agent_log
+        self.full_log = JsonlWriter(self.paths.full_log)
+        self.run_json_path = self.paths.run_json
         if self.run_json_path.exists():
-            import json
-            self.info = json.loads(self.run_json_path.read_text(encoding="utf-8"))
+            self.info = RunInfo.read(self.paths)
         else:
-            self.info = {
-                "schema_version": SCHEMA_VERSION,
-                "mlr_copilot_version": __version__,
-                "python": sys.version.split()[0],
-                "platform": platform.platform(),
-                "status": "running",
-                "start": utc_now(),
-                "end": None,
-                "final_answer": None,
-                "message": None,
-                "resumes": [],
-                "totals": {"steps": 0, "llm_calls": 0, "input_tokens": 0, "output_tokens": 0,
-                           "cached_tokens": 0, "cost_usd": 0.0, "wall_time_s": 0.0},
-                **(info or {}),
-            }
-            self.full_log.write({"type": "run_start", "step": 0, "timestamp": self.info["start"],
+            self.info = RunInfo.new(**(info or {}))
+            self.full_log.write({"type": RUN_START, "step": 0, "timestamp": self.info["start"],
                                  **{k: v for k, v in self.info.items() if k not in ("totals", "resumes")}})
             self.save()
 
     def _lock(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -76,9 +61,14 @@ class RunRecorder:
             self._lock_fd = None
 
     def save(self) -> None:
-        write_json_atomic(self.run_json_path, self.info)
+        if self.budget_summary is not None:
+            self.info["budget"] = self.budget_summary()
+        self.info.write(self.paths)
 
-    def write_step(self, record: dict[str, Any]) -> None:
+    def write_step(self, record: StepRecord | Mapping[str, Any]) -> None:
+        """Append a step record, in the StepRecord schema whoever built it (a field a strategy
+        does not fill gets its default), with the step's LLM figures; then save run.json."""
+        record = (record if isinstance(record, StepRecord) else StepRecord.from_dict(record)).to_dict()
         if self.step_llm_figures is not None and "llm" not in record:
             figures = self.step_llm_figures(record["step"])
             if figures is not None:
@@ -90,20 +80,19 @@ class RunRecorder:
     def update_totals(self, *, llm_calls: int, usage: Any, cost_usd: float, wall_time_s: float,
                       unpriced_calls: int = 0) -> None:
         """Totals of the run; ``cost_usd`` becomes None (unknown) when a call had no price."""
-        from .llm.client import usage_figures
-
         self.info["totals"].update(llm_calls=llm_calls, **usage_figures(usage, cost_usd, unpriced_calls),
                                    wall_time_s=round(wall_time_s, 3))
         self.save()
 
     def finish(self, status: str, message: str, final_answer: str | None = None) -> None:
-        if status not in RUN_STATUSES:
+        if status not in END_STATUSES:
             raise ValueError(f"unknown run status {status!r}")
+        status = RunStatus(status).value
         self.info.update(status=status, message=message, end=utc_now())
         if final_answer is not None:
             self.info["final_answer"] = final_answer
         try:
-            self.full_log.write({"type": "run_end", "step": self.info["totals"]["steps"], "timestamp": utc_now(),
+            self.full_log.write({"type": RUN_END, "step": self.info["totals"]["steps"], "timestamp": utc_now(),
                                  "status": status, "message": message, "final_answer": final_answer})
         finally:  # run.json gets the status even when the log disk is full
             try:
@@ -112,4 +101,4 @@ class RunRecorder:
                 self.close()
 
     def steps(self) -> list[dict[str, Any]]:
-        return [r for r in read_jsonl(self.full_log.path) if r.get("type") == "step"]
+        return [r for r in read_jsonl(self.full_log.path) if r.get("type") == STEP]
