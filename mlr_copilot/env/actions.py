@@ -227,7 +227,7 @@ def normalise_action_name(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
-ACTION_MODULES = ("execute", "files", "llm_actions", "hub_prototype")
+ACTION_MODULES = ("execute", "files", "llm_actions", "research_log", "hub_prototype")
 """The modules of this package that declare actions, in the order the prompt lists their
 actions. The list is explicit so that the order (and so the prompt, which replays and
 caches compare byte for byte) never depends on import order."""

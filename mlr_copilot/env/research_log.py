@@ -20,6 +20,7 @@ import stat
 from pathlib import Path
 
 from ..errors import ActionError
+from .actions import Arg, action
 from .context import ActionContext
 from .file_io import kind_of
 
@@ -145,6 +146,16 @@ def read(ctx: ActionContext) -> str:
         if size > READ_MAX_BYTES:
             f.seek(size - READ_MAX_BYTES)
         return f.read(READ_MAX_BYTES).decode("utf-8", errors="replace")
+
+
+@action("Append Summary to Research Log",
+        "Add a summary of the latest step to the research log.",
+        [Arg("content", "the summary to add, a few hundred characters")],
+        "A success message, or an error message if the log cannot be written.", bookkeeping=True)
+def append_summary_to_research_log(ctx: ActionContext, content: str) -> str:
+    append(ctx, content)  # never follows a link, never blocks on a FIFO
+    return "Successfully appended to research log"
+
 
 
 class ResearchLogFile:
