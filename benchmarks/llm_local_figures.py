@@ -121,44 +121,61 @@ def edit_messages() -> list[dict]:
 
 def edit_figures(backend, repeat: int) -> dict:
     """Tokens/s of a whole-file edit of a 100-line script, without and with prompt lookup
-    (median of ``repeat``), and whether both wrote the same text."""
+    (median of ``repeat``), and whether both wrote the same text. Each call starts from the
+    same state (the prompt read from scratch, the RAM cache off): llama.cpp's logits depend
+    slightly on how the prompt was batched, which can flip a greedy near-tie either way."""
     out: dict = {"script_lines": SCRIPT.count("\n")}
     texts = {}
-    backend.complete(edit_messages(), max_tokens=1)  # the prompt is read once, outside the timing
-    for lookup in (False, True):
-        backend.prompt_lookup = lookup
-        rates, stats = [], {}
-        for _ in range(repeat):
-            done = backend.complete(edit_messages(), max_tokens=1500, purpose="edit_script")
-            stats = dict(backend.last_stats)
-            rates.append(done.usage.output_tokens / max(1e-9, stats["latency_s"]))
-            texts[lookup] = done.text
-        key = "lookup" if lookup else "plain"
-        out[key] = {"tok_per_s": statistics.median(rates), "output_tokens": done.usage.output_tokens,
-                    "latency_s": stats["latency_s"], "accepted": stats.get("lookup_accepted"),
-                    "drafted": stats.get("lookup_drafted")}
-    backend.prompt_lookup = True
-    out["same_text"] = texts[False] == texts[True]
+    llm = backend.load().llm
+    cache = llm.cache
+    llm.set_cache(None)
+    try:
+        for lookup in (False, True):
+            backend.prompt_lookup = lookup
+            rates, stats = [], {}
+            for _ in range(repeat):
+                llm.reset()
+                backend.complete(edit_messages(), max_tokens=1)  # the prompt is read outside the timing
+                done = backend.complete(edit_messages(), max_tokens=1500, purpose="edit_script")
+                stats = dict(backend.last_stats)
+                rates.append(done.usage.output_tokens / max(1e-9, stats["latency_s"]))
+                texts.setdefault(lookup, set()).add(done.text)
+            out["lookup" if lookup else "plain"] = {
+                "tok_per_s": statistics.median(rates), "output_tokens": done.usage.output_tokens,
+                "latency_s": stats["latency_s"], "accepted": stats.get("lookup_accepted"),
+                "drafted": stats.get("lookup_drafted")}
+    finally:
+        backend.prompt_lookup = True
+        llm.set_cache(cache)
+    out["same_text"] = len(texts[False] | texts[True]) == 1
     out["speedup"] = out["lookup"]["tok_per_s"] / max(1e-9, out["plain"]["tok_per_s"])
     return out
 
 
-def first_step_figures(repeat: int, extra_args: list[str]) -> dict:
-    """A run's first agent step in a fresh process: with an empty prefix cache, then again
-    with the cache the first process saved (median of ``repeat`` each)."""
+def first_step_figures(repeat: int, task: str) -> dict:
+    """Step 1 of a real agent run on ``task`` (``mlr-copilot run TASK --max-steps 1``, a fresh
+    process each): with an empty prefix cache, then with the cache that run saved (median of
+    ``repeat`` each)."""
     cold, warm = [], []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="prefix-cache-") as cache:
-            cold.append(_first_step(cache, extra_args))
-            warm.append(_first_step(cache, extra_args))
-    c = statistics.median(x["latency_s"] for x in cold)
-    w = statistics.median(x["latency_s"] for x in warm)
-    return {"cold_s": c, "warm_s": w, "speedup": c / max(1e-9, w),
-            "prompt_tokens": cold[0]["prompt_tokens"], "warm_cached_tokens": warm[0]["cached_tokens"]}
+            cold.append(_first_step(cache, task))
+            warm.append(_first_step(cache, task))
+    c = statistics.median(x["duration_s"] for x in cold)
+    w = statistics.median(x["duration_s"] for x in warm)
+    return {"task": task, "cold_s": c, "warm_s": w, "speedup": c / max(1e-9, w),
+            "prompt_tokens": cold[0]["input_tokens"], "warm_cached_tokens": warm[0]["cached_tokens"]}
 
 
-def _first_step(cache_dir: str, extra_args: list[str]) -> dict:
+def _first_step(cache_dir: str, task: str) -> dict:
     env = dict(os.environ, MLR_PREFIX_CACHE_DIR=cache_dir)
-    done = subprocess.run([sys.executable, str(HERE / "bench_llm_local.py"), "--first-step-only", *extra_args],
-                          env=env, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory(prefix="first-step-") as logs:
+        subprocess.run([sys.executable, "-m", "mlr_copilot", "run", task, "--max-steps", "1", "--log-root", logs,
+                        "--feedback", "none"], env=env, cwd=HERE.parent, capture_output=True, text=True, check=False)
+        found = list(Path(logs).rglob("full_log.jsonl"))
+        steps = [json.loads(line) for line in found[0].read_text().splitlines()] if found else []
+        step = next((r for r in steps if r.get("type") == "step"), None)
+        if step is None:
+            raise SystemExit(f"the one-step run of {task} recorded no step (is the task prepared?)")
+        return {"duration_s": step["duration_s"], "input_tokens": step["llm"]["input_tokens"],
+                "cached_tokens": step["llm"]["cached_tokens"]}

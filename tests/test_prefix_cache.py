@@ -103,3 +103,19 @@ def test_a_second_process_starts_from_the_saved_prefix_with_the_same_greedy_answ
     assert runs[0]["cached"] == 0 and list(tmp_path.rglob("*.kv"))
     assert runs[1]["cached"] > 0.9 * runs[1]["input"] - 30  # all of the system part came from disk
     assert runs[1]["text"] == runs[0]["text"]
+
+
+@pytest.mark.slow
+def test_the_lean_state_is_llama_cpp_pythons_state_minus_the_unused_logits():
+    from llama_cpp import Llama
+
+    from mlr_copilot.llm.llamacpp import LlamaCppBackend
+    from mlr_copilot.llm.prefix_cache import lean_save_state
+
+    backend = LlamaCppBackend.embedded()
+    backend.complete([{"role": "user", "content": "Name one colour."}], max_tokens=4)
+    llm = backend.load().llm
+    full, lean = Llama.save_state(llm), lean_save_state(llm)
+    assert lean.llama_state == full.llama_state and lean.n_tokens == full.n_tokens
+    assert (lean.scores == full.scores[-1:]).all() and (lean.input_ids == full.input_ids).all()
+    assert llm.save_state().scores.shape[0] == 1  # installed on the loaded model

@@ -31,7 +31,8 @@ from .grammar import build_gbnf, limits_for_max_tokens
 from .prompt_lookup import generate
 from .sampling import GrammarGuide, TokenCounter, check_gbnf_cached
 from .prefix_cache import (ENV_PREFIX_DIR, MIN_PREFIX_TOKENS, PrefixStateCache, capacity_from_env, common_prefix,
-                           last_logits_only, lean_ram_cache, llama_cpp_version, to_llama_state)
+                           install_lean_save, last_logits_only, lean_ram_cache, llama_cpp_version,
+                           to_llama_state)
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ class LlamaCppBackend:
         # between steps (research log, summaries) alternate on this one model, and without
         # it every agent step would re-read the whole shared prefix after a fast call.
         llm.set_cache(lean_ram_cache(KV_STATE_CACHE_BYTES))
+        install_lean_save(llm)
         load_s = time.monotonic() - started
         log.info("loaded %s in %.1f s (n_ctx=%d, threads=%d)", self.model_path.name, load_s,
                  self.n_ctx, self.n_threads)
