@@ -51,3 +51,6 @@ COST_USD = number(0, 1e9)
 COUNT = whole(1, 10**9)
 MEMORY_MB = whole(1, 1 << 30)
 HISTORY = whole(0, 1000)
+TREE_DRAFTS = whole(1, 1_000_000)  # nodes, like --max-steps
+PROBABILITY = number(0, 1, low_inclusive=True)
+TREE_DEBUG_DEPTH = whole(0, 1_000_000)

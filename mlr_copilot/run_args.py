@@ -68,11 +68,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", choices=("loop", "tree"), default="loop",
                    help="loop: the MLAgentBench action loop (default); tree: AIDE-style draft/debug/improve "
                    "search over whole scripts (--max-steps then counts nodes)")
-    p.add_argument("--tree-drafts", type=int, default=DEFAULT_DRAFTS,
+    p.add_argument("--tree-drafts", type=T.TREE_DRAFTS, default=DEFAULT_DRAFTS,
                    help="tree: drafts written before debugging/improving")
-    p.add_argument("--tree-debug-prob", type=float, default=DEFAULT_DEBUG_PROB,
+    p.add_argument("--tree-debug-prob", type=T.PROBABILITY, default=DEFAULT_DEBUG_PROB,
                    help="tree: chance of debugging a buggy leaf instead of improving the best node")
-    p.add_argument("--tree-max-debug-depth", type=int, default=DEFAULT_MAX_DEBUG_DEPTH,
+    p.add_argument("--tree-max-debug-depth", type=T.TREE_DEBUG_DEPTH, default=DEFAULT_MAX_DEBUG_DEPTH,
                    help="tree: debug attempts in a row on one branch")
     p.add_argument("-q", "--quiet", action="store_true", help="live view without the details of each step")
 

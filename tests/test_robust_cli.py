@@ -72,7 +72,11 @@ def test_a_bad_problem_file_gets_a_clear_message_before_any_run_dir(tmp_path, co
 @pytest.mark.parametrize("flag,value", [("--script-timeout", "nan"), ("--max-steps", "-1"), ("--max-steps", "0"),
                                         ("--max-time", "nan"), ("--max-time", "inf"), ("--memory-limit", "0"),
                                         ("--memory-limit", "-5"), ("--history-steps", "-2"),
-                                        ("--max-cost", "-1"), ("--max-llm-calls", "0")])
+                                        ("--max-cost", "-1"), ("--max-llm-calls", "0"),
+                                        ("--tree-drafts", "0"), ("--tree-drafts", "1.5"),
+                                        ("--tree-debug-prob", "nan"), ("--tree-debug-prob", "1.5"),
+                                        ("--tree-debug-prob", "-0.1"), ("--tree-max-debug-depth", "-1"),
+                                        ("--tree-max-debug-depth", "inf")])
 def test_every_cli_number_is_checked_with_the_option_named(tmp_path, capsys, flag, value):
     root = make_project(tmp_path / "project")
     with pytest.raises(SystemExit) as exc:
@@ -80,6 +84,14 @@ def test_every_cli_number_is_checked_with_the_option_named(tmp_path, capsys, fla
     assert exc.value.code == 2
     assert f"argument {flag}:" in capsys.readouterr().err
     assert not (tmp_path / "logs").exists()
+
+
+def test_tree_numbers_at_their_bounds_are_accepted():
+    from mlr_copilot.cli import build_parser
+    args = build_parser().parse_args(["run", "toy", "--tree-drafts", "1", "--tree-debug-prob", "0",
+                                      "--tree-max-debug-depth", "0"])
+    assert (args.tree_drafts, args.tree_debug_prob, args.tree_max_debug_depth) == (1, 0.0, 0)
+    assert build_parser().parse_args(["run", "toy", "--tree-debug-prob", "1"]).tree_debug_prob == 1.0
 
 
 # ----------------------------------------------------------------------------- resume
