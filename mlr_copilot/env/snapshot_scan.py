@@ -64,10 +64,17 @@ class Scanner:
         changed: dict[str, dict] = {}
         gone: list[str] = []
         visited: set[str] = set()
-        for rel_dir, entries in listings(self.workspace, self.exclude, out.skipped):
+        stack = [""]
+        is_reg = stat.S_ISREG  # a local name: this loop runs once per file of the workspace
+        while stack:
+            rel_dir = stack.pop()
+            entries = _list(self.workspace, rel_dir, out.skipped)
+            if entries is None:
+                continue
             visited.add(rel_dir)
             prefix = rel_dir + "/" if rel_dir else ""
             old = cache_before.get(rel_dir, _EMPTY)
+            cached = old.get
             same = 0
             redo: list[str] = []  # regular files read again: new, changed, or not to be trusted
             fresh: dict[str, tuple] = {}
@@ -78,9 +85,9 @@ class Scanner:
                     out.skipped[prefix + e.name] = f"cannot be examined: {why(err, prefix + e.name)}"
                     continue
                 mode = st.st_mode
-                if stat.S_ISREG(mode):
+                if is_reg(mode):
                     key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-                    c = old.get(e.name)
+                    c = cached(e.name)
                     if c is not None and c[0] == key:
                         same += 1
                         continue
@@ -99,6 +106,7 @@ class Scanner:
                 if stat.S_ISDIR(mode):
                     if (st.st_dev, st.st_ino) not in self.exclude:
                         out.dirs[rel] = {"mode": stat.S_IMODE(mode)}
+                        stack.append(rel)
                 elif stat.S_ISLNK(mode):
                     try:
                         out.links[rel] = {"target": os.readlink(os.path.join(self.workspace, rel))}
@@ -152,54 +160,42 @@ def _unmatched(entries: list[os.DirEntry], kept: dict[str, tuple]) -> list[str]:
     return out
 
 
-def listings(workspace: str, exclude: set[tuple[int, int]],
-             skipped: dict[str, str]) -> Iterator[tuple[str, list[os.DirEntry]]]:
-    """(relative folder, its entries) for every folder below the workspace, parents first.
-
-    A folder that cannot be listed (path too long, no permission) goes in ``skipped``."""
-    stack = [""]
-    while stack:
-        rel_dir = stack.pop()
-        try:
-            with os.scandir(os.path.join(workspace, rel_dir) if rel_dir else workspace) as it:
-                entries = list(it)
-        except OSError as e:
-            reason = why(e, rel_dir)
-            logger.warning("Snapshot cannot list %s: %s", rel_dir or ".", reason)
-            if rel_dir:
-                skipped[rel_dir] = f"folder that cannot be listed: {reason}"
-            continue
-        yield rel_dir, entries
-        prefix = rel_dir + "/" if rel_dir else ""
-        for e in entries:
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    st = e.stat(follow_symlinks=False)
-                    if (st.st_dev, st.st_ino) not in exclude:
-                        stack.append(prefix + e.name)
-            except OSError:
-                continue
+def _list(workspace: str, rel_dir: str, skipped: dict[str, str]) -> list[os.DirEntry] | None:
+    """A folder's entries; None, and the folder in ``skipped``, when it cannot be listed
+    (path too long, no permission)."""
+    try:
+        with os.scandir(os.path.join(workspace, rel_dir) if rel_dir else workspace) as it:
+            return list(it)
+    except OSError as e:
+        reason = why(e, rel_dir)
+        logger.warning("Snapshot cannot list %s: %s", rel_dir or ".", reason)
+        if rel_dir:
+            skipped[rel_dir] = f"folder that cannot be listed: {reason}"
+        return None
 
 
 def walk(workspace: str, exclude: set[tuple[int, int]]) -> Iterator[tuple[str, os.stat_result, str]]:
     """(relative path, lstat, kind) for everything below the workspace, parents first."""
-    for rel_dir, entries in listings(workspace, exclude, {}):
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
         prefix = rel_dir + "/" if rel_dir else ""
-        for e in entries:
+        for e in _list(workspace, rel_dir, {}) or ():
             try:
                 st = e.stat(follow_symlinks=False)
             except OSError:
                 continue
-            mode = st.st_mode
+            rel, mode = prefix + e.name, st.st_mode
             if stat.S_ISREG(mode):
-                yield prefix + e.name, st, "file"
+                yield rel, st, "file"
             elif stat.S_ISDIR(mode):
                 if (st.st_dev, st.st_ino) not in exclude:
-                    yield prefix + e.name, st, "dir"
+                    yield rel, st, "dir"
+                    stack.append(rel)
             elif stat.S_ISLNK(mode):
-                yield prefix + e.name, st, "link"
+                yield rel, st, "link"
             else:
-                yield prefix + e.name, st, "other"
+                yield rel, st, "other"
 
 
 def why(e: OSError, rel: str) -> str:
