@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 RACY_WINDOW_NS = 100_000_000
 RACY_WINDOW_COARSE_NS = 1_000_000_000
 
-Key = tuple  # (size, mtime_ns, ctime_ns, inode); None for a file to re-read next time
 # read(rel, lstat) -> the file's manifest entry, or why it is left out (a str)
 Reader = Callable[[str, os.stat_result], Union[dict, str]]
 _EMPTY: dict = {}
@@ -33,13 +32,15 @@ _EMPTY: dict = {}
 
 @dataclass
 class Scan:
-    """The workspace as one scan found it; ``files`` is a new dict (the last one is untouched)."""
+    """The workspace as one scan found it. ``files`` is the last scan's dict when nothing
+    changed, else a new one: a manifest's ``files`` is never modified once made."""
     files: dict[str, dict]
     dirs: dict[str, dict] = field(default_factory=dict)
     links: dict[str, dict] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)  # file paths read again, or no longer files
-    cache: dict[str, dict[str, tuple]] = field(default_factory=dict)  # folder -> name -> (key, entry)
+    # folder -> name -> ((size, mtime_ns, ctime_ns, inode), entry); key None: re-read next time
+    cache: dict[str, dict[str, tuple]] = field(default_factory=dict)
     total_bytes: int = 0
 
 
