@@ -64,6 +64,10 @@ ROWS = [
     ("Huge, sparse and very deep files: bounded line windows, snapshot size limits, sparse copies, "
      "paths too long listed as skipped, incremental manifests", "test_robust_files.py",
      r"bounded_window|huge_sparse|too_long|incremental", "tests"),
+    ("Random changes between snapshots (writes, same-size rewrites keeping the mtime, deletions, renames, "
+     "file/folder swaps, links, modes, FIFOs): each incremental snapshot equals one taken from scratch, "
+     "every step restores byte for byte", "test_snapshot_incremental.py", r"equal_snapshots_from_scratch",
+     "snapshots compared"),
     ("Oversized or overlong `submission.csv` (400 MB sparse, 20 MB of rows) refused in bounded memory",
      "test_robust_cli.py", r"oversized_submission|too_many_rows", "files"),
     ("Bad numbers on the command line (nan, inf, 0, negative), non-UTF-8 or empty problem files, models "

@@ -75,13 +75,21 @@ def read_full(env_log: Path, step: int) -> dict[str, Any]:
     return out
 
 
-def delta(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """What changed from ``before`` to ``after`` per section, and how many entries changed."""
+def delta(before: dict[str, Any], after: dict[str, Any], *,
+          files_touched: set[str] | None = None) -> tuple[dict[str, Any], int]:
+    """What changed from ``before`` to ``after`` per section, and how many entries changed.
+
+    ``files_touched``, when given, holds every file path that may differ: only those are
+    compared, so a step's delta costs what changed, not the size of the workspace."""
     out, n = {}, 0
     for s in SECTIONS:
         a, b = before.get(s) or {}, after.get(s) or {}
-        changed = {k: v for k, v in b.items() if (old := a.get(k)) is not v and old != v}
-        removed = [k for k in a if k not in b]
+        if s == "files" and files_touched is not None:
+            changed = {k: b[k] for k in sorted(files_touched) if k in b and a.get(k) != b[k]}
+            removed = sorted(k for k in files_touched if k in a and k not in b)
+        else:
+            changed = {k: v for k, v in b.items() if (old := a.get(k)) is not v and old != v}
+            removed = [k for k in a if k not in b]
         if changed or removed:
             out[s] = {"set": changed, "removed": removed}
             n += len(changed) + len(removed)

@@ -17,13 +17,13 @@ a file that cannot be read are not stored either. Every path left out is listed 
 reason in the manifest's ``skipped``, reported in the step's observation, left alone by
 resume, and named by ``restore``.
 
-A file whose size, mtime, ctime and inode match the previous snapshot is not re-read. Blobs
+A file whose size, mtime, ctime and inode match the previous snapshot is not re-read, and
+what a step writes is proportional to what changed (snapshot_scan.py, manifests.py). Blobs
 are copies, never hard links (a script rewriting a workspace file in place would corrupt
 the history). Step 0 is the workspace as the run began.
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
 import os
@@ -39,17 +39,13 @@ from ..records.layout import ENV_LOG, MANIFESTS, SNAPSHOTS
 from . import manifests
 from .manifests import diff_manifests, manifest_path  # noqa: F401  (re-exported)
 from .snapshot_io import SnapshotError, copy_sparse, hash_file, open_regular, write_from_blob  # noqa: F401
+from .snapshot_scan import Scan, Scanner, walk, why
 
 logger = logging.getLogger(__name__)
 
 SMALL_FILE = 1 << 20  # read small files whole; stream larger ones
 MAX_FILE_BYTES = 1 << 30  # a larger file is listed in ``skipped``, never read
 MAX_STEP_BYTES = 4 << 30  # new content stored per step at most; the rest waits for a later step
-# A file changed this close to the moment we stat it could change again within the same
-# timestamp tick, unseen; such files are re-read at the next snapshot. Filesystems with
-# whole-second timestamps (ctime a multiple of 1 s) get the wider window.
-RACY_WINDOW_NS = 100_000_000
-RACY_WINDOW_COARSE_NS = 1_000_000_000
 
 
 def _env_log(path: Path) -> Path:
@@ -117,13 +113,14 @@ class SnapshotStore:
             stale.unlink(missing_ok=True)
         self.max_blob_bytes = max_blob_bytes
         self.max_step_bytes = max_step_bytes
-        # path -> ((size, mtime_ns, ctime_ns, ino), manifest entry shared with the last manifest)
-        self._cache: dict[str, tuple[tuple, dict]] = {}
         self._tmp_n = 0
-        self._exclude = {os.path.realpath(self.env_log)}
-        # (step, manifest, deltas since the last full one) of the last two steps written, as bases
-        self._last: tuple[int, dict, int] | None = None
-        self._before: tuple[int, dict, int] | None = None
+        st = os.stat(self.env_log)
+        self._exclude = {(st.st_dev, st.st_ino)}  # the run's own logs, when inside the workspace
+        self._scanner = Scanner(str(self.workspace), self._exclude)
+        # (step, manifest, deltas since the last full one, file paths that may differ from the
+        # step before) of the last two steps written, as bases for the next delta
+        self._last: tuple[int, dict, int, set[str]] | None = None
+        self._before: tuple[int, dict, int, set[str]] | None = None
 
     # ----------------------------------------------------------------- taking
     def _too_big(self, size: int, step_bytes: int) -> str | None:
@@ -137,69 +134,51 @@ class SnapshotStore:
     def take(self, step: int) -> dict[str, Any]:
         """Record the workspace as it is now as ``step``; return the manifest."""
         t0 = time.perf_counter()
-        files, dirs, links, skipped = {}, {}, {}, {}
-        new_bytes = hashed = 0
-        new_cache: dict[str, tuple[tuple, dict]] = {}
-        now, cache = time.time_ns(), self._cache
-        for rel, st, kind in self._walk(skipped):
-            if kind == "file":
-                key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-                cached = cache.get(rel)
-                if cached is not None and cached[0] == key:  # unchanged, and was not racy then
-                    new_cache[rel] = cached
-                    files[rel] = cached[1]
-                    continue
-                else:
-                    why = self._too_big(st.st_size, hashed)
-                    if why:
-                        skipped[rel] = why
-                        continue
-                    try:
-                        digest, stored = self._store(self.workspace / rel, st.st_size)
-                    except OSError as e:
-                        skipped[rel] = f"cannot be read: {_why(e, rel)}"
-                        continue
-                    new_bytes += stored
-                    hashed += st.st_size
-                    entry = {"sha256": digest, "size": st.st_size, "mode": stat.S_IMODE(st.st_mode),
-                             "mtime_ns": st.st_mtime_ns}
-                if now - max(st.st_mtime_ns, st.st_ctime_ns) > _racy_window(st):
-                    new_cache[rel] = (key, entry)
-                files[rel] = entry
-            elif kind == "dir":
-                dirs[rel] = {"mode": stat.S_IMODE(st.st_mode)}
-            elif kind == "link":
-                try:
-                    links[rel] = {"target": os.readlink(self.workspace / rel)}
-                except OSError as e:
-                    skipped[rel] = f"symbolic link that cannot be read: {e.strerror or e}"
-            else:
-                skipped[rel] = "not a regular file, folder or symbolic link"
-        self._cache = new_cache
+        counts = {"new": 0, "hashed": 0}
+
+        def read(rel: str, st: os.stat_result) -> dict | str:
+            why_not = self._too_big(st.st_size, counts["hashed"])
+            if why_not:
+                return why_not
+            try:
+                digest, stored = self._store(self.workspace / rel, st.st_size)
+            except OSError as e:
+                return f"cannot be read: {why(e, rel)}"
+            counts["new"] += stored
+            counts["hashed"] += st.st_size
+            return {"sha256": digest, "size": st.st_size, "mode": stat.S_IMODE(st.st_mode),
+                    "mtime_ns": st.st_mtime_ns}
+
+        scan = self._scanner.scan(read, time.time_ns())
         manifest = {"schema_version": SCHEMA_VERSION, "type": "snapshot", "step": step,
-                    "timestamp": utc_now(), "files": files, "dirs": dirs, "symlinks": links,
-                    "skipped": skipped,
-                    "totals": {"files": len(files), "bytes": sum(f["size"] for f in files.values()),
-                               "new_blob_bytes": new_bytes, "hashed_bytes": hashed,
+                    "timestamp": utc_now(), "files": scan.files, "dirs": scan.dirs, "symlinks": scan.links,
+                    "skipped": scan.skipped,
+                    "totals": {"files": len(scan.files), "bytes": scan.total_bytes,
+                               "new_blob_bytes": counts["new"], "hashed_bytes": counts["hashed"],
                                "seconds": round(time.perf_counter() - t0, 4)}}
-        base = self._before if self._last is not None and self._last[0] == step else self._last
+        again = self._last is not None and self._last[0] == step  # the same step, taken once more
+        base = self._before if again else self._last
+        touched = (self._last[3] | scan.touched) if again else scan.touched
         prev_skipped = (base[1].get("skipped") or {}) if base else {}
-        chain = self._write_manifest(step, manifest, base)
-        if self._last is None or self._last[0] != step:
+        chain = self._write_manifest(step, manifest, base, touched)
+        self._scanner.keep(scan)  # only now: a failed write leaves the last kept scan as the base
+        if not again:
             self._before = self._last
-        self._last = (step, manifest, chain)
-        return {**manifest, "new_skipped": {p: w for p, w in skipped.items() if prev_skipped.get(p) != w}}
+        self._last = (step, manifest, chain, touched)
+        return {**manifest, "new_skipped": {p: w for p, w in scan.skipped.items() if prev_skipped.get(p) != w}}
 
     def manifest(self, step: int) -> dict[str, Any]:
         """The manifest of ``step``: from memory when this store just took it, else from disk."""
         return self._last[1] if self._last is not None and self._last[0] == step else load_manifest(self.env_log, step)
 
-    def _write_manifest(self, step: int, manifest: dict, base: tuple[int, dict, int] | None) -> int:
-        """Write the manifest as a delta on ``base`` when that pays; returns the chain length."""
+    def _write_manifest(self, step: int, manifest: dict, base: tuple | None, touched: set[str]) -> int:
+        """Write the manifest as a delta on ``base`` when that pays; returns the chain length.
+
+        ``touched`` holds every file path that may differ from ``base``: the others are not compared."""
         record: dict[str, Any] = manifest
         chain = 0
         if base is not None and base[0] < step and base[2] + 1 < manifests.FULL_EVERY:
-            changes, n = manifests.delta(base[1], manifest)
+            changes, n = manifests.delta(base[1], manifest, files_touched=touched)
             size = sum(len(manifest[s]) for s in manifests.SECTIONS)
             if 2 * n <= size:
                 record = {k: v for k, v in manifest.items() if k not in manifests.SECTIONS}
@@ -208,42 +187,9 @@ class SnapshotStore:
         self.last_manifest_bytes = manifests.write(self.env_log, step, record, self._tmp_path())
         return chain
 
-    def _walk(self, skipped: dict[str, str] | None = None):
-        """(relative path, lstat, kind) for everything below the workspace, parents first.
-
-        A folder that cannot be listed (path too long, no permission) goes in ``skipped``."""
-        stack = [""]
-        while stack:
-            rel_dir = stack.pop()
-            try:
-                with os.scandir(self.workspace / rel_dir if rel_dir else self.workspace) as it:
-                    entries = list(it)
-            except OSError as e:
-                why = _why(e, rel_dir)
-                logger.warning("Snapshot cannot list %s: %s", rel_dir or ".", why)
-                if skipped is not None and rel_dir:
-                    skipped[rel_dir] = f"folder that cannot be listed: {why}"
-                continue
-            for e in entries:
-                rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
-                try:
-                    st = e.stat(follow_symlinks=False)
-                except OSError as err:
-                    if skipped is not None:
-                        skipped[rel] = f"cannot be examined: {_why(err, rel)}"
-                    continue
-                mode = st.st_mode
-                if stat.S_ISREG(mode):
-                    yield rel, st, "file"
-                elif stat.S_ISDIR(mode):
-                    if os.path.realpath(e.path) in self._exclude:
-                        continue
-                    yield rel, st, "dir"
-                    stack.append(rel)
-                elif stat.S_ISLNK(mode):
-                    yield rel, st, "link"
-                else:
-                    yield rel, st, "other"
+    def _walk(self):
+        """(relative path, lstat, kind) for everything below the workspace, parents first."""
+        return walk(str(self.workspace), self._exclude)
 
     def _blob(self, digest: str) -> Path:
         return EnvLog(self.env_log).blob(digest)
@@ -317,41 +263,23 @@ class SnapshotStore:
         return changes
 
     def take_scan(self) -> dict[str, Any]:
-        """The current workspace as a manifest-like dict, hashing only what may have changed."""
-        files, dirs, links = {}, {}, {}
-        for rel, st, kind in self._walk():
-            if kind == "dir":
-                dirs[rel] = {"mode": stat.S_IMODE(st.st_mode)}
-            elif kind == "link":
-                links[rel] = {"target": os.readlink(self.workspace / rel)}
-            elif kind == "file":
-                key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-                c = self._cache.get(rel)
-                if c and c[0] == key:
-                    digest = c[1]["sha256"]
-                elif self._too_big(st.st_size, 0):
-                    continue  # never read: the snapshots leave it out too
-                else:
-                    try:
-                        digest = hash_file(self.workspace / rel)
-                    except OSError:
-                        continue
-                files[rel] = {"sha256": digest, "size": st.st_size, "mode": stat.S_IMODE(st.st_mode)}
-        return {"files": files, "dirs": dirs, "symlinks": links}
+        """The current workspace as a manifest-like dict, hashing only what may have changed
+        (and storing nothing: the next snapshot still compares with the last one)."""
+        def read(rel: str, st: os.stat_result) -> dict | str:
+            if self._too_big(st.st_size, 0):
+                return "too big"  # never read: the snapshots leave it out too
+            try:
+                return {"sha256": hash_file(self.workspace / rel), "size": st.st_size,
+                        "mode": stat.S_IMODE(st.st_mode)}
+            except OSError:
+                return "cannot be read"
+
+        scan: Scan = self._scanner.scan(read, time.time_ns())
+        return {"files": scan.files, "dirs": scan.dirs, "symlinks": scan.links}
 
     def restore_file(self, rel: str, info: dict) -> None:
         """Write one manifest entry (``files[rel]``) back into the workspace."""
         write_from_blob(self._blob(info["sha256"]), self.workspace / rel, info)
-
-
-def _why(e: OSError, rel: str) -> str:
-    if e.errno == errno.ENAMETOOLONG:
-        return f"its path ({len(rel):,} characters in the workspace) is longer than the system allows"
-    return e.strerror or str(e)
-
-
-def _racy_window(st: os.stat_result) -> int:
-    return RACY_WINDOW_COARSE_NS if st.st_ctime_ns % 1_000_000_000 == 0 else RACY_WINDOW_NS
 
 
 def restore(log_dir: Path, step: int, to_dir: Path) -> Path:
