@@ -200,7 +200,7 @@ def test_infinite_loop_times_out_with_output_so_far(tmp_path, mode):
         while True:
             pass
     """)
-    assert time.monotonic() - t < 2.0 + 5
+    assert time.monotonic() - t < 2.0 + 60  # stopped, not hung: the bound only catches a hang
     assert "was stopped after 2.0 s" in obs.text and "time limit for one script" in obs.text
     assert "started" in obs.text
 
@@ -305,7 +305,7 @@ def test_a_gigabyte_of_output_is_streamed(tmp_path, mode):
     assert len(obs.text) < env.config.observation_budget + 300
     saved = Path(obs.full_text_path).stat().st_size
     assert saved < 300 * 2**20  # the saved log is capped too
-    assert elapsed < 30
+    assert elapsed < 600  # streamed to the end, never stuck; speed is not checked here
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -109,7 +109,7 @@ def test_timeout_is_reported_after_bounded_attempts(wire, server, tmp_path):
     started = time.monotonic()
     with pytest.raises(LLMTimeoutError, match="timeout"):
         h.client.complete(MESSAGES)
-    assert time.monotonic() - started < 4.0
+    assert time.monotonic() - started < 8.0  # two 0.3 s timeouts, not two 5 s replies
     assert len(server.requests) == 2
 
 

@@ -89,13 +89,13 @@ def test_prepare_is_deterministic_and_keeps_answers_out_of_the_workspace(root, t
 
 
 @pytest.mark.parametrize("name", OFFLINE_TASKS)
-def test_baseline_runs_fast_and_reproduces_the_committed_score(root, name):
+def test_baseline_reproduces_the_committed_score(root, name):
     task = find_task(root, name)
     committed = json.loads((REPO / "tasks" / name / "baseline.json").read_text())
     task.baseline_path.unlink()
     started = time.monotonic()
     grade = run_baseline(task)
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 300  # a hang guard, not a speed check
     assert grade.valid, grade.reason
     assert grade.score == pytest.approx(committed["score"], rel=1e-9), \
         f"{name}: baseline {grade.score} differs from tasks/{name}/baseline.json; re-record with `mlr-copilot baseline {name}`"
