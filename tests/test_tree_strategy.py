@@ -93,17 +93,46 @@ def test_debug_picks_buggy_leaves_within_the_depth_limit(tmp_path):
     assert "Node 1 (draft): Plan: bad. -> failed: ZeroDivisionError: division by zero" in p[1]
 
 
-def test_duplicate_code_is_not_run_again(tmp_path):
+def test_repeated_code_is_asked_again_once_warmer_then_skipped(tmp_path):
     root = make_project(tmp_path)
-    m = models([good(0.6), good(0.6), good(0.7)])
+    m = models([good(0.6), good(0.6), good(0.6), good(0.7)])
     result = run_experiment(options(root, max_steps=3, tree_drafts=3), models=m, feedback=NoFeedback())
     nodes = nodes_of(result.run_dir)
     assert nodes[1]["duplicate_of"] == 1 and nodes[1]["metric"] is None
     assert nodes[1]["code_hash"] == nodes[0]["code_hash"]
-    assert [s["action"] for s in steps_of(result.run_dir)] == [
+    steps = steps_of(result.run_dir)
+    assert [s["action"] for s in steps] == [
         "Write File", "Execute Script", "Skip Node", "Write File", "Execute Script", "Final Answer"]
-    assert "same code as node 1, not run again" in prompts(m)[2]
+    assert steps[2]["parse_attempts"] == 2
+    p, calls = prompts(m), [c for c in m.main.calls if c["purpose"] == "tree_node"]
+    assert "repeated the script of node 1 exactly, which scored validation accuracy 0.6" in p[2]
+    assert calls[2]["temperature"] > calls[1]["temperature"]  # at the same temperature it would copy again
+    assert "same code as node 1, not run again" in p[3]
     assert json.loads((result.run_dir / "run.json").read_text())["tree"]["duplicates"] == 1
+
+
+def test_a_retry_that_changes_the_code_is_run_as_the_node(tmp_path):
+    root = make_project(tmp_path)
+    m = models([good(0.6), good(0.6), good(0.8)])
+    result = run_experiment(options(root, max_steps=2, tree_drafts=2), models=m, feedback=NoFeedback())
+    nodes = nodes_of(result.run_dir)
+    assert [(n["metric"], n["duplicate_of"]) for n in nodes] == [(0.6, None), (0.8, None)]
+    assert steps_of(result.run_dir)[2]["parse_attempts"] == 2
+
+
+def test_a_debug_that_gives_back_the_same_code_is_not_chosen_again(tmp_path):
+    root = make_project(tmp_path)
+    bad = failing("1 / 0")
+    m = models([bad, bad, bad, good(0.5), good(0.6)])
+    result = run_experiment(options(root, max_steps=3, tree_drafts=1, tree_debug_prob=1.0), models=m,
+                            feedback=NoFeedback())
+    nodes = nodes_of(result.run_dir)
+    # node 2 debugged node 1 and copied it twice; node 1 then has a child, so node 3 is a new draft
+    assert [(n["stage"], n["parent"], n["duplicate_of"]) for n in nodes] == [
+        ("draft", None, None), ("debug", 1, 1), ("draft", None, None)]
+    p = prompts(m)
+    assert "failed with: ZeroDivisionError: division by zero" in p[1]
+    assert "The error was raised at line 4: 1 / 0" in p[1]
 
 
 def test_missing_metric_nan_and_failed_exit_are_buggy_and_nothing_is_kept(tmp_path):

@@ -98,7 +98,9 @@ class Tree:
         return self.nodes[node_id - 1] if node_id is not None and 0 < node_id <= len(self.nodes) else None
 
     def children(self, node: Node) -> list[Node]:
-        return [n for n in self.nodes if n.parent == node.id and n.duplicate_of is None]
+        """Every node made from ``node``, duplicates included: a debug that gave back the same
+        code was a try, so its parent is no longer a leaf to debug again."""
+        return [n for n in self.nodes if n.parent == node.id]
 
     def best(self) -> Node | None:
         best = None

@@ -29,6 +29,13 @@ MEMORY_NODES = 8  # earlier nodes listed in the prompt
 PLAN_CHARS = 300
 ERROR_HEAD_CHARS = 600
 ERROR_TAIL_CHARS = 1400
+IMPROVE_IDEAS = (  # taken in turn, so successive improvements try different kinds of change
+    "a stronger model (for example a gradient-boosted or random-forest ensemble, a kernel SVM or a "
+    "small neural network, whichever suits this data)",
+    "better hyper-parameters for the current model (for example more trees, another depth, learning "
+    "rate or regularisation strength)",
+    "better preprocessing or features (for example scaling, or new features computed from the columns)",
+)
 SKIP_NAMES = {"__pycache__", "research_log.log", ".ipynb_checkpoints"}
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 TEXT_SUFFIXES = {".txt", ".md", ".json", ".yaml", ".yml", ".cfg", ".ini"}
@@ -53,8 +60,10 @@ def extract_code(response: str) -> str | None:
 
 
 def plan_text(response: str) -> str:
-    """The model's words outside the code blocks, on one line, cut to ``PLAN_CHARS``."""
+    """The model's words outside the code blocks, on one line, cut to ``PLAN_CHARS``, without
+    markdown headings and bold marks (small models copy them from the memory into new plans)."""
     text = _FENCE.sub(" ", response or "")
+    text = re.sub(r"(?m)^[ \t]*#+[ \t]*", "", text).replace("**", "")
     text = " ".join(text.split())
     return text[:PLAN_CHARS].rstrip() + ("…" if len(text) > PLAN_CHARS else "")
 
@@ -79,6 +88,18 @@ def error_excerpt(output: str) -> str:
         return text
     return f"{text[:ERROR_HEAD_CHARS]}\n[... {len(text) - ERROR_HEAD_CHARS - ERROR_TAIL_CHARS} characters ...]\n" \
            f"{text[-ERROR_TAIL_CHARS:]}"
+
+
+def failing_line(error: str, script: str, code: str | None) -> str | None:
+    """``line N: <code>`` for the last traceback frame in ``script`` (where the error was raised
+    in the node's own code), or None when the output names no line of it."""
+    name = Path(script).name
+    frames = [int(m.group(2)) for m in re.finditer(r'File "([^"]*)", line (\d+)', error or "")
+              if Path(m.group(1)).name == name]
+    lines = (code or "").splitlines()
+    if not frames or not 0 < frames[-1] <= len(lines):
+        return None
+    return f"line {frames[-1]}: {lines[frames[-1] - 1].strip()[:200]}"
 
 
 def last_error_line(error: str) -> str:
@@ -194,32 +215,40 @@ def outcome_text(node: Node, metric: MetricSpec) -> str:
 
 
 def node_prompt(tree: Tree, node: Node, *, problem: str, preview: str, script: str,
-                starter_code: str | None, feedback: str | None, with_memory: bool = True) -> str:
+                starter_code: str | None, feedback: str | None, with_memory: bool = True,
+                note: str | None = None) -> str:
     parent = tree.get(node.parent)
     metric = tree.metric
     if node.stage == "draft":
         drafts = sum(1 for n in tree.nodes if n.stage == "draft" and n.id != node.id)
-        instructions = "Write a first complete solution. A simple, fast, reliable model is fine."
+        instructions = ("Write a first complete solution. Reuse the starter's data loading and output format, "
+                        "but choose the model yourself: a stronger one than the starter's where the data "
+                        "allows, still fast and reliable.")
         if drafts:
-            instructions += " Use a different approach from the earlier drafts."
+            instructions += " Use a different model from the earlier drafts."
         code = (f"\nThe starter {script} in the working directory (it runs; reuse its data loading and "
                 f"output format):\n```python\n{starter_code.rstrip()}\n```\n" if starter_code else "")
     elif node.stage == "improve":
+        improves = sum(1 for n in tree.nodes if n.stage == "improve" and n.id < node.id)
         instructions = (f"Improve node {parent.id} (validation {metric.label} {parent.metric:.6g}, "
                         f"{metric.describe()}). Make ONE concrete change that should improve the "
-                        f"validation {metric.label}, for example a better model, better features or better "
-                        f"hyper-parameters. Keep the rest working.")
+                        f"validation {metric.label}: {IMPROVE_IDEAS[improves % len(IMPROVE_IDEAS)]}. "
+                        f"Keep the rest working.")
         code = f"\nThe script of node {parent.id}:\n```python\n{(parent.code or '').rstrip()}\n```\n"
     else:
-        instructions = (f"The script of node {parent.id} failed. Find the bug and fix it; return the whole "
-                        f"corrected script.")
+        where = failing_line(parent.error, script, parent.code)
+        instructions = (f"The script of node {parent.id} failed with: {last_error_line(parent.error)}"
+                        + (f"\nThe error was raised at {where}" if where else "")
+                        + "\nFind the bug and fix it (change the code that causes the error); return the "
+                          "whole corrected script.")
         code = (f"\nThe script of node {parent.id}:\n```python\n{(parent.code or '').rstrip()}\n```\n"
                 f"\nWhat went wrong:\n```\n{parent.error.strip()}\n```\n")
     feedback_text = (f"\n# Human feedback (follow it in this version)\n{feedback.strip()}\n"
                      if feedback and feedback.strip() else "")
     return render("agents.prompts", "tree_node", problem=problem.strip(), data_preview=preview,
                   memory=memory_text(tree) if with_memory else "", instructions=instructions, code=code,
-                  feedback=feedback_text, script=script, metric=metric.label, direction=metric.describe())
+                  feedback=feedback_text, note=f"\n# Note\n{note.strip()}\n" if note else "",
+                  script=script, metric=metric.label, direction=metric.describe())
 
 
 def system_prompt() -> str:

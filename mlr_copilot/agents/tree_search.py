@@ -27,8 +27,8 @@ from ..records import RunStatus
 from .experiment import AgentState, EnvironmentLike, StepRecorder
 from .metric import MetricSpec, parse_metric
 from .tree import Node, Tree, TreePolicy, code_hash
-from .tree_prompts import (compile_error, data_preview, error_excerpt, extract_code, node_prompt,
-                           outcome_text, plan_text, system_prompt)
+from .tree_prompts import (compile_error, data_preview, error_excerpt, extract_code, last_error_line,
+                           node_prompt, outcome_text, plan_text, system_prompt)
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ SKIP_ACTION = "Skip Node"  # the action name of a step that records a node that 
 DEFAULT_TREE_MAX_TOKENS = 1500  # one script of ~100 lines and a short plan
 DRAFT_TEMPERATURE = 0.5  # drafts should differ from each other
 FIX_TEMPERATURE = 0.0  # improve and debug change one thing, as reproducibly as possible
+RETRY_TEMPERATURE = 0.7  # asked again after repeating earlier code: at 0 the same prompt gives the same code
 OUTPUT_READ_MAX_BYTES = 4 << 20  # of a script's full output, searched for the metric line
 
 
@@ -107,11 +108,20 @@ class TreeAgent:
         except BaseException:  # no answer, no node (a resume rebuilds the tree from the records)
             self.tree.nodes.pop()
             raise
+        code, retried = extract_code(completion.text), []
+        same = self.tree.find_code(code_hash(code)) if code is not None else None
+        if same is not None:  # asked once more, warmer, rather than losing the node to a copy
+            retried.append(duplicate_note(same, self.tree.metric))
+            try:
+                completion, prompt = self._ask(node, feedback, note=retried[0], temperature=RETRY_TEMPERATURE)
+            except BaseException:
+                self.tree.nodes.pop()
+                raise
+            code = extract_code(completion.text)
         node.plan = plan_text(completion.text)
-        code = extract_code(completion.text)
         base = {"type": "step", "step": step, "timestamp": utc_now(), "start_time": started,
                 "prompt": f"{self.system_prompt}\n\n{prompt}", "response": completion.text,
-                "entries": {"Thought": node.plan}, "parse_attempts": 1, "parse_errors": [],
+                "entries": {"Thought": node.plan}, "parse_attempts": 1 + len(retried), "parse_errors": retried,
                 "human_feedback_used": feedback,
                 "usage": {"model": completion.model, **completion.usage.__dict__,
                           "cost_usd": completion.cost_usd, "latency_s": completion.latency_s}}
@@ -197,13 +207,15 @@ class TreeAgent:
         self.recorder.write_step(record)
 
     # ------------------------------------------------------------------ the model
-    def _ask(self, node: Node, feedback: str | None) -> tuple[Completion, str]:
-        temperature = DRAFT_TEMPERATURE if node.stage == "draft" else FIX_TEMPERATURE
+    def _ask(self, node: Node, feedback: str | None, *, note: str | None = None,
+             temperature: float | None = None) -> tuple[Completion, str]:
+        if temperature is None:
+            temperature = DRAFT_TEMPERATURE if node.stage == "draft" else FIX_TEMPERATURE
         with_memory = True
         while True:
             prompt = node_prompt(self.tree, node, problem=self.problem, preview=self._preview or "",
                                  script=self.script, starter_code=self._starter, feedback=feedback,
-                                 with_memory=with_memory)
+                                 with_memory=with_memory, note=note)
             messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
             try:
                 completion = self.models.main.complete(messages, max_tokens=self.max_tokens,
@@ -294,6 +306,18 @@ class TreeAgent:
         where = f"best node {best.id}, validation {self.tree.metric.label} {best.metric:.6g}" if best else \
             "no working node"
         return f"Tree search used its {self.max_nodes} nodes; {where}."
+
+
+def duplicate_note(same: Node, metric: MetricSpec) -> str:
+    """What the model is told when its script repeats node ``same``'s code."""
+    if same.good:
+        result = f"which scored validation {metric.label} {same.metric:.6g}"
+    elif same.error:
+        result = f"which failed with: {last_error_line(same.error)}"
+    else:
+        result = "which was already tried"
+    return (f"Your last answer repeated the script of node {same.id} exactly, {result}. Write a "
+            f"different version that makes the change asked above; do not copy the script unchanged.")
 
 
 def check_tree_options(options) -> None:
