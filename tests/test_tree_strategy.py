@@ -120,6 +120,19 @@ def test_a_retry_that_changes_the_code_is_run_as_the_node(tmp_path):
     assert steps_of(result.run_dir)[2]["parse_attempts"] == 2
 
 
+def test_an_answer_without_code_is_asked_again_once(tmp_path):
+    root = make_project(tmp_path)
+    m = models(["Plan: a forest.\n2. The complete file train.py in ONE code block.", good(0.7),
+                "still no code", "no code again"])
+    result = run_experiment(options(root, max_steps=2, tree_drafts=2), models=m, feedback=NoFeedback())
+    nodes = nodes_of(result.run_dir)
+    assert [(n["metric"], n["buggy"]) for n in nodes] == [(0.7, False), (None, True)]
+    assert "held no ```python code block" in prompts(m)[1]
+    steps = steps_of(result.run_dir)
+    assert [s["action"] for s in steps] == ["Write File", "Execute Script", "Skip Node", "Final Answer"]
+    assert steps[2]["parse_attempts"] == 2
+
+
 def test_a_debug_that_gives_back_the_same_code_is_not_chosen_again(tmp_path):
     root = make_project(tmp_path)
     bad = failing("1 / 0")
@@ -138,7 +151,7 @@ def test_a_debug_that_gives_back_the_same_code_is_not_chosen_again(tmp_path):
 def test_missing_metric_nan_and_failed_exit_are_buggy_and_nothing_is_kept(tmp_path):
     root = make_project(tmp_path)
     m = models([good(None), good("nan"), answer(script(0.9, extra="") + "raise SystemExit(3)\n"),
-                "I would use a random forest."])
+                "I would use a random forest.", "A forest, really."])  # asked again once: still no code
     result = run_experiment(options(root, max_steps=4, tree_drafts=4), models=m, feedback=NoFeedback())
     nodes = nodes_of(result.run_dir)
     assert [n["buggy"] for n in nodes] == [True, True, True, True]

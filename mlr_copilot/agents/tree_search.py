@@ -38,7 +38,9 @@ SKIP_ACTION = "Skip Node"  # the action name of a step that records a node that 
 DEFAULT_TREE_MAX_TOKENS = 1500  # one script of ~100 lines and a short plan
 DRAFT_TEMPERATURE = 0.5  # drafts should differ from each other
 FIX_TEMPERATURE = 0.0  # improve and debug change one thing, as reproducibly as possible
-RETRY_TEMPERATURE = 0.7  # asked again after repeating earlier code: at 0 the same prompt gives the same code
+NO_CODE_NOTE = ("Your last answer held no ```python code block, so there was nothing to run. Give the "
+                "plan in one sentence, then the complete script in a ```python code block.")
+RETRY_TEMPERATURE = 0.7  # asked again after no code or repeated code: at 0 a small model copies again
 OUTPUT_READ_MAX_BYTES = 4 << 20  # of a script's full output, searched for the metric line
 
 
@@ -109,9 +111,9 @@ class TreeAgent:
             self.tree.nodes.pop()
             raise
         code, retried = extract_code(completion.text), []
-        same = self.tree.find_code(code_hash(code)) if code is not None else None
-        if same is not None:  # asked once more, warmer, rather than losing the node to a copy
-            retried.append(duplicate_note(same, self.tree.metric))
+        note = self._retry_note(code)
+        if note:  # asked once more, warmer, rather than losing the node to a copy or to no code
+            retried.append(note)
             try:
                 completion, prompt = self._ask(node, feedback, note=retried[0], temperature=RETRY_TEMPERATURE)
             except BaseException:
@@ -230,6 +232,13 @@ class TreeAgent:
             self.state.cost_usd += completion.cost_usd
             self.state.llm_calls += 1
             return completion, prompt
+
+    def _retry_note(self, code: str | None) -> str | None:
+        """Why the answer would be lost (no code block, or code already tried), or None."""
+        if code is None:
+            return NO_CODE_NOTE
+        same = self.tree.find_code(code_hash(code))
+        return duplicate_note(same, self.tree.metric) if same is not None else None
 
     # ------------------------------------------------------------------ helpers
     def _load_start(self) -> None:
