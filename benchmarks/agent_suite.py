@@ -144,64 +144,73 @@ def main() -> int:
 def run_suite(args: argparse.Namespace, strategies: list[str]) -> int:
     tasks = discover_tasks(ROOT)
     log_root = Path(args.log_root) if args.log_root else Path(tempfile.mkdtemp(prefix="agent-suite-"))
-    rows = []
+    keys = [(st, t.strip()) for st in strategies for t in args.tasks.split(",") if t.strip()]
+    runs: dict[tuple[str, str], dict[str, list]] = {k: {"evals": [], "figures": [], "walls": []} for k in keys}
     t_all = time.monotonic()
-    for strategy, name in [(st, t.strip()) for st in strategies for t in args.tasks.split(",") if t.strip()]:
-        evals, figures, walls = [], [], []
-        for trial in range(1, args.trials + 1):
+    for trial in range(1, args.trials + 1):  # trial by trial: a suite cut short has covered every task
+        for strategy, name in keys:
             t0 = time.monotonic()
             result = run_experiment(RunOptions(
                 task=name, llm=args.llm, llm_base_url=args.llm_base_url, max_steps=args.max_steps,
                 feedback="none", sandbox=args.sandbox, log_root=str(log_root), root=str(ROOT),
                 actions_remove=tuple(a.strip() for a in args.actions_remove.split(",") if a.strip())
                 if strategy == "loop" else (),
-                prompt_style=args.prompt_style, strategy=strategy, tree_drafts=args.tree_drafts, tree_debug_prob=args.tree_debug_prob,
-                tree_max_debug_depth=args.tree_max_debug_depth))
-            walls.append(time.monotonic() - t0)
-            ev = evaluate_run(result.run_dir, tasks)
-            fig = run_figures(result.run_dir)
-            evals.append(ev)
-            figures.append(fig)
+                prompt_style=args.prompt_style, strategy=strategy, tree_drafts=args.tree_drafts,
+                tree_debug_prob=args.tree_debug_prob, tree_max_debug_depth=args.tree_max_debug_depth))
+            wall = time.monotonic() - t0
+            ev, fig = evaluate_run(result.run_dir, tasks), run_figures(result.run_dir)
+            for field_name, value in (("evals", ev), ("figures", fig), ("walls", wall)):
+                runs[(strategy, name)][field_name].append(value)
             print(f"  {strategy} {name} trial {trial}: status={result.status} steps={fig['steps']} "
                   f"score={ev.get('score')} baseline={ev.get('baseline')} success={ev.get('success')} "
-                  f"wall={walls[-1]:.0f}s best_node={fig['tree'].get('best_node', '-')} "
+                  f"wall={wall:.0f}s best_node={fig['tree'].get('best_node', '-')} "
                   f"actions={' > '.join(fig['actions'])} ({result.run_dir})", flush=True)
-        improvements = [e["improvement_pct"] for e in evals if e.get("improvement_pct") is not None]
-        durations = [d for f in figures for d in f["durations"]]
-        first_try = [x for f in figures for x in f["first_try"]]
-        trees = [f["tree"] for f in figures if f["tree"].get("nodes")]
-        depths = [t["best_depth"] for t in trees if t.get("best_depth") is not None]
-        rows.append({
-            "strategy": strategy, "task": name, "runs": len(evals),
-            "success": sum(bool(e.get("success")) for e in evals),
-            "improvement": statistics.mean(improvements) if improvements else float("nan"),
-            "repeats": sum(f["repeats"] for f in figures),
-            "first_try": sum(first_try) / len(first_try) if first_try else float("nan"),
-            "median_step": statistics.median(durations) if durations else float("nan"),
-            "median_model": statistics.median(m for f in figures for m in f["model_s"]) if durations else float("nan"),
-            "longest_step": max(durations) if durations else float("nan"),
-            "wall": statistics.mean(walls),
-            "best_depth": statistics.mean(depths) if depths else float("nan"),
-            "buggy": statistics.mean(t["buggy"] / t["nodes"] for t in trees) if trees else float("nan"),
-            "types": f"{sum(f['type_retries'] for f in figures)}/{sum(f['normalised'] for f in figures)}/"
-                     f"{sum(f['type_lost'] for f in figures)}",
-        })
-    print(f"\nllm={args.llm} prompt_style={args.prompt_style or 'default'} trials={args.trials} steps={args.max_steps} "
-          f"actions_remove={args.actions_remove or '-'} strategies={','.join(strategies)} "
+        _print_table(args, strategies, [_row(k, runs[k]) for k in keys], t_all, log_root, trial)
+    return 0
+
+
+def _row(key: tuple[str, str], runs: dict[str, list]) -> dict:
+    """The table row of one strategy on one task, over the trials run so far."""
+    evals, figures, walls = runs["evals"], runs["figures"], runs["walls"]
+    improvements = [e["improvement_pct"] for e in evals if e.get("improvement_pct") is not None]
+    durations = [d for f in figures for d in f["durations"]]
+    first_try = [x for f in figures for x in f["first_try"]]
+    trees = [f["tree"] for f in figures if f["tree"].get("nodes")]
+    depths = [t["best_depth"] for t in trees if t.get("best_depth") is not None]
+    return {
+        "strategy": key[0], "task": key[1], "runs": len(evals),
+        "success": sum(bool(e.get("success")) for e in evals),
+        "improvement": statistics.mean(improvements) if improvements else float("nan"),
+        "repeats": sum(f["repeats"] for f in figures),
+        "first_try": sum(first_try) / len(first_try) if first_try else float("nan"),
+        "median_step": statistics.median(durations) if durations else float("nan"),
+        "median_model": statistics.median(m for f in figures for m in f["model_s"]) if durations else float("nan"),
+        "longest_step": max(durations) if durations else float("nan"),
+        "wall": statistics.mean(walls),
+        "best_depth": statistics.mean(depths) if depths else float("nan"),
+        "buggy": statistics.mean(t["buggy"] / t["nodes"] for t in trees) if trees else float("nan"),
+        "types": f"{sum(f['type_retries'] for f in figures)}/{sum(f['normalised'] for f in figures)}/"
+                 f"{sum(f['type_lost'] for f in figures)}",
+    }
+
+
+def _print_table(args, strategies, rows, t_all: float, log_root: Path, trials_done: int) -> None:
+    print(f"\nllm={args.llm} prompt_style={args.prompt_style or 'default'} trials={trials_done} of {args.trials} "
+          f"steps={args.max_steps} actions_remove={args.actions_remove or '-'} strategies={','.join(strategies)} "
           f"tree: drafts={args.tree_drafts} debug_prob={args.tree_debug_prob} "
           f"max_debug_depth={args.tree_max_debug_depth}; "
           f"total wall time {time.monotonic() - t_all:.0f} s, peak resident memory "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB, runs in {log_root}\n")
     print("| strategy | task | success | mean improvement | repeated actions | usable on first try "
-          "| median step (s) | median step without the script (s) | longest step (s) | wall time per run (s) | best-node depth | buggy nodes "
-          "| argument type: retried/normalised/lost steps |")
+          "| median step (s) | median step without the script (s) | longest step (s) | wall time per run (s) "
+          "| best-node depth | buggy nodes | argument type: retried/normalised/lost steps |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['strategy']} | {r['task']} | {r['success']}/{r['runs']} | {r['improvement']:+.1f}% "
               f"| {r['repeats']} | {r['first_try']:.0%} | {r['median_step']:.1f} | {r['median_model']:.1f} "
               f"| {r['longest_step']:.1f} "
-              f"| {r['wall']:.0f} | {_num(r['best_depth'], '{:.1f}')} | {_num(r['buggy'], '{:.0%}')} | {r['types']} |")
-    return 0
+              f"| {r['wall']:.0f} | {_num(r['best_depth'], '{:.1f}')} | {_num(r['buggy'], '{:.0%}')} | {r['types']} |",
+              flush=True)
 
 
 def _num(value: float, fmt: str) -> str:

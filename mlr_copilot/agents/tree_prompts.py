@@ -32,8 +32,8 @@ ERROR_TAIL_CHARS = 1400
 IMPROVE_IDEAS = (  # taken in turn, so successive improvements try different kinds of change
     "a stronger model (for example a gradient-boosted or random-forest ensemble, a kernel SVM or a "
     "small neural network, whichever suits this data)",
-    "better hyper-parameters for the current model (for example more trees, another depth, learning "
-    "rate or regularisation strength)",
+    "better hyper-parameters for the current model, set directly (for example more trees, another depth, "
+    "learning rate or regularisation strength; no grid search, it takes too long)",
     "better preprocessing or features (for example scaling, or new features computed from the columns)",
 )
 SKIP_NAMES = {"__pycache__", "research_log.log", ".ipynb_checkpoints"}
