@@ -45,17 +45,17 @@ from ..logs import JsonlWriter, read_jsonl, utc_now
 from ..records import EnvLog, RunDir, RunInfo, RunStatus, llm_calls
 from ..records.recorder import RunRecorder
 from ..records.schema import ACTION, RESUME
+from ..run_config import OVERRIDE, check_resume_overrides, resumable, resumed
 from .experiment import AgentState, StepMemory
 from .run_repair import (call_totals, call_usage, check_log, drop_torn_lines,  # noqa: F401
                          rebuild_run_json, record_logged_end, stop_leftover_scripts)
-from .runner import RunOptions, RunResult, _build_models, _drive
+from .runner import RunResult, _build_models, _drive
 
 logger = logging.getLogger(__name__)
 
-RESUME_OVERRIDES = ("llm", "llm_base_url", "max_steps", "max_time_s", "max_cost", "max_llm_calls", "llm_cache",
-                    "prompt_cache",
-                    "device", "sandbox", "allow_network", "script_timeout_s", "history_steps", "hf_endpoint")
-"""Run options a resume may change (``resume_run(..., overrides=...)``); the rest are the run's."""
+RESUME_OVERRIDES = resumable(OVERRIDE)
+"""Run options a resume may change (``resume_run(..., overrides=...)``; ``run_config`` marks them);
+the rest are the run's."""
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -68,10 +68,7 @@ def resume_run(run_dir: str | os.PathLike, *, feedback_mode: str = "auto", feedb
     """
     run_dir = Path(run_dir)
     overrides = dict(overrides or {})
-    bad = sorted(set(overrides) - set(RESUME_OVERRIDES))
-    if bad:
-        raise ConfigError(f"These options cannot be changed when resuming: {', '.join(bad)} "
-                          f"(allowed: {', '.join(RESUME_OVERRIDES)})")
+    check_resume_overrides(overrides)
     if not RunDir(run_dir).run_json.exists():
         rebuild_run_json(run_dir)
     info = record_logged_end(run_dir, _read_run_info(run_dir))
@@ -93,6 +90,7 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
                    overrides: dict[str, Any], models, feedback, stopped: int) -> RunResult:
     from ..config import watch_folder
     from ..env.environment import Environment
+    from ..env.isolation import check_pass_env
     from ..env.snapshots import SnapshotError, list_steps, load_manifest
     from ..tasks import find_task
 
@@ -105,7 +103,9 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
         check_log(path)
     steps = complete_steps(recorder.steps())
     last = steps[-1]["step"] if steps else 0
-    options = _options(info, feedback_mode, feedback_file, overrides)
+    options = resumed(info.get("options") or {}, info["task"], overrides, feedback=feedback_mode,
+                      feedback_file=feedback_file)
+    check_pass_env(options.pass_env, options.pass_secret_env)  # the names as they stand after the overrides
     workspace = _workspace(info, run_dir)
     task = find_task(Path(info.get("root") or options.root), info["task"])
     watch_folder(Path(info.get("root") or options.root))  # its .env values stay scrubbed
@@ -200,16 +200,6 @@ def complete_steps(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             raise ConfigError(f"The run log holds step {r.get('step')!r} where step {i} was expected; "
                               f"it was changed by hand or is damaged, so the run cannot be resumed safely.")
     return records
-
-
-def _options(info: dict[str, Any], feedback_mode: str, feedback_file: str | None,
-             overrides: dict[str, Any]) -> RunOptions:
-    opts = {**(info.get("options") or {}), **overrides}
-    opts.setdefault("task", info["task"])
-    opts["feedback"] = feedback_mode
-    if feedback_file is not None:
-        opts["feedback_file"] = feedback_file
-    return RunOptions(**{k: v for k, v in opts.items() if k in RunOptions.__dataclass_fields__})
 
 
 def _workspace(info: dict[str, Any], run_dir: Path) -> Path:

@@ -11,10 +11,9 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .. import progress
-from ..config import DEFAULT_HISTORY_STEPS, DEFAULT_MAX_STEPS, DEFAULT_SCRIPT_TIMEOUT_S, watch_folder
+from ..config import watch_folder
 from ..env.actions import choose_offered
 from ..errors import ConfigError, LLMError, RunStopped
 from ..feedback import FeedbackChannel, make_feedback
@@ -24,55 +23,10 @@ from ..prototype import READ_ONLY_PATTERN as PROTOTYPE_READ_ONLY
 from ..redact import scrub
 from ..records import RunDir, RunStatus
 from ..records.recorder import RunRecorder
-from .experiment import (COMPACT_AGENT_MAX_TOKENS, DEFAULT_AGENT_MAX_TOKENS, DEFAULT_PARSE_ATTEMPTS,
-                         AgentConfig, ExperimentAgent)
-from .tree import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_MAX_DEBUG_DEPTH
+from ..run_config import STRATEGIES, RunConfig, RunOptions  # noqa: F401 (RunOptions: the name callers use)
+from .experiment import COMPACT_AGENT_MAX_TOKENS, DEFAULT_AGENT_MAX_TOKENS, AgentConfig, ExperimentAgent
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class RunOptions:
-    """Every option of ``mlr-copilot run``; defaults are the documented ones."""
-
-    task: str
-    llm: str | None = None  # None: the embedded local model
-    llm_base_url: str | None = None
-    max_steps: int = DEFAULT_MAX_STEPS
-    max_time_s: float | None = None
-    device: str | None = None
-    feedback: str = "auto"  # auto | console | none
-    feedback_file: str | None = None
-    sandbox: str = "auto"  # auto | bwrap | none
-    allow_network: bool = False
-    max_cost: float | None = None
-    max_llm_calls: int | None = None
-    llm_cache: str | None = None  # None: no cache; "": the default cache file; else its path
-    prompt_cache: bool = True  # cache breakpoints on the stable prompt prefix (Claude); --no-prompt-cache
-    hf_endpoint: str | None = None
-    memory_limit_mb: int | None = None  # RLIMIT_DATA for scripts (CUDA-safe: not the address space)
-    pass_env: Sequence[str] = field(default_factory=tuple)  # variables scripts get beyond the allowlist
-    pass_secret_env: bool = False  # let pass_env name a secret variable
-    log_root: str = "logs"
-    work_dir: str | None = None
-    root: str = "."  # project root holding problems/, workspaces/, tasks/
-    actions_add: Sequence[str] = field(default_factory=tuple)
-    actions_remove: Sequence[str] = field(default_factory=tuple)
-    history_steps: int = DEFAULT_HISTORY_STEPS
-    max_parse_attempts: int = DEFAULT_PARSE_ATTEMPTS
-    script_timeout_s: float = DEFAULT_SCRIPT_TIMEOUT_S
-    python: Sequence[str] = ()  # empty: the engine's default (this Python, unbuffered)
-    research_log: bool = True
-    research_log_entries: str | None = None  # llm | brief; None: brief on local models, else llm
-    prompt_style: str | None = None  # full | compact; None: compact on local models, else full
-    measure_first: bool | None = None  # re-ask a Final Answer or an edit before the change ran (None: compact)
-    strategy: str = "loop"  # loop (the MLAgentBench action loop) | tree (AIDE-style search over scripts)
-    tree_drafts: int = DEFAULT_DRAFTS  # tree: drafts before debugging and improving
-    tree_debug_prob: float = DEFAULT_DEBUG_PROB  # tree: chance of debugging a buggy leaf rather than improving the best
-    tree_max_debug_depth: int = DEFAULT_MAX_DEBUG_DEPTH  # tree: debug attempts in a row on one line of nodes
-
-
-STRATEGIES = ("loop", "tree")
 
 
 @dataclass
