@@ -144,7 +144,7 @@ class ExperimentAgent:
         """Run until a Final Answer or a limit. Returns (status, message).
 
         Errors the agent cannot fix propagate as ``RunStopped`` (budget, format error,
-        LLM failure) or as exceptions (our bugs); the runner records them.
+        LLM failure) or as exceptions (our bugs); the run session (``session.RunSession``) records them.
         """
         while True:
             if self.state.final_answer is not None:  # resumed after the step that gave it

@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, RunRecordError
-from ..feedback import make_feedback
 from ..llm.base import Usage
 from ..logs import JsonlWriter, read_jsonl, utc_now
 from ..records import EnvLog, RunDir, RunInfo, RunStatus, llm_calls
@@ -47,9 +46,9 @@ from ..records.recorder import RunRecorder
 from ..records.schema import ACTION, RESUME
 from ..run_config import OVERRIDE, check_resume_overrides, resumable, resumed
 from .experiment import AgentState, StepMemory
-from .run_repair import (call_totals, call_usage, check_log, drop_torn_lines,  # noqa: F401
+from .run_repair import (call_totals, check_log, drop_torn_lines,  # noqa: F401
                          rebuild_run_json, record_logged_end, stop_leftover_scripts)
-from .runner import RunResult, _build_models, _drive
+from .session import RunResult, RunSession, check_llm
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +88,6 @@ def resume_run(run_dir: str | os.PathLike, *, feedback_mode: str = "auto", feedb
 def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, feedback_file: str | None,
                    overrides: dict[str, Any], models, feedback, stopped: int) -> RunResult:
     from ..config import watch_folder
-    from ..env.environment import Environment
     from ..env.isolation import check_pass_env
     from ..env.snapshots import SnapshotError, list_steps, load_manifest
     from ..tasks import find_task
@@ -121,7 +119,6 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
         except SnapshotError as exc:
             raise ConfigError(f"The snapshot of step {last} cannot be read ({exc}); the run cannot be resumed.") from None
     if models is None:
-        from .runner import check_llm
         check_llm(options)
     # 2. repairs: take back what the dead process left half-done
     for stale in list(paths.stale_temp_files()):
@@ -136,10 +133,9 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
     if killed:  # run.json's totals stopped at the last save: rebuild them from the logs
         totals.update(call_totals(calls))
         totals["wall_time_s"] = _killed_wall_time(info, run_dir)
-    if models is None:
-        models = _build_models(options, run_dir, recorder)
-        _carry_budget(models, calls)
     state = rebuild_state(steps, totals)
+    session = RunSession.resume(recorder, options, task=task, problem=problem, workspace=workspace, state=state,
+                                earlier_calls=calls, models=models, feedback=feedback)
 
     abandoned = {"llm_calls": sum(1 for r in calls if isinstance(r.get("step"), int) and r["step"] > last),
                  "actions": sum(1 for r in read_jsonl(trace_path)
@@ -164,10 +160,7 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
         JsonlWriter(trace_path).write(marker)
     logger.info("Resuming %s after step %d (%d LLM call(s) and %d action(s) of the lost step dropped)",
                 run_dir, last, abandoned["llm_calls"], abandoned["actions"])
-    feedback = feedback or make_feedback(options.feedback, options.feedback_file)
-    offered = info.get("offered_actions")
-    return _drive(options, recorder, run_dir, workspace, problem, task, offered, models, feedback,
-                  Environment, state=state)
+    return session.run()
 
 
 def _stop_leftovers(info: dict[str, Any], run_dir: Path) -> int:
@@ -287,22 +280,6 @@ def gave_final_answer(record: dict[str, Any]) -> bool:
 
     text = str(record.get("full_observation") or record.get("observation") or "")
     return record.get("action") == "Final Answer" and not text.startswith(ERROR_PREFIX)
-
-
-def _carry_budget(models, calls: list[dict[str, Any]]) -> None:
-    """Count the calls already made against the new process's budget."""
-    budget = getattr(models.main, "budget", None)
-    if budget is None:
-        return
-    paid = [r for r in calls if not r.get("cached") and r.get("attempts", 1)]
-    budget.calls += len(paid)
-    budget.cached_calls += len(calls) - len(paid)
-    budget.cost_usd += sum(float(r.get("cost_usd") or 0.0) for r in paid)
-    budget.unpriced_calls += sum(1 for r in paid if r.get("cost_usd") is None)
-    budget.usage = budget.usage + call_usage(paid)
-    numbers = [r["call"] for r in calls if isinstance(r.get("call"), int)]
-    if numbers and hasattr(budget, "_seq"):
-        budget._seq = max(budget._seq, max(numbers))  # call numbers go on, never repeat
 
 
 def _seconds(stamp: Any) -> float | None:
