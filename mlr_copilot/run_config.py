@@ -7,8 +7,8 @@ line spells it (:class:`Flag`: flag, help, type) and what ``--resume`` does with
 and a resume checks its overrides against them, so a default, a help text or the set of
 options a resume may change is written here and nowhere else.
 
-It imports only ``config`` (the defaults the engine shares) and ``cli_types``, so the CLI,
-the agents and batch all import it without an upward import.
+It imports only ``config`` (the defaults the engine shares), ``errors`` and ``cli_types``, so
+the CLI, the agents, the environment and batch all import it without an upward import.
 """
 from __future__ import annotations
 
