@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .config import DEFAULT_MAX_STEPS
 from .logs import write_json_atomic
 from .records import utc_stamp
+from .run_config import default_of
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +27,11 @@ class BatchOptions:
     llms: Sequence[str] = ("local",)
     trials: int = 1
     workers: int = 1
-    max_steps: int = DEFAULT_MAX_STEPS
-    max_time_s: float | None = None
-    sandbox: str = "auto"
-    log_root: str = "logs"
-    root: str = "."
+    max_steps: int = default_of("max_steps")  # the run options a batch passes on: a run's defaults
+    max_time_s: float | None = default_of("max_time_s")
+    sandbox: str = default_of("sandbox")
+    log_root: str = default_of("log_root")
+    root: str = default_of("root")
     out: str | None = None
     extra_args: Sequence[str] = field(default_factory=tuple)
     ray: str | None = None  # None: the local pool; local | auto | ray://host:port

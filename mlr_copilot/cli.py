@@ -12,10 +12,11 @@ from pathlib import Path
 
 from . import __version__
 from . import cli_types as T
-from .config import DEFAULT_MAX_STEPS
 from .errors import MLRError
 from .records.layout import AGENT_LOG, FULL_LOG, ORIGINAL_FULL_LOG, REPORT_HTML, RUN_JSON
-from .run_args import add_llm_options, add_run_options, run_options_from_args, split_list
+from .run_args import (add_llm_options, add_run_option, add_run_options, resume_overrides_from_args,
+                       run_options_from_args)
+from .run_config import split_list
 from .view.live import ProgressPrinter
 
 logger = logging.getLogger("mlr_copilot")
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="LOGDIR", default=None, help="continue a run that died")
     add_run_options(p)
 
-    sub.add_parser("tasks", help="list available tasks").add_argument("--root", default=".")
+    add_run_option(sub.add_parser("tasks", help="list available tasks"), "root", help=None)
 
     p = sub.add_parser("show", help="print a run step by step (also original MLR-Copilot logs)")
     p.add_argument("logdir", help=f"run folder logs/<task>/<ts>, its {FULL_LOG}, or an original {ORIGINAL_FULL_LOG}")
@@ -55,24 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tasks", nargs="+", help="task names, or 'all'")
     p.add_argument("--online", action="store_true", help="allow downloads (cifar10, imdb, feedback, babylm)")
     p.add_argument("--force", action="store_true", help="rebuild even if already prepared")
-    p.add_argument("--root", default=".")
+    add_run_option(p, "root", help=None)
 
     p = sub.add_parser("baseline", help="run a task's unchanged starter code and record its score")
     p.add_argument("task")
-    p.add_argument("--root", default=".")
+    add_run_option(p, "root", help=None)
     p.add_argument("--online", action="store_true", help="let prepare download the data")
     p.add_argument("--timeout", type=T.SECONDS, default=None, help="seconds before the starter is stopped")
     p.add_argument("--record", action="store_true", help="also write tasks/<task>/baseline.json, the baseline "
                    "runs are graded against (a tracked file; by default only <log-root>/baselines/ is written)")
     p.add_argument("--no-record", action="store_true", help=argparse.SUPPRESS)  # the old default; kept working
-    p.add_argument("--log-root", default="logs", help="where the measurement is kept (default logs/)")
-    p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
-                   help="isolation of the starter script, as for agent scripts")
+    add_run_option(p, "log_root", help="where the measurement is kept (default logs/)")
+    add_run_option(p, "sandbox", help="isolation of the starter script, as for agent scripts")
 
     p = sub.add_parser("eval", help="grade finished runs")
     p.add_argument("logdirs", nargs="+")
     p.add_argument("--all-steps", action="store_true", help="also grade every step's snapshot")
-    p.add_argument("--root", default=".")
+    add_run_option(p, "root", help=None)
     p.add_argument("--out", default=None, help="folder for the summary table and plot (many runs)")
 
     p = sub.add_parser("report", help="write a self-contained HTML report of runs (several: a summary page too)")
@@ -84,11 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm", default="local", help="comma-separated LLM names")
     p.add_argument("--trials", type=T.whole(1, 1000), default=1)
     p.add_argument("--workers", type=T.whole(1, 1024), default=1)
-    p.add_argument("--max-steps", type=T.STEPS, default=DEFAULT_MAX_STEPS)
-    p.add_argument("--max-time", type=T.SECONDS, default=None)
-    p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto")
-    p.add_argument("--log-root", default="logs")
-    p.add_argument("--root", default=".")
+    for name in ("max_steps", "max_time_s", "sandbox", "log_root", "root"):
+        add_run_option(p, name, help=None)
     p.add_argument("--out", default=None, help="folder for the summary (default: <log-root>/batch-<ts>)")
     from .batch_ray import CLI_OPTIONS as RAY_OPTIONS  # no Ray import: the options only
     g = p.add_argument_group("Ray cluster (pip install 'mlr-copilot[ray]')")
@@ -117,15 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--problem-name", default=None, metavar="NAME",
                            help="write problems/NAME instead of problems/<task> (keeps an existing problem)")
             add_llm_options(p)
-            p.add_argument("--hf-endpoint", default=None, help="Hugging Face Hub endpoint (default: HF_ENDPOINT)")
-            p.add_argument("--log-root", default="logs")
-            p.add_argument("--root", default=".")
+            add_run_option(p, "hf_endpoint", help="Hugging Face Hub endpoint (default: HF_ENDPOINT)")
+            add_run_option(p, "log_root", help=None)
+            add_run_option(p, "root", help=None)
 
     p = sub.add_parser("prepare-model", help="join and verify the embedded model (done on first use otherwise)")
     p.add_argument("--verify", action="store_true", help="re-hash an already joined model")
 
     p = sub.add_parser("doctor", help="check the installation: packages, keys, model, sandbox, GPUs")
-    p.add_argument("--log-root", default="logs")
+    add_run_option(p, "log_root", help=None)
     return parser
 
 
@@ -167,23 +164,9 @@ def _prepare_model_if_local(llm: str | None) -> None:
         pass  # the run itself reports the problem with its full context
 
 
-RESUME_OVERRIDABLE = {"llm": "llm", "llm_base_url": "llm_base_url", "max_steps": "max_steps",
-                      "max_time": "max_time_s", "max_cost": "max_cost", "max_llm_calls": "max_llm_calls",
-                      "llm_cache": "llm_cache", "device": "device", "sandbox": "sandbox",
-                      "allow_network": "allow_network", "script_timeout": "script_timeout_s",
-                      "history_steps": "history_steps", "hf_endpoint": "hf_endpoint",
-                      "pass_env": "pass_env", "pass_secret_env": "pass_secret_env"}
-# (--memory-limit is not among them: resume keeps the limit the run started with)
-
-
 def _typed_overrides(args) -> dict:
-    """The run options the user typed along with --resume (those that differ from the defaults)."""
-    defaults = build_parser().parse_args(["run", "--resume", "x"])
-    overrides = {field: getattr(args, flag) for flag, field in RESUME_OVERRIDABLE.items()
-                 if getattr(args, flag) != getattr(defaults, flag)}
-    if args.no_prompt_cache:
-        overrides["prompt_cache"] = False
-    return overrides
+    """The run options the user typed along with --resume (run_config says which a resume may change)."""
+    return resume_overrides_from_args(args)
 
 
 def cmd_tasks(args) -> int:

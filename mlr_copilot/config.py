@@ -172,12 +172,16 @@ def secret_values(env: Mapping[str, str] | None = None, extra: tuple[str, ...] =
 
 
 # ---------------------------------------------------------------------------
-# Run defaults: written here once; the CLI, RunOptions, the agent and the engine import them
+# Run defaults: written here once; run_config.RunConfig, the agent and the engine import them
 # ---------------------------------------------------------------------------
 
 DEFAULT_MAX_STEPS = 50  # agent actions a run may take (the tree strategy: nodes); --max-steps
 DEFAULT_SCRIPT_TIMEOUT_S = 3600.0  # seconds before Execute Script kills a script; --script-timeout
 DEFAULT_HISTORY_STEPS = 3  # recent steps shown in full in the agent's prompt; --history-steps
+DEFAULT_PARSE_ATTEMPTS = 5  # responses one agent step may ask for until one parses (corrective retries)
+DEFAULT_DRAFTS = 3  # tree strategy: drafts before debugging and improving; --tree-drafts
+DEFAULT_DEBUG_PROB = 0.5  # tree strategy: chance of debugging a buggy leaf; --tree-debug-prob
+DEFAULT_MAX_DEBUG_DEPTH = 3  # tree strategy: debug attempts in a row on one branch; --tree-max-debug-depth
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 from .. import progress
-from ..config import DEFAULT_HISTORY_STEPS, DEFAULT_MAX_STEPS
+from ..config import DEFAULT_HISTORY_STEPS, DEFAULT_MAX_STEPS, DEFAULT_PARSE_ATTEMPTS
 from ..errors import LLMContextTooLongError, RunStopped
 from ..feedback import FeedbackChannel, StepView
 from ..llm.base import Completion, Models, ResponseSpec, Usage
@@ -33,7 +33,6 @@ from .parsing import FormatError, corrective_message, parse_response
 logger = logging.getLogger(__name__)
 
 NARRATIVE_ENTRIES = ("Reflection", "Research Plan and Status", "Fact Check", "Thought")
-DEFAULT_PARSE_ATTEMPTS = 5
 DEFAULT_OBSERVATION_PROMPT_CHARS = 4000  # longer observations are summarised for the prompt
 DEFAULT_AGENT_MAX_TOKENS = 2000
 COMPACT_AGENT_MAX_TOKENS = 600
@@ -145,7 +144,7 @@ class ExperimentAgent:
         """Run until a Final Answer or a limit. Returns (status, message).
 
         Errors the agent cannot fix propagate as ``RunStopped`` (budget, format error,
-        LLM failure) or as exceptions (our bugs); the runner records them.
+        LLM failure) or as exceptions (our bugs); the run session (``session.RunSession``) records them.
         """
         while True:
             if self.state.final_answer is not None:  # resumed after the step that gave it

@@ -20,26 +20,19 @@ logger = logging.getLogger(__name__)
 
 
 def build_idea_models(args: argparse.Namespace, run_dir: Path) -> Models:
-    from ..llm.cache import ResponseCache
-    from ..llm.client import Budget
-    from ..llm.registry import build_models
-    from ..logs import JsonlWriter
-    from ..records import RunDir
+    """The idea stage's models, built as a run's are (``session.build_run_models``) from its LLM options."""
+    from ..run_config import LLM, from_args
+    from .session import build_run_models
 
-    budget = Budget(max_cost_usd=getattr(args, "max_cost", None), max_llm_calls=getattr(args, "max_llm_calls", None))
-    cache_opt = getattr(args, "llm_cache", None)
-    cache = None if cache_opt is None else ResponseCache(cache_opt or None)
-    return build_models(getattr(args, "llm", None), base_url=getattr(args, "llm_base_url", None), budget=budget,
-                        cache=cache, call_log=JsonlWriter(RunDir(run_dir).llm_calls),
-                        prompt_cache=not getattr(args, "no_prompt_cache", False))
+    return build_run_models(from_args(args, group=LLM, task=args.task), run_dir)[0]
 
 
 def run_idea(args: argparse.Namespace, review: ReviewPolicy | None = None) -> IdeaResult:
     """The idea half of ``idea`` and ``pipeline``: returns where the problem was written."""
     from ..records import create_run_dir
 
-    root = Path(getattr(args, "root", "."))
-    run_dir = create_run_dir(Path(getattr(args, "log_root", "logs")), args.task)
+    root = Path(args.root)
+    run_dir = create_run_dir(Path(args.log_root), args.task)
     models = build_idea_models(args, run_dir)
     return generate_idea(args.paper, args.task, models, problems_dir=root / "problems",
                          workspaces_dir=root / "workspaces", run_dir=run_dir, ideas=args.ideas,
@@ -84,7 +77,7 @@ def describe_result(result: IdeaResult) -> str:
 
 def missing_workspace_warning(args: argparse.Namespace) -> str | None:
     """A warning when ``workspaces/<task>`` is missing: the problem could not be run yet."""
-    ws = Path(getattr(args, "root", ".")) / "workspaces" / args.task
+    ws = Path(args.root) / "workspaces" / args.task
     if ws.is_dir():
         return None
     return (f"Warning: the task {args.task!r} has no workspace ({ws} does not exist): "

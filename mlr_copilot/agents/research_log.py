@@ -21,11 +21,11 @@ import re
 from typing import Callable, Protocol
 
 from ..errors import ActionError
+from ..run_config import ENTRY_MODES
 from ..templates import render
 
 logger = logging.getLogger(__name__)
 
-ENTRY_MODES = ("llm", "brief")
 SUMMARISED_ABOVE_CHARS = 3_000
 """A log longer than this goes into the agent's prompt as a summary by the fast model."""
 SUMMARY_SOURCE_CHARS = 4 * SUMMARISED_ABOVE_CHARS

@@ -39,23 +39,22 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, RunRecordError
-from ..feedback import make_feedback
 from ..llm.base import Usage
 from ..logs import JsonlWriter, read_jsonl, utc_now
 from ..records import EnvLog, RunDir, RunInfo, RunStatus, llm_calls
 from ..records.recorder import RunRecorder
 from ..records.schema import ACTION, RESUME
+from ..run_config import OVERRIDE, check_resume_overrides, resumable, resumed
 from .experiment import AgentState, StepMemory
-from .run_repair import (call_totals, call_usage, check_log, drop_torn_lines,  # noqa: F401
+from .run_repair import (call_totals, check_log, drop_torn_lines,  # noqa: F401
                          rebuild_run_json, record_logged_end, stop_leftover_scripts)
-from .runner import RunOptions, RunResult, _build_models, _drive
+from .session import RunResult, RunSession, check_llm
 
 logger = logging.getLogger(__name__)
 
-RESUME_OVERRIDES = ("llm", "llm_base_url", "max_steps", "max_time_s", "max_cost", "max_llm_calls", "llm_cache",
-                    "prompt_cache",
-                    "device", "sandbox", "allow_network", "script_timeout_s", "history_steps", "hf_endpoint")
-"""Run options a resume may change (``resume_run(..., overrides=...)``); the rest are the run's."""
+RESUME_OVERRIDES = resumable(OVERRIDE)
+"""Run options a resume may change (``resume_run(..., overrides=...)``; ``run_config`` marks them);
+the rest are the run's."""
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -68,10 +67,7 @@ def resume_run(run_dir: str | os.PathLike, *, feedback_mode: str = "auto", feedb
     """
     run_dir = Path(run_dir)
     overrides = dict(overrides or {})
-    bad = sorted(set(overrides) - set(RESUME_OVERRIDES))
-    if bad:
-        raise ConfigError(f"These options cannot be changed when resuming: {', '.join(bad)} "
-                          f"(allowed: {', '.join(RESUME_OVERRIDES)})")
+    check_resume_overrides(overrides)
     if not RunDir(run_dir).run_json.exists():
         rebuild_run_json(run_dir)
     info = record_logged_end(run_dir, _read_run_info(run_dir))
@@ -92,7 +88,7 @@ def resume_run(run_dir: str | os.PathLike, *, feedback_mode: str = "auto", feedb
 def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, feedback_file: str | None,
                    overrides: dict[str, Any], models, feedback, stopped: int) -> RunResult:
     from ..config import watch_folder
-    from ..env.environment import Environment
+    from ..env.isolation import check_pass_env
     from ..env.snapshots import SnapshotError, list_steps, load_manifest
     from ..tasks import find_task
 
@@ -105,7 +101,9 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
         check_log(path)
     steps = complete_steps(recorder.steps())
     last = steps[-1]["step"] if steps else 0
-    options = _options(info, feedback_mode, feedback_file, overrides)
+    options = resumed(info.get("options") or {}, info["task"], overrides, feedback=feedback_mode,
+                      feedback_file=feedback_file)
+    check_pass_env(options.pass_env, options.pass_secret_env)  # the names as they stand after the overrides
     workspace = _workspace(info, run_dir)
     task = find_task(Path(info.get("root") or options.root), info["task"])
     watch_folder(Path(info.get("root") or options.root))  # its .env values stay scrubbed
@@ -121,7 +119,6 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
         except SnapshotError as exc:
             raise ConfigError(f"The snapshot of step {last} cannot be read ({exc}); the run cannot be resumed.") from None
     if models is None:
-        from .runner import check_llm
         check_llm(options)
     # 2. repairs: take back what the dead process left half-done
     for stale in list(paths.stale_temp_files()):
@@ -136,10 +133,9 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
     if killed:  # run.json's totals stopped at the last save: rebuild them from the logs
         totals.update(call_totals(calls))
         totals["wall_time_s"] = _killed_wall_time(info, run_dir)
-    if models is None:
-        models = _build_models(options, run_dir, recorder)
-        _carry_budget(models, calls)
     state = rebuild_state(steps, totals)
+    session = RunSession.resume(recorder, options, task=task, problem=problem, workspace=workspace, state=state,
+                                earlier_calls=calls, models=models, feedback=feedback)
 
     abandoned = {"llm_calls": sum(1 for r in calls if isinstance(r.get("step"), int) and r["step"] > last),
                  "actions": sum(1 for r in read_jsonl(trace_path)
@@ -164,10 +160,7 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
         JsonlWriter(trace_path).write(marker)
     logger.info("Resuming %s after step %d (%d LLM call(s) and %d action(s) of the lost step dropped)",
                 run_dir, last, abandoned["llm_calls"], abandoned["actions"])
-    feedback = feedback or make_feedback(options.feedback, options.feedback_file)
-    offered = info.get("offered_actions")
-    return _drive(options, recorder, run_dir, workspace, problem, task, offered, models, feedback,
-                  Environment, state=state)
+    return session.run()
 
 
 def _stop_leftovers(info: dict[str, Any], run_dir: Path) -> int:
@@ -200,16 +193,6 @@ def complete_steps(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             raise ConfigError(f"The run log holds step {r.get('step')!r} where step {i} was expected; "
                               f"it was changed by hand or is damaged, so the run cannot be resumed safely.")
     return records
-
-
-def _options(info: dict[str, Any], feedback_mode: str, feedback_file: str | None,
-             overrides: dict[str, Any]) -> RunOptions:
-    opts = {**(info.get("options") or {}), **overrides}
-    opts.setdefault("task", info["task"])
-    opts["feedback"] = feedback_mode
-    if feedback_file is not None:
-        opts["feedback_file"] = feedback_file
-    return RunOptions(**{k: v for k, v in opts.items() if k in RunOptions.__dataclass_fields__})
 
 
 def _workspace(info: dict[str, Any], run_dir: Path) -> Path:
@@ -297,22 +280,6 @@ def gave_final_answer(record: dict[str, Any]) -> bool:
 
     text = str(record.get("full_observation") or record.get("observation") or "")
     return record.get("action") == "Final Answer" and not text.startswith(ERROR_PREFIX)
-
-
-def _carry_budget(models, calls: list[dict[str, Any]]) -> None:
-    """Count the calls already made against the new process's budget."""
-    budget = getattr(models.main, "budget", None)
-    if budget is None:
-        return
-    paid = [r for r in calls if not r.get("cached") and r.get("attempts", 1)]
-    budget.calls += len(paid)
-    budget.cached_calls += len(calls) - len(paid)
-    budget.cost_usd += sum(float(r.get("cost_usd") or 0.0) for r in paid)
-    budget.unpriced_calls += sum(1 for r in paid if r.get("cost_usd") is None)
-    budget.usage = budget.usage + call_usage(paid)
-    numbers = [r["call"] for r in calls if isinstance(r.get("call"), int)]
-    if numbers and hasattr(budget, "_seq"):
-        budget._seq = max(budget._seq, max(numbers))  # call numbers go on, never repeat
 
 
 def _seconds(stamp: Any) -> float | None:

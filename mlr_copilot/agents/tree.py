@@ -22,12 +22,10 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
+from ..config import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_MAX_DEBUG_DEPTH
 from .metric import MetricSpec
 
 STAGES = ("draft", "improve", "debug")
-DEFAULT_DRAFTS = 3
-DEFAULT_DEBUG_PROB = 0.5
-DEFAULT_MAX_DEBUG_DEPTH = 3
 
 
 def code_hash(code: str) -> str:

@@ -34,7 +34,7 @@ _CHUNK = 1 << 16
 
 @dataclass
 class ProcessResult:
-    """What one command did (the agent run's outcome is ``agents.runner.RunResult``)."""
+    """What one command did (the agent run's outcome is ``agents.session.RunResult``)."""
 
     exit_code: int | None  # negative: killed by that signal (mode none)
     timed_out: bool

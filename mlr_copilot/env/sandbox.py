@@ -30,6 +30,7 @@ from typing import Sequence
 
 from ..errors import ActionError, ConfigError, PathEscapeError, ReadOnlyError, SandboxStartError
 from ..records import EnvLog
+from ..run_config import SANDBOX_MODES
 from . import isolation
 from .context import EnvConfig
 from .proclimit import PidsCgroup
@@ -262,7 +263,7 @@ def probe_bwrap() -> tuple[bool, str]:
 def resolve_mode(requested: str) -> str:
     """'bwrap' or 'none' for a requested mode; auto falls back to none with one warning."""
     global _warned_no_bwrap
-    if requested not in ("auto", "bwrap", "none"):
+    if requested not in SANDBOX_MODES:
         raise ConfigError(f"Unknown sandbox mode {requested!r}; use auto, bwrap or none")
     if requested == "none":
         return "none"

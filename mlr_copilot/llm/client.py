@@ -88,6 +88,18 @@ class Budget:
         if reason:
             raise BudgetExceededError(reason)
 
+    def carry_over(self, *, calls: int, cached_calls: int, cost_usd: float, unpriced_calls: int, usage: Usage,
+                   last_call: int) -> None:
+        """Count what a run spent before this process (a resume), so the limits count the whole run;
+        call numbers go on after ``last_call``, never repeating one."""
+        with self._lock:
+            self.calls += calls
+            self.cached_calls += cached_calls
+            self.cost_usd += cost_usd
+            self.unpriced_calls += unpriced_calls
+            self.usage = self.usage + usage
+            self._seq = max(self._seq, last_call)
+
     def next_seq(self) -> int:
         with self._lock:
             self._seq += 1
