@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 from ..errors import ConfigError, IdeaFormatError, LLMContextTooLongError, ReviewQuit, RunStopped
 from ..llm.base import LLM, Models, Usage, stable
 from ..logs import JsonlWriter, utc_now
-from ..records import SCHEMA_VERSION, RunDir, RunStatus, create_run_dir
+from ..records import SCHEMA_VERSION, RunDir, RunStatus, create_run_dir, idea_json_path
 from ..records.schema import IDEA_ATTEMPT, IDEA_END, IDEA_START
 from ..paper import PaperDigest, digest_paper, load_paper
 from ..related_work import format_papers, search_related
@@ -193,8 +193,7 @@ def generate_idea(paper: str, task: str, models: Models, *, problems_dir: str | 
         raise ConfigError(f"--ideas must be between 1 and 10, not {ideas}")
     review = review or ReviewPolicy.auto()
     problem_path = Path(problems_dir) / name
-    existing = [p for p in problem_variants(problem_path) + [problem_path.with_name(name + ".idea.json")]
-                if p.exists()]
+    existing = [p for p in problem_variants(problem_path) + [idea_json_path(problem_path)] if p.exists()]
     if existing and not force:
         raise ConfigError(f"{existing[0]} already exists; pass --force to replace it, or "
                           "--problem-name NAME (mlr-copilot idea) to write a new problem beside it")
