@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from mlr_copilot.agents.idea_output import existing_task_statement
 from mlr_copilot.errors import ConfigError, NewerSchemaError, RunRecordError
 from mlr_copilot.feedback import NoFeedback
 from mlr_copilot.log_import import load_run
@@ -110,6 +111,8 @@ def test_an_idea_file_is_read_one_way_a_newer_one_refused_and_unknown_fields_kep
     path.write_text(json.dumps(_idea(schema_version=99)))
     with pytest.raises(NewerSchemaError, match="schema version 99, newer than this mlr-copilot reads"):
         IdeaRecord.read(path)
+    with pytest.raises(NewerSchemaError):  # idea --force would lose the task statement it keeps
+        existing_task_statement(tmp_path / "problems" / "toy")
     path.write_text(json.dumps({"task": "toy"}))
     with pytest.raises(ConfigError, match="is not a valid idea file"):
         IdeaRecord.read(path)

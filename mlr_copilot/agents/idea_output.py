@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, NewerSchemaError
 from ..records import idea_json_path
 from ..records.idea import Candidate, IdeaRecord, PaperInfo  # noqa: F401  (re-exported)
 
@@ -72,6 +72,8 @@ def existing_task_statement(problem_path: Path) -> str:
     if idea_json.exists():
         try:
             return load_idea(idea_json).task_statement
+        except NewerSchemaError:
+            raise  # its task statement cannot be read: replacing it would lose the statement
         except ConfigError:
             return ""
     for path in problem_variants(problem_path):
