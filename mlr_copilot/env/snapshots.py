@@ -307,8 +307,3 @@ def diff_steps(log_dir: Path, a: int, b: int) -> dict[str, list[str]]:
     """What changed in the workspace between the snapshots of steps ``a`` and ``b``."""
     env_log = _env_log(log_dir)
     return diff_manifests(load_manifest(env_log, a), load_manifest(env_log, b))
-
-
-def blob_path(log_dir: Path, digest: str) -> Path:
-    """Where the content with this sha256 is kept (for viewers that show a file's content)."""
-    return EnvLog(_env_log(log_dir)).blob(digest)
