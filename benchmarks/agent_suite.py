@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mlr_copilot import cli_types as T  # noqa: E402
 from mlr_copilot.agents.runner import STRATEGIES, RunOptions, run_experiment  # noqa: E402
 from mlr_copilot.agents.tree import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_MAX_DEBUG_DEPTH  # noqa: E402
 from mlr_copilot.evaluation import evaluate_run  # noqa: E402
@@ -115,8 +116,8 @@ def main() -> int:
     ap.add_argument("--tasks", default=",".join(OFFLINE))
     ap.add_argument("--llm", default="local")
     ap.add_argument("--llm-base-url", default=None)
-    ap.add_argument("--trials", type=int, default=1)
-    ap.add_argument("--steps", "--max-steps", dest="max_steps", type=int, default=10)
+    ap.add_argument("--trials", type=T.TRIALS, default=1)
+    ap.add_argument("--steps", "--max-steps", dest="max_steps", type=T.STEPS, default=10)
     ap.add_argument("--serve-embedded", action="store_true",
                     help="run the embedded model behind llama-cpp-python's OpenAI-compatible server (no grammar)")
     ap.add_argument("--prompt-style", choices=("full", "compact"), default=None,
@@ -125,9 +126,9 @@ def main() -> int:
     ap.add_argument("--log-root", default=None, help="keep the runs here (default: a temporary folder)")
     ap.add_argument("--actions-remove", default="", help="comma-separated actions not to offer")
     ap.add_argument("--strategy", default="loop", help="comma-separated strategies: loop, tree, or loop,tree")
-    ap.add_argument("--tree-drafts", type=int, default=DEFAULT_DRAFTS)
-    ap.add_argument("--tree-debug-prob", type=float, default=DEFAULT_DEBUG_PROB)
-    ap.add_argument("--tree-max-debug-depth", type=int, default=DEFAULT_MAX_DEBUG_DEPTH)
+    ap.add_argument("--tree-drafts", type=T.TREE_DRAFTS, default=DEFAULT_DRAFTS)
+    ap.add_argument("--tree-debug-prob", type=T.PROBABILITY, default=DEFAULT_DEBUG_PROB)
+    ap.add_argument("--tree-max-debug-depth", type=T.TREE_DEBUG_DEPTH, default=DEFAULT_MAX_DEBUG_DEPTH)
     args = ap.parse_args()
     strategies = [x.strip() for x in args.strategy.split(",") if x.strip()]
     bad = [x for x in strategies if x not in STRATEGIES]

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mlr_copilot.env.context import EnvConfig  # noqa: E402
 from mlr_copilot.env.environment import Environment  # noqa: E402
+from mlr_copilot.records import EnvLog  # noqa: E402
 
 
 def disk_bytes(root: Path) -> tuple[int, int]:
@@ -65,7 +66,7 @@ def many_files_case(n_files: int, steps: int) -> None:
                           offered=["List Files", "Write File"])
         first = time.perf_counter() - t
         time.sleep(0.2)
-        man = root / "env_log" / "snapshots" / "manifests"
+        env_log = EnvLog(root / "env_log")
         times, cpu, sizes = [], [], []
         for step in range(1, steps + 1):
             t, c = time.perf_counter(), time.process_time()
@@ -75,8 +76,8 @@ def many_files_case(n_files: int, steps: int) -> None:
                 env.execute("Write File", {"file_name": f"notes_{step}.txt", "content": "x\n"}, step=step)
             times.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)  # CPU time: what a loaded machine distorts least
-            sizes.append((man / f"step_{step:04d}.json").stat().st_size)
-        full = (man / "step_0000.json").stat().st_size
+            sizes.append(env_log.manifest(step).stat().st_size)
+        full = env_log.manifest(0).stat().st_size
         print(f"{n_files:,}-file workspace: first snapshot {first:.2f} s (full manifest {full / 1e6:.1f} MB); "
               f"{steps} steps (List Files / Write File alternating): median {statistics.median(times) * 1000:.0f} ms "
               f"per step (CPU time {statistics.median(cpu) * 1000:.0f} ms), max {max(times) * 1000:.0f} ms; "
@@ -121,9 +122,10 @@ def main() -> None:
             t = time.perf_counter()
             env.execute("Write File", {"file_name": name, "content": content}, step=step)
             edit.append(time.perf_counter() - t)
-        snap_alloc, snap_size = disk_bytes(root / "env_log" / "snapshots")
-        man_alloc, _ = disk_bytes(root / "env_log" / "snapshots" / "manifests")
-        back_alloc, _ = disk_bytes(root / "env_log" / "backups")
+        env_log = EnvLog(root / "env_log")
+        snap_alloc, snap_size = disk_bytes(env_log.snapshots)
+        man_alloc, _ = disk_bytes(env_log.manifests)
+        back_alloc, _ = disk_bytes(env_log.backups)
         ms = [x * 1000 for x in cheap]
         print(f"workspace: 20 code files + {a.data_mb} MB data = {ws_size / 1e6:.1f} MB "
               f"({ws_alloc / 1e6:.1f} MB on disk)")

@@ -11,6 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mlr_copilot.records.layout import FULL_LOG
+
 HERE = Path(__file__).resolve().parent
 
 SCRIPT = '''"""Train a classifier on the digits images and write the test predictions."""
@@ -172,7 +174,7 @@ def _first_step(cache_dir: str, task: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="first-step-") as logs:
         subprocess.run([sys.executable, "-m", "mlr_copilot", "run", task, "--max-steps", "1", "--log-root", logs,
                         "--feedback", "none"], env=env, cwd=HERE.parent, capture_output=True, text=True, check=False)
-        found = list(Path(logs).rglob("full_log.jsonl"))
+        found = list(Path(logs).rglob(FULL_LOG))
         steps = [json.loads(line) for line in found[0].read_text().splitlines()] if found else []
         step = next((r for r in steps if r.get("type") == "step"), None)
         if step is None:

@@ -23,14 +23,19 @@ criterion on that score, with a note. Results are appended to ``problems/NAME.id
 from __future__ import annotations
 
 import json
+import logging
 import re
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .logs import utc_now, write_json_atomic
-from .records import RunDir, RunInfo
+from .errors import ConfigError
+from .logs import utc_now
+from .records import RunDir, RunInfo, idea_json_path
+from .records.idea import IdeaRecord
+
+logger = logging.getLogger(__name__)
 
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
           "ten": 10, "a": 1, "half a": 0.5}
@@ -141,8 +146,8 @@ def idea_path_of(root: Path, task: str) -> Path | None:
     """problems/TASK.idea.json when the task's problem text was written by the IdeaAgent."""
     from .agents.idea_output import GENERATED_MARK
 
-    path = Path(root) / "problems" / f"{task}.idea.json"
     problem = Path(root) / "problems" / task
+    path = idea_json_path(problem)
     if not path.is_file() or not problem.is_file():
         return None
     return path if GENERATED_MARK in problem.read_text(encoding="utf-8", errors="replace") else None
@@ -161,21 +166,22 @@ def evaluate_hypotheses(evals: Sequence[Mapping[str, Any]], root: Path) -> list[
         if path is None:
             continue
         try:
-            idea = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            idea = IdeaRecord.read(path)
+        except ConfigError as exc:
+            logger.warning("hypothesis of %s not judged: %s", task, exc)
             continue
         runs = [e for e in evals if e.get("task") == task and e.get("graded")
-                and _run_start(e.get("run_dir")) >= str(idea.get("created") or "")]
+                and _run_start(e.get("run_dir")) >= idea.created]
         if not runs:
             continue
         scores = [float(e["score"]) for e in runs if e.get("valid") and e.get("score") is not None]
-        result = judge(criterion_of(idea), scores, runs[0].get("baseline"), str(runs[0].get("direction") or "higher"),
-                       invalid=len(runs) - len(scores))
+        result = judge(criterion_of(idea.model_dump()), scores, runs[0].get("baseline"),
+                       str(runs[0].get("direction") or "higher"), invalid=len(runs) - len(scores))
         result.update(task=task, metric=runs[0].get("metric"), evaluated_at=utc_now(),
                       run_dirs=sorted(str(e.get("run_dir")) for e in runs), idea_path=str(path))
-        kept = [r for r in idea.get("results") or [] if r.get("run_dirs") != result["run_dirs"]]
-        idea["results"] = kept + [{k: v for k, v in result.items() if k != "idea_path"}]
-        write_json_atomic(path, idea)
+        kept = [r for r in idea.results if r.get("run_dirs") != result["run_dirs"]]
+        idea.results = kept + [{k: v for k, v in result.items() if k != "idea_path"}]
+        idea.write(path)
         out.append(result)
     return out
 

@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["STEP_KEYS", "RunLog", "read_original_log", "reconstruct_response", "convert_original",
            "import_original_log", "load_run", "load_steps"]
 
-_INTERNAL_ACTIONS = ("Retrieval from Research Log", "Append Summary to Research Log")
 _RETRY_NOTICE = "Your response was in incorrect format"
 
 

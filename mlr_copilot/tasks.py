@@ -29,6 +29,7 @@ from .config import DEFAULT_SCRIPT_TIMEOUT_S
 from .errors import ConfigError
 from .grading import Grade, InvalidSubmission
 from .logs import utc_now, write_json_atomic
+from .records.layout import IDEA_JSON_SUFFIX
 from .task_prepare import DataUnavailable, PrepareContext, PrepareResult, data_cache_dir
 
 __all__ = ["Task", "Grade", "InvalidSubmission", "DataUnavailable", "PrepareContext", "PrepareResult",
@@ -318,7 +319,7 @@ def discover_tasks(root: str | Path = ".") -> dict[str, Task]:
         return {}
     names = {p.name[: -len(p.suffix)] if p.suffix in (".txt", ".md") else p.name
              for p in problems.iterdir()
-             if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".idea.json")}
+             if p.is_file() and not p.name.startswith(".") and not p.name.endswith(IDEA_JSON_SUFFIX)}
     tasks = {}
     for name in sorted(names):
         try:

@@ -6,12 +6,14 @@ import json
 
 import pytest
 
+from mlr_copilot.agents.idea_output import existing_task_statement
 from mlr_copilot.errors import ConfigError, NewerSchemaError, RunRecordError
 from mlr_copilot.feedback import NoFeedback
 from mlr_copilot.log_import import load_run
 from mlr_copilot.logs import JsonlWriter, read_jsonl
 from mlr_copilot.records import (STEP_KEYS, EnvLog, RunDir, RunInfo, RunStatus, StepRecord, find_call_log,
-                                 find_full_log, idea_attempts, llm_calls)
+                                 find_full_log, idea_attempts, idea_json_path, llm_calls)
+from mlr_copilot.records.idea import IdeaRecord
 from mlr_copilot.records.recorder import RunRecorder
 
 from reliability_project import make_project, options, step
@@ -84,6 +86,36 @@ def test_a_step_log_of_a_newer_schema_is_refused_not_misread(tmp_path):
     JsonlWriter(run.full_log).write({"type": "run_start", "step": 0, "schema_version": 99, "task": "toy"})
     with pytest.raises(NewerSchemaError, match="upgrade mlr-copilot"):
         load_run(run.root)
+
+
+def _idea(**fields):
+    plan = {"datasets": ["d"], "baselines": ["b"], "metrics": ["m"], "files_to_change": ["f"], "steps": ["s"],
+            "rationale": "r"}
+    return {"task": "toy", "problem_name": "toy", "created": "2026-01-01T00:00:00Z", "source_paper": {"source": "p"},
+            "understanding": {"research_tasks": ["t"], "research_gaps": ["g"], "keywords": ["k"]},
+            "related_work": {}, "problem": {"research_problem": "p", "rationale": "r"}, "selected": 0,
+            "candidates": [{"index": 0, "rank": 1, "hypothesis": {"hypothesis": "h", "rationale": "r"}, "plan": plan}],
+            **fields}
+
+
+def test_an_idea_file_is_read_one_way_a_newer_one_refused_and_unknown_fields_kept(tmp_path):
+    path = idea_json_path(tmp_path / "problems" / "toy")
+    assert path == tmp_path / "problems" / "toy.idea.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(_idea(note="a field this version does not know")))  # no schema_version: the first
+    record = IdeaRecord.read(path)
+    record.results = [{"verdict": "supported"}]
+    record.write(path)
+    saved = json.loads(path.read_text())
+    assert saved["note"] == "a field this version does not know" and saved["results"] == [{"verdict": "supported"}]
+    path.write_text(json.dumps(_idea(schema_version=99)))
+    with pytest.raises(NewerSchemaError, match="schema version 99, newer than this mlr-copilot reads"):
+        IdeaRecord.read(path)
+    with pytest.raises(NewerSchemaError):  # idea --force would lose the task statement it keeps
+        existing_task_statement(tmp_path / "problems" / "toy")
+    path.write_text(json.dumps({"task": "toy"}))
+    with pytest.raises(ConfigError, match="is not a valid idea file"):
+        IdeaRecord.read(path)
 
 
 def test_step_records_have_one_schema_and_older_ones_read_with_defaults():

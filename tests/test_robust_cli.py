@@ -94,6 +94,23 @@ def test_tree_numbers_at_their_bounds_are_accepted():
     assert build_parser().parse_args(["run", "toy", "--tree-debug-prob", "1"]).tree_debug_prob == 1.0
 
 
+@pytest.mark.parametrize("flag,value", [("--tree-drafts", "0"), ("--tree-debug-prob", "nan"),
+                                        ("--tree-max-debug-depth", "-1"), ("--steps", "0"), ("--trials", "0")])
+def test_the_agent_suite_refuses_bad_numbers_as_the_cli_does(tmp_path, capsys, flag, value):
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(repo / "benchmarks" / "agent_suite.py"), f"{flag}={value}"],
+                          capture_output=True, text=True, timeout=GUARD_S,
+                          env={**os.environ, "PYTHONPATH": str(repo)})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    message = proc.stderr.strip().splitlines()[-1]
+    assert f"argument {flag}" in message
+    cli = (["batch", "--tasks", "toy", f"{flag}={value}"] if flag == "--trials"
+           else ["run", "toy", f"{'--max-steps' if flag == '--steps' else flag}={value}"])
+    with pytest.raises(SystemExit):
+        main(cli)
+    assert message.rsplit(": ", 1)[1] in capsys.readouterr().err  # the same reason, word for word
+
+
 # ----------------------------------------------------------------------------- resume
 def _dead_run(tmp_path: Path) -> Path:
     """A finished toy run made to look killed after its step 2 (run_end removed)."""

@@ -23,8 +23,9 @@ from typing import Any, Callable, Sequence
 from ..errors import ConfigError, IdeaFormatError, LLMContextTooLongError, ReviewQuit, RunStopped
 from ..llm.base import LLM, Models, Usage, stable
 from ..logs import JsonlWriter, utc_now
-from ..records import SCHEMA_VERSION, RunDir, RunStatus, create_run_dir
-from ..records.schema import IDEA_ATTEMPT, IDEA_END, IDEA_START
+from ..records import SCHEMA_VERSION, RunDir, RunStatus, create_run_dir, idea_json_path
+from ..records.schema import (IDEA_ATTEMPT, IDEA_END, IDEA_PAPER, IDEA_PAPER_TOO_LONG, IDEA_PROTOTYPE, IDEA_RANKING,
+                              IDEA_RELATED_WORK, IDEA_STAGE, IDEA_START)
 from ..paper import PaperDigest, digest_paper, load_paper
 from ..related_work import format_papers, search_related
 from ..templates import render
@@ -130,7 +131,7 @@ class IdeaAgent:
             messages += [{"role": "assistant", "content": completion.text},
                          {"role": "user", "content": render("agents.prompts", "idea_fix", problems="; ".join(problems),
                                                             format=format_template(fields))}]
-        self._record("stage", stage=stage, candidate=candidate, status="format_error", problems=problems)
+        self._record(IDEA_STAGE, stage=stage, candidate=candidate, status="format_error", problems=problems)
         raise IdeaFormatError(stage, problems, self.max_attempts)
 
     def stage(self, stage: str, build: Callable[[str], str], *, candidate: int | None = None,
@@ -141,7 +142,7 @@ class IdeaAgent:
         while True:
             values = self.ask(stage, build(feedback_block), candidate=candidate)
             if not reviewed:
-                self._record("stage", stage=stage, candidate=candidate, status="ok", fields=values,
+                self._record(IDEA_STAGE, stage=stage, candidate=candidate, status="ok", fields=values,
                              decision={"action": ACCEPT, "auto": True, "reviewed": False})
                 return values
             title = STAGE_TITLES[stage] + (f" (candidate {candidate + 1})" if candidate is not None else "")
@@ -150,7 +151,7 @@ class IdeaAgent:
             self.decisions.append({"stage": stage, "candidate": candidate, "timestamp": utc_now(),
                                    **decision.to_dict()})
             final = decision.values if decision.action == EDIT else values
-            self._record("stage", stage=stage, candidate=candidate, status="ok", fields=values,
+            self._record(IDEA_STAGE, stage=stage, candidate=candidate, status="ok", fields=values,
                          decision=decision.to_dict(), final_fields=final)
             if decision.action == QUIT:
                 raise ReviewQuit(stage, decision.feedback or "the reviewer chose to quit")
@@ -193,8 +194,7 @@ def generate_idea(paper: str, task: str, models: Models, *, problems_dir: str | 
         raise ConfigError(f"--ideas must be between 1 and 10, not {ideas}")
     review = review or ReviewPolicy.auto()
     problem_path = Path(problems_dir) / name
-    existing = [p for p in problem_variants(problem_path) + [problem_path.with_name(name + ".idea.json")]
-                if p.exists()]
+    existing = [p for p in problem_variants(problem_path) + [idea_json_path(problem_path)] if p.exists()]
     if existing and not force:
         raise ConfigError(f"{existing[0]} already exists; pass --force to replace it, or "
                           "--problem-name NAME (mlr-copilot idea) to write a new problem beside it")
@@ -212,7 +212,7 @@ def generate_idea(paper: str, task: str, models: Models, *, problems_dir: str | 
                   models={"main": models.main.model, "fast": models.fast.model},
                   workspace=ws.files, paper_info=source.summary())
     if proto is not None:
-        agent._record("prototype", **proto.record)
+        agent._record(IDEA_PROTOTYPE, **proto.record)
     try:
         return _run(agent, source, task, name, ideas, ws, task_statement, problem_path, run_dir, log_path,
                     online=online, proto=proto, s2_base_url=s2_base_url, openalex_base_url=openalex_base_url,
@@ -237,7 +237,7 @@ def _run(agent: IdeaAgent, source, task: str, name: str, ideas: int, ws, task_st
     for shrink in range(PAPER_SHRINKS + 1):
         try:
             digest: PaperDigest = digest_paper(source, agent.models.fast, budget, on_call=agent.on_condense)
-            agent._record("paper", title=source.title, chars=digest.original_chars, prompt_chars=len(digest.text),
+            agent._record(IDEA_PAPER, title=source.title, chars=digest.original_chars, prompt_chars=len(digest.text),
                           budget_chars=budget, condensed_sections=digest.condensed_sections,
                           truncated_sections=digest.truncated_sections)
             und = agent.stage("understanding", lambda fb: render(
@@ -247,21 +247,21 @@ def _run(agent: IdeaAgent, source, task: str, name: str, ideas: int, ws, task_st
             if shrink == PAPER_SHRINKS or budget <= 1_500:
                 raise
             budget = max(1_500, budget // 2)
-            agent._record("paper_too_long", message=str(exc), new_budget_chars=budget)
+            agent._record(IDEA_PAPER_TOO_LONG, message=str(exc), new_budget_chars=budget)
             logger.info("paper too long for the model; condensing to %d characters", budget)
 
     # 2. related work
     found = search_related(und["keywords"], online=online, s2_base_url=s2_base_url,
                            openalex_base_url=openalex_base_url)
     related = found.to_dict() | {"summary": "", "opportunities": []}
-    agent._record("related_work", **found.to_dict())
+    agent._record(IDEA_RELATED_WORK, **found.to_dict())
     if found.papers:
         rw = agent.stage("related_work", lambda fb: render(
             "agents.prompts", "idea_related_work", title=source.title, tasks=_bullets(und["research_tasks"]),
             papers=format_papers(found.papers), format=fmt["related_work"]))
         related.update(rw)
     else:
-        agent._record("stage", stage="related_work", status="skipped", notes=found.notes,
+        agent._record(IDEA_STAGE, stage="related_work", status="skipped", notes=found.notes,
                       decision={"action": ACCEPT, "auto": True, "reviewed": False})
     related_block = ""
     if related["summary"]:
@@ -310,7 +310,7 @@ def _run(agent: IdeaAgent, source, task: str, name: str, ideas: int, ws, task_st
     candidates = [Candidate(index=i, hypothesis=hyp, plan=plan, review=scores, total_score=total, rank=ranks[i],
                             review_error=error)
                   for i, hyp, plan, scores, total, error in scored]
-    agent._record("ranking", order=[c[0] for c in ranking], totals={c[0]: c[4] for c in ranking})
+    agent._record(IDEA_RANKING, order=[c[0] for c in ranking], totals={c[0]: c[4] for c in ranking})
 
     record = IdeaRecord(
         task=task, problem_name=name, created=utc_now(),

@@ -20,6 +20,7 @@ import stat
 from pathlib import Path
 
 from ..errors import ActionError
+from ..records import EnvLog
 from .actions import Arg, action
 from .context import ActionContext
 from .file_io import kind_of
@@ -76,7 +77,7 @@ def _free_name(path: Path) -> Path:
 
 def _restore_from_snapshot(ctx: ActionContext, path: Path) -> bool:
     """Write the log as the newest snapshot holds it; an empty log when none does."""
-    from .snapshots import SnapshotError, blob_path, list_steps, load_manifest
+    from .snapshots import SnapshotError, list_steps, load_manifest
 
     info = None
     steps = list_steps(ctx.env_log_dir)
@@ -90,7 +91,7 @@ def _restore_from_snapshot(ctx: ActionContext, path: Path) -> bool:
         if info is None:
             return False
         try:
-            with open(blob_path(ctx.env_log_dir, info["sha256"]), "rb") as blob:
+            with open(EnvLog(ctx.env_log_dir).blob(info["sha256"]), "rb") as blob:
                 out.write(blob.read(READ_MAX_BYTES * 8))
         except OSError:
             return False

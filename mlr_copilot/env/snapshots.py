@@ -68,12 +68,13 @@ def last_complete_step(log_dir: Path) -> int | None:
         env_log = _env_log(log_dir)
     except SnapshotError:
         return None
-    for step in reversed(list_steps(env_log)):
+    paths = EnvLog(env_log)
+    for step in reversed(paths.manifest_steps()):
         try:
             m = load_manifest(env_log, step)
         except SnapshotError:
             continue
-        if all(EnvLog(env_log).blob(i["sha256"]).is_file() for i in m.get("files", {}).values()):
+        if all(paths.blob(i["sha256"]).is_file() for i in m.get("files", {}).values()):
             return step
     return None
 
@@ -104,10 +105,9 @@ class SnapshotStore:
                  max_step_bytes: int | None = MAX_STEP_BYTES):
         self.env_log = Path(env_log_dir)
         self.workspace = Path(os.path.realpath(workspace))
-        paths = EnvLog(self.env_log)
-        self.root, self.blobs, self.manifests = paths.snapshots, paths.blobs, paths.manifests
-        self.tmp = paths.snapshot_tmp
-        for d in (self.blobs, self.manifests, self.tmp):
+        self.paths = EnvLog(self.env_log)
+        self.tmp = self.paths.snapshot_tmp
+        for d in (self.paths.blobs, self.paths.manifests, self.tmp):
             d.mkdir(parents=True, exist_ok=True)
         for stale in self.tmp.iterdir():  # left by a process killed mid-snapshot
             stale.unlink(missing_ok=True)
@@ -191,16 +191,13 @@ class SnapshotStore:
         """(relative path, lstat, kind) for everything below the workspace, parents first."""
         return walk(str(self.workspace), self._exclude)
 
-    def _blob(self, digest: str) -> Path:
-        return EnvLog(self.env_log).blob(digest)
-
     def _store(self, path: Path, size: int) -> tuple[str, int]:
         """Hash a file and keep its content as a blob (once); (digest, bytes newly stored)."""
         if size <= SMALL_FILE:
             with open_regular(path) as f:
                 data = f.read(SMALL_FILE + 1)
             digest = hashlib.sha256(data).hexdigest()
-            blob = self._blob(digest)
+            blob = self.paths.blob(digest)
             if blob.exists():
                 return digest, 0
             tmp = self._tmp_path()
@@ -212,7 +209,7 @@ class SnapshotStore:
         with open_regular(path) as f, open(tmp, "wb") as out:
             _, written = copy_sparse(f, out, h, limit=size)
         digest = h.hexdigest()
-        return digest, self._commit(tmp, self._blob(digest), written)
+        return digest, self._commit(tmp, self.paths.blob(digest), written)
 
     def _tmp_path(self) -> Path:
         self._tmp_n += 1
@@ -279,7 +276,7 @@ class SnapshotStore:
 
     def restore_file(self, rel: str, info: dict) -> None:
         """Write one manifest entry (``files[rel]``) back into the workspace."""
-        write_from_blob(self._blob(info["sha256"]), self.workspace / rel, info)
+        write_from_blob(self.paths.blob(info["sha256"]), self.workspace / rel, info)
 
 
 def restore(log_dir: Path, step: int, to_dir: Path) -> Path:
@@ -290,10 +287,11 @@ def restore(log_dir: Path, step: int, to_dir: Path) -> Path:
     if to_dir.exists() and (not to_dir.is_dir() or any(to_dir.iterdir())):
         raise SnapshotError(f"{to_dir} exists and is not an empty folder; choose a new folder to restore into")
     to_dir.mkdir(parents=True, exist_ok=True)
+    paths = EnvLog(env_log)
     for rel in sorted(manifest["dirs"]):
         (to_dir / rel).mkdir(parents=True, exist_ok=True)
     for rel, info in manifest["files"].items():
-        write_from_blob(EnvLog(env_log).blob(info["sha256"]), to_dir / rel, info)
+        write_from_blob(paths.blob(info["sha256"]), to_dir / rel, info)
     for rel, info in manifest["symlinks"].items():
         (to_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         os.symlink(info["target"], to_dir / rel)
@@ -309,8 +307,3 @@ def diff_steps(log_dir: Path, a: int, b: int) -> dict[str, list[str]]:
     """What changed in the workspace between the snapshots of steps ``a`` and ``b``."""
     env_log = _env_log(log_dir)
     return diff_manifests(load_manifest(env_log, a), load_manifest(env_log, b))
-
-
-def blob_path(log_dir: Path, digest: str) -> Path:
-    """Where the content with this sha256 is kept (for viewers that show a file's content)."""
-    return EnvLog(_env_log(log_dir)).blob(digest)

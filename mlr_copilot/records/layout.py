@@ -14,6 +14,9 @@ A run directory ``logs/<task>/<YYYY-MM-DDTHH-MM-SSZ>/`` holds::
     env_log/measurements.jsonl   the measurements ledger
     idea_log.jsonl, eval.json, report.html, error.txt, .lock
 
+Beside a problem text the IdeaAgent wrote, ``problems/NAME.idea.json`` holds the idea it
+came from (``idea_json_path``; the record itself is ``records.idea.IdeaRecord``).
+
 Keeping the names in one module means a reader and a writer cannot disagree on where a
 file lives. Timestamps are UTC with no colons (valid file names everywhere); runs started
 in the same second get ``-1``, ``-2``…, each claimed with an atomic ``mkdir``.
@@ -57,7 +60,15 @@ ORIGINAL_FULL_LOG = "full_log.json"
 ORIGINAL_TRACE = "trace.json"
 ORIGINAL_PROBLEM = "research_problem.txt"
 
+IDEA_JSON_SUFFIX = ".idea.json"  # problems/NAME.idea.json beside problems/NAME
+
 RUN_DIR_FORMAT = "%Y-%m-%dT%H-%M-%SZ"
+
+
+def idea_json_path(problem_path: str | os.PathLike) -> Path:
+    """Where the idea record of the problem text ``problems/NAME`` lives: ``problems/NAME.idea.json``."""
+    p = Path(problem_path)
+    return p.with_name(p.name + IDEA_JSON_SUFFIX)
 
 
 class EnvLog:

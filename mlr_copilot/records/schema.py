@@ -22,6 +22,10 @@ RUN_START, STEP, RUN_END, RESUME = "run_start", "step", "run_end", "resume"
 TRACE_START, ACTION = "trace_start", "action"
 LLM_CALL = "llm_call"
 IDEA_START, IDEA_ATTEMPT, IDEA_END = "idea_start", "idea_attempt", "idea_end"
+# idea_log.jsonl between its start and end: a stage's outcome, the paper as the prompt holds it,
+# a prompt too long for the model, related work found, the prototype gathered, the ranking
+IDEA_STAGE, IDEA_PAPER, IDEA_PAPER_TOO_LONG = "stage", "paper", "paper_too_long"
+IDEA_RELATED_WORK, IDEA_PROTOTYPE, IDEA_RANKING = "related_work", "prototype", "ranking"
 LEGACY_IDEA_ATTEMPT = "llm_call"  # an idea log's attempt record before it had its own name
 
 

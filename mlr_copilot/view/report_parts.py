@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..records import EnvLog
+
 logger = logging.getLogger(__name__)
 
 DIFF_FILE_BYTES = 256 * 1024  # larger files are listed, not diffed
@@ -36,14 +38,12 @@ class FileChange:
 
 def _text(env_log: Path, info: Mapping[str, Any] | None) -> tuple[list[str] | None, str]:
     """A snapshot file's lines, or None with the reason it is not shown as text."""
-    from ..env.snapshots import blob_path
-
     if not info:
         return [], ""
     if info.get("size", 0) > DIFF_FILE_BYTES:
         return None, f"{info['size']:,} bytes, too large to show"
     try:
-        data = blob_path(env_log, info["sha256"]).read_bytes()
+        data = EnvLog(env_log).blob(info["sha256"]).read_bytes()
     except OSError as exc:
         return None, f"content not readable: {exc}"
     if b"\0" in data[:8192]:
