@@ -23,6 +23,23 @@ def test_a_running_script_reports_elapsed_time_and_its_last_line(tmp_path):
     assert seen and seen[0][0] >= 1.0 and seen[0][1] == "epoch 1 loss 0.5"
 
 
+def test_the_last_line_shown_while_a_script_runs_has_its_secrets_scrubbed(tmp_path, monkeypatch):
+    secret = "not-a-real-key-0123456789abcdef"
+    monkeypatch.setenv("EXAMPLE_API_KEY", secret)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "train.py").write_text(f"import time\nprint('key ' + {secret[:6]!r} + {secret[6:]!r}, flush=True)\n"
+                                 "time.sleep(1.6)\n")
+    env = Environment(EnvConfig(sandbox="none"), workspace=ws, env_log_dir=tmp_path / "env_log")
+    seen = []
+    progress.listen("script", lambda elapsed_s, last_line: seen.append(last_line))
+    try:
+        env.execute("Execute Script", {"script_name": "train.py"}, step=1)
+    finally:
+        progress.listen("script", None)
+    assert any(line == "key [REDACTED]" for line in seen) and not any(secret in line for line in seen), seen
+
+
 def test_the_printer_shows_steps_scripts_and_never_breaks_the_run():
     out = io.StringIO()
     with ProgressPrinter(out):

@@ -85,9 +85,9 @@ class _Output:
             del self.tail[:-keep]
 
     def last_line(self) -> str:
-        """The last non-empty output line so far (for progress display)."""
+        """The last non-empty output line so far (for progress display), secret values scrubbed."""
         lines = bytes(self.tail[-2000:]).decode("utf-8", "replace").replace("\r", "\n").splitlines()
-        return next((line.strip() for line in reversed(lines) if line.strip()), "")
+        return scrub_text(next((line.strip() for line in reversed(lines) if line.strip()), ""), self.secrets)
 
     def close(self) -> None:
         self.file.write(self.scrubber.flush())
