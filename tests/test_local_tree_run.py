@@ -30,7 +30,9 @@ def test_four_real_tree_nodes_on_digits_with_the_embedded_model(tmp_path):
     assert all(n["buggy"] is not None or n["duplicate_of"] is not None for n in nodes.values())
     assert steps[-1]["action"] == "Final Answer"
     calls = [c for c in read_jsonl(result.run_dir / "agent_log" / "llm_calls.jsonl") if c.get("purpose") == "tree_node"]
-    assert len(calls) == 4 and all(c["usage"]["output_tokens"] > 0 for c in calls)
+    # one answer per node, and a second one where the first copied earlier code or held no code
+    asked = sum(r["parse_attempts"] for r in steps if r["action"] in ("Write File", "Skip Node"))
+    assert len(calls) == asked and 4 <= asked <= 8 and all(c["usage"]["output_tokens"] > 0 for c in calls)
     run = json.loads((result.run_dir / "run.json").read_text())
     assert run["strategy"] == "tree" and run["tree"]["nodes"] == 4
     assert sum(run["tree"]["stages"].values()) == 4
