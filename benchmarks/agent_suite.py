@@ -65,6 +65,7 @@ def run_figures(run_dir: Path) -> dict:
         "model_s": [r["duration_s"] - script_s.get(r.get("step"), 0.0) for r in steps
                     if r.get("duration_s") is not None],
         "actions": [r.get("action") for r in steps],
+        "action_keys": keys,
         "tree": tree,
         "type_retries": sum(1 for r in steps for e in r.get("parse_errors") or [] if "' must be " in e),
         "normalised": sum(len(r.get("normalised") or []) for r in steps),

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mlr_copilot.llm.base import ResponseSpec  # noqa: E402
 from mlr_copilot.llm.llamacpp import LlamaCppBackend  # noqa: E402
-from llm_local_figures import edit_figures, first_step_figures  # noqa: E402
+from llm_local_figures import demo_figures, edit_figures, first_step_figures  # noqa: E402
 
 TOOLS = [
     ("List Files", "Use this to navigate the file system.", {"dir_path": "a valid relative path to a folder, such as \".\" or \"data\""},
@@ -204,6 +204,8 @@ def run(args: argparse.Namespace) -> dict:
     out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     if "first-step" not in args.skip:
         out["first_step"] = first_step_figures(args.repeat, args.task)
+    if "demo" not in args.skip:
+        out["demo"] = demo_figures(args.repeat, args.task, args.demo_steps)
     out["load_avg_after"] = os.getloadavg()
     return out
 
@@ -236,9 +238,22 @@ def report(out: dict) -> str:
                  f"lookup ({ed['lookup']['accepted']} of {ed['lookup']['drafted']} drafted tokens kept): "
                  f"{ed['speedup']:.2f}x; same text: {'yes' if ed['same_text'] else 'NO'}")
     lines.append(f"peak resident memory:    {out['peak_rss_gb']:.2f} GB (this process, before the first-step runs)")
+    demo = out.get("demo")
+    if demo:
+        b, n = demo["before"], demo["now"]
+        lines.append(f"{demo['steps']}-step {demo['task']} run:    median step without the script {n['median_step_s']:.1f} s "
+                     f"now vs {b['median_step_s']:.1f} s with the settings before issue 16 (model-written research-log "
+                     f"entries, no prefix states on disk, no prompt lookup): {demo['ratio']:.0%} (median of "
+                     f"{out['repeat']} runs each, fresh processes, empty prefix caches); same actions: "
+                     f"{'yes' if demo['same_actions'] else 'NO'}; steps done {n['steps_done']} / {b['steps_done']}")
+        lines.append(f"peak resident memory:    {n['peak_rss_gb']:.2f} GB for a {demo['steps']}-step run now "
+                     f"({b['peak_rss_gb']:.2f} GB with the settings before; the run process, scripts not counted)")
+        lines.append(f"actions taken now:       {', '.join(str(a) for a in n['actions'])}")
     targets = [("first step with a warm prefix cache >= 4x faster", bool(fs) and fs["speedup"] >= 4),
+               ("median step of the demo run <= 60% of before", bool(demo) and demo["ratio"] <= 0.6),
+               ("peak resident memory of a local run <= 3 GB", bool(demo) and demo["now"]["peak_rss_gb"] <= 3),
                ("whole-file edit >= 2x tokens/s with prompt lookup", ed["speedup"] >= 2 and ed["same_text"]),
-               ("peak resident memory <= 3 GB", out["peak_rss_gb"] <= 3),
+               ("peak resident memory of this process <= 3 GB", out["peak_rss_gb"] <= 3),
                ("generation >= 30 tokens/s", out["gen_tok_per_s"] >= 30),
                ("prompt processing >= 120 tokens/s", out["prompt_tok_per_s"] >= 120),
                ("second step's prompt processing >= 10x faster", out["prefix_speedup"] >= 10)]
@@ -257,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per noisy figure (the median is shown)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--task", default="digits", help="the task whose first agent step is timed (prepared)")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: first-step")
+    parser.add_argument("--demo-steps", type=int, default=10, help="steps of the timed demo runs")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: first-step, demo")
     args = parser.parse_args(argv)
     out = run(args)
     print(report(out))

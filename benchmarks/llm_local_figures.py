@@ -1,6 +1,7 @@
 """The speed figures of the embedded model that need more than one call: a run's first step
-with an empty and with a warm prefix cache (each in a fresh process, as a new run is), and a
-whole-file edit with and without prompt lookup. Used by ``bench_llm_local.py``."""
+with an empty and with a warm prefix cache (each in a fresh process, as a new run is), a
+whole-file edit with and without prompt lookup, and the median step of a 10-step run with the
+settings issue 16 started from and with today's. Used by ``bench_llm_local.py``."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from agent_suite import run_figures
+from mlr_copilot.records import RunDir
 from mlr_copilot.records.layout import FULL_LOG
 
 HERE = Path(__file__).resolve().parent
@@ -181,3 +184,50 @@ def _first_step(cache_dir: str, task: str) -> dict:
             raise SystemExit(f"the one-step run of {task} recorded no step (is the task prepared?)")
         return {"duration_s": step["duration_s"], "input_tokens": step["llm"]["input_tokens"],
                 "cached_tokens": step["llm"]["cached_tokens"]}
+
+
+# The local-model settings issue 16 was measured with: every research-log entry written by a
+# second model call, no prefix states kept on disk, no prompt lookup.
+BEFORE = {"env": {"MLR_PREFIX_CACHE_MB": "0", "MLR_PROMPT_LOOKUP": "0"},
+          "args": ["--research-log-entries", "llm"]}
+NOW: dict = {"env": {}, "args": []}
+
+
+def demo_figures(repeat: int, task: str, steps: int = 10) -> dict:
+    """Real ``steps``-step runs of ``task`` (fresh processes, empty prefix caches), ``repeat``
+    times with the settings before issue 16 and with today's, alternating: the median over runs
+    of each run's median step without the script's run time, each run's peak resident memory,
+    and whether both settings took the same actions (greedy answers, so they should)."""
+    runs: dict[str, list[dict]] = {"before": [], "now": []}
+    for _ in range(repeat):
+        for name, setting in (("before", BEFORE), ("now", NOW)):
+            runs[name].append(_demo_run(task, steps, setting))
+    out: dict = {"task": task, "steps": steps}
+    for name, done in runs.items():
+        out[name] = {"median_step_s": statistics.median(statistics.median(r["model_s"]) for r in done),
+                     "peak_rss_gb": max(r["peak_rss_gb"] for r in done),
+                     "steps_done": [r["steps"] for r in done], "actions": done[0]["actions"]}
+    keys = {json.dumps(r["action_keys"]) for name in runs for r in runs[name]}
+    out["same_actions"] = len(keys) == 1
+    out["ratio"] = out["now"]["median_step_s"] / max(1e-9, out["before"]["median_step_s"])
+    return out
+
+
+def _demo_run(task: str, steps: int, setting: dict) -> dict:
+    with tempfile.TemporaryDirectory(prefix="demo-") as tmp:
+        env = dict(os.environ, MLR_PREFIX_CACHE_DIR=str(Path(tmp) / "prefix-states"), **setting["env"])
+        logs = Path(tmp) / "logs"
+        with open(Path(tmp) / "output.txt", "wb") as output:
+            proc = subprocess.Popen([sys.executable, "-m", "mlr_copilot", "run", task, "--max-steps", str(steps),
+                                     "--log-root", str(logs), "--feedback", "none", *setting["args"]],
+                                    env=env, cwd=HERE.parent, stdout=output, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(proc.pid, 0)  # this run's own peak memory (ru_maxrss, KiB)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        found = list(logs.rglob(FULL_LOG))
+        if not found:
+            tail = (Path(tmp) / "output.txt").read_text(errors="replace")[-2000:]
+            raise SystemExit(f"the {steps}-step run of {task} recorded nothing (is the task prepared?)\n{tail}")
+        run_dir = found[0].parents[1]  # <run>/agent_log/full_log.jsonl
+        assert RunDir(run_dir).full_log == found[0], found[0]
+        figures = run_figures(run_dir)
+        return {**figures, "peak_rss_gb": usage.ru_maxrss * 1024 / 1e9}

@@ -118,3 +118,16 @@ def test_real_model_whole_file_edit_is_the_same_with_and_without_lookup():
           f"{llm.last_stats['lookup_drafted']} drafted tokens kept)")
     assert fast.text == plain.text
     assert fast.usage.output_tokens == plain.usage.output_tokens
+
+
+@pytest.mark.parametrize("value, expected", [(None, True), ("", True), ("1", True), ("0", False),
+                                             ("off", False), ("False", False)])
+def test_prompt_lookup_can_be_turned_off_from_the_environment(monkeypatch, tmp_path, value, expected):
+    from mlr_copilot.llm.llamacpp import ENV_PROMPT_LOOKUP, LlamaCppBackend
+
+    if value is None:
+        monkeypatch.delenv(ENV_PROMPT_LOOKUP, raising=False)
+    else:
+        monkeypatch.setenv(ENV_PROMPT_LOOKUP, value)
+    assert LlamaCppBackend(tmp_path / "m.gguf").prompt_lookup is expected
+    assert LlamaCppBackend(tmp_path / "m.gguf", prompt_lookup=not expected).prompt_lookup is (not expected)

@@ -62,6 +62,15 @@ KV_STATE_CACHE_BYTES = 512 << 20
 prompts of the 1.5B model (see ``prefix_cache.lean_ram_cache``)."""
 
 
+ENV_PROMPT_LOOKUP = "MLR_PROMPT_LOOKUP"
+
+
+def prompt_lookup_from_env() -> bool:
+    """Prompt lookup is on unless ``MLR_PROMPT_LOOKUP`` is 0/false/no/off (to compare speeds, or
+    to rule it out when an answer looks wrong: the text is the same either way)."""
+    return os.environ.get(ENV_PROMPT_LOOKUP, "").strip().lower() not in ("0", "false", "no", "off")
+
+
 def default_threads() -> int:
     """All cores this process may run on."""
     try:
@@ -75,7 +84,7 @@ class LlamaCppBackend:
 
     def __init__(self, model_path: str | os.PathLike, *, n_ctx: int = DEFAULT_N_CTX,
                  n_threads: int | None = None, n_batch: int = 512, seed: int = 0,
-                 model_name: str | None = None, flash_attn: bool = False, prompt_lookup: bool = True):
+                 model_name: str | None = None, flash_attn: bool = False, prompt_lookup: bool | None = None):
         self.model_path = Path(model_path).expanduser()
         self.model = model_name or f"gguf:{self.model_path.name}"
         self.n_ctx = int(n_ctx)
@@ -83,7 +92,8 @@ class LlamaCppBackend:
         self.n_batch = n_batch
         self.seed = seed
         self.flash_attn = flash_attn
-        self.prompt_lookup = prompt_lookup  # greedy copying calls (LOOKUP_PURPOSES) check drafts in batches
+        # greedy copying calls (LOOKUP_PURPOSES) check drafts in batches; MLR_PROMPT_LOOKUP=0 turns it off
+        self.prompt_lookup = prompt_lookup_from_env() if prompt_lookup is None else prompt_lookup
         self.last_stats: dict[str, float] = {}  # timings of the last call, for benchmarks
         self.model_sha256: str | None = None  # set for the embedded model (its verified checksum)
         self._prefix_cache: PrefixStateCache | None = None
