@@ -2,7 +2,8 @@
 
 Per strategy and task: success (hidden grader, more than 10% better than the baseline), mean
 improvement, repeated actions (the same action with the same input twice in a row), share of
-responses usable on the first try, median and longest step (model time, scripts included),
+responses usable on the first try, median and longest step (a node for the tree strategy;
+model time, scripts included, and without the scripts),
 wall time per run and, for the tree strategy, the depth of the best node and the share of
 buggy nodes. Usage:
 
@@ -57,13 +58,22 @@ def run_figures(run_dir: Path) -> dict:
     for r in read_jsonl(RunDir(run_dir).env_log.trace):
         if r.get("type") == "action" and r.get("action") == "Execute Script" and r.get("duration_s") is not None:
             script_s[r["step"]] = script_s.get(r["step"], 0.0) + r["duration_s"]
+    durations = [r["duration_s"] for r in steps if r.get("duration_s") is not None]
+    model_s = [r["duration_s"] - script_s.get(r.get("step"), 0.0) for r in steps if r.get("duration_s") is not None]
+    if any(r.get("node") for r in steps):  # tree: a node's write, run (or skip) count as one
+        per_node: dict[int, list[float]] = {}
+        for r in steps:
+            if r.get("node") and r.get("duration_s") is not None:
+                got = per_node.setdefault(r["node"]["id"], [0.0, 0.0])
+                got[0] += r["duration_s"]
+                got[1] += r["duration_s"] - script_s.get(r.get("step"), 0.0)
+        durations, model_s = [d for d, _ in per_node.values()], [m for _, m in per_node.values()]
     return {
         "steps": len(steps),
         "repeats": sum(1 for a, b in zip(keys, keys[1:]) if a == b),
         "first_try": [r.get("parse_attempts") == 1 for r in steps],
-        "durations": [r["duration_s"] for r in steps if r.get("duration_s") is not None],
-        "model_s": [r["duration_s"] - script_s.get(r.get("step"), 0.0) for r in steps
-                    if r.get("duration_s") is not None],
+        "durations": durations,  # per step; per node for the tree strategy
+        "model_s": model_s,  # the same without the scripts' run time
         "actions": [r.get("action") for r in steps],
         "action_keys": keys,
         "tree": tree,
@@ -204,7 +214,7 @@ def _print_table(args, strategies, rows, t_all: float, log_root: Path, trials_do
           f"total wall time {time.monotonic() - t_all:.0f} s, peak resident memory "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB, runs in {log_root}\n")
     print("| strategy | task | success | mean improvement | repeated actions | usable on first try "
-          "| median step (s) | median step without the script (s) | longest step (s) | wall time per run (s) "
+          "| median step, tree: node (s) | the same without the script (s) | longest (s) | wall time per run (s) "
           "| best-node depth | buggy nodes | argument type: retried/normalised/lost steps |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:

@@ -1,11 +1,14 @@
-"""Prompt-lookup decoding: the same greedy text, fewer model passes when the answer copies
-its prompt (a whole-file edit). The algorithm is checked on a deterministic toy model whose
-greedy choice depends on the whole context; the slow test checks it on the embedded model."""
+"""Prompt-lookup decoding: the same greedy text (or, sampled, the same distribution), fewer
+model passes when the answer copies its prompt (a whole-file edit, a tree node). The algorithm
+is checked on deterministic toy models whose choice depends on the whole context; the slow
+test checks it on the embedded model."""
+import collections
 import random
 
+import numpy as np
 import pytest
 
-from mlr_copilot.llm.prompt_lookup import draft_from_prompt, greedy_with_lookup
+from mlr_copilot.llm.prompt_lookup import Sampler, decode_with_lookup, draft_from_prompt
 
 EOS = 0
 
@@ -30,11 +33,13 @@ class ToyModel:
 
     def check(self, tokens):
         self.passes += 1
-        preds = []
+        self.preds = []
         for t in tokens:
             self.context.append(t)
-            preds.append(self._next(self.context) if self._correct() else 7)  # garbage after a wrong token
-        return preds
+            self.preds.append(self._next(self.context) if self._correct() else 7)  # garbage after a wrong token
+
+    def pick(self, i, proposal):
+        return self.preds[i]
 
     def _correct(self):
         return self.context[self.n_prompt:] == self.answer[:len(self.context) - self.n_prompt]
@@ -46,7 +51,8 @@ class ToyModel:
 def plain_greedy(model, max_new):
     out = [model.first()]
     while out[-1] != EOS and len(out) < max_new:
-        out.append(model.check([out[-1]])[0])
+        model.check([out[-1]])
+        out.append(model.pick(0, None))
     return out
 
 
@@ -63,7 +69,7 @@ def test_lookup_gives_exactly_the_greedy_answer(seed):
     prompt, source, edits = _case(seed)
     for max_new in (5, 50, 500):
         plain = plain_greedy(ToyModel(prompt, source, edits), max_new)
-        fast, stats = greedy_with_lookup(ToyModel(prompt, source, edits), prompt, max_new, EOS)
+        fast, stats = decode_with_lookup(ToyModel(prompt, source, edits), prompt, max_new, EOS)
         assert fast == plain
         assert stats["accepted"] <= stats["drafted"]
 
@@ -72,7 +78,7 @@ def test_copying_answer_needs_several_times_fewer_passes():
     prompt, source, edits = _case(1, n=300, changes=4)
     plain, fast = ToyModel(prompt, source, edits), ToyModel(prompt, source, edits)
     plain_greedy(plain, 1000)
-    out, stats = greedy_with_lookup(fast, prompt, 1000, EOS)
+    out, stats = decode_with_lookup(fast, prompt, 1000, EOS)
     assert out[-1] == EOS and len(out) == 301
     assert fast.passes * 4 < plain.passes, (fast.passes, plain.passes)
     assert stats["accepted"] > 250
@@ -81,7 +87,7 @@ def test_copying_answer_needs_several_times_fewer_passes():
 def test_an_answer_unlike_the_prompt_costs_no_more_passes():
     prompt = list(range(1, 40))
     model = ToyModel(prompt, [70 + i % 20 for i in range(60)], {})
-    out, _ = greedy_with_lookup(model, prompt, 200, EOS)
+    out, _ = decode_with_lookup(model, prompt, 200, EOS)
     assert len(out) == 61 and model.passes <= 61
 
 
@@ -92,6 +98,76 @@ def test_the_draft_follows_the_copy_point_when_the_same_tokens_occur_twice():
     assert draft_from_prompt(prompt + [6, 7], len(prompt), hint=7, n_draft=2) == ([3, 4], 8)
     assert draft_from_prompt(prompt + [42], len(prompt)) == ([], -1)
     assert draft_from_prompt(prompt + [1, 4], len(prompt)) == ([], -1)  # one token is not enough
+
+
+V = 8
+
+
+class SampledToy:
+    """A toy model with a next-token distribution that depends on the last token; it favours
+    the token after it (what a copy of the prompt would propose) without being sure of it."""
+
+    def __init__(self, prompt, sampler):
+        self.context, self.sampler, self.rows = list(prompt), sampler, []
+
+    @staticmethod
+    def logits(context):
+        lg = np.zeros(V)
+        lg[(context[-1] + 1) % V] += 1.5
+        lg[(context[-1] * 3) % V] += 1.0
+        return lg
+
+    def first(self):
+        return self.sampler.pick(self.logits(self.context), None)
+
+    def check(self, tokens):
+        self.rows = []
+        for t in tokens:
+            self.context.append(t)
+            self.rows.append(self.logits(self.context))
+
+    def pick(self, i, proposal):
+        return self.sampler.pick(self.rows[i], proposal)
+
+    def keep(self, n):
+        del self.context[n:]
+
+
+def _sampler(seed):
+    return Sampler(0.8, top_k=40, top_p=0.95, min_p=0.05, seed=seed)
+
+
+def test_sampled_lookup_draws_from_the_same_distribution_as_plain_sampling():
+    prompt = [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3]
+    n, plain, fast, accepted = 3000, collections.Counter(), collections.Counter(), 0
+    for seed in range(n):
+        sampler, context = _sampler(seed), list(prompt)
+        for _ in range(4):
+            context.append(sampler.pick(SampledToy.logits(context), None))
+        plain[tuple(context[len(prompt):][1:3])] += 1
+        out, stats = decode_with_lookup(SampledToy(prompt, _sampler(10_000 + seed)), prompt, 4, eos=-1)
+        fast[tuple(out[1:3])] += 1
+        accepted += stats["accepted"]
+    assert accepted > n // 3  # drafts were proposed and kept
+    for key in set(plain) | set(fast):
+        assert abs(plain[key] - fast[key]) / n < 0.04, (key, plain[key], fast[key])
+
+
+def test_sampler_filters_like_the_llama_cpp_chain():
+    logits = np.array([3.0, 2.0, 1.0, -5.0, 2.5])
+    ids, p = Sampler(1.0, top_k=3, top_p=1.0, min_p=0.0, seed=0).distribution(logits)
+    assert list(ids) == [0, 4, 1] and p[0] / p[1] == pytest.approx(np.exp(0.5))
+    ids, _ = Sampler(1.0, top_k=40, top_p=1.0, min_p=0.3, seed=0).distribution(logits)
+    assert list(ids) == [0, 4, 1]  # e^-2 < 0.3 <= e^-1: token 2 and 3 go
+    ids, _ = Sampler(1.0, top_k=40, top_p=0.5, min_p=0.0, seed=0).distribution(logits)
+    assert list(ids) == [0, 4]  # the fewest tokens reaching half the mass
+    _, p = Sampler(0.5, top_k=2, top_p=1.0, min_p=0.0, seed=0).distribution(logits)
+    assert p[0] / p[1] == pytest.approx(np.exp(1.0))  # temperature after the filters
+
+
+def test_a_draft_token_the_sampler_cannot_draw_is_never_kept():
+    sampler = Sampler(1.0, top_k=1, top_p=1.0, min_p=0.0, seed=0)
+    assert {sampler.pick(np.array([0.0, 5.0, 4.9]), 2) for _ in range(50)} == {1}
 
 
 @pytest.mark.slow

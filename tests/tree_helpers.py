@@ -67,4 +67,4 @@ def options(root: Path, **kw) -> RunOptions:
 
 
 def prompts(m: Models) -> list[str]:
-    return [c["messages"][-1]["content"] for c in m.main.calls if c["purpose"] == "tree_node"]
+    return ["\n\n".join(msg["content"] for msg in c["messages"]) for c in m.main.calls if c["purpose"] == "tree_node"]

@@ -2,9 +2,11 @@
 
 * ``data_preview``: a small, deterministic preview of the workspace (files and sizes; for
   each CSV its shape, columns with types and first rows; the start of small text files).
-* ``node_prompt``: the prompt of one node, from the template ``prompts/tree_node.txt``:
-  problem, preview, memory of earlier nodes, the stage's instructions with the parent's code
-  (and, to debug, its error output), and the human's latest feedback.
+* ``system_prompt`` / ``node_prompt``: what stays the same for the whole run (role, problem,
+  preview: ``prompts/tree_system.txt``, so a local backend keeps its state on disk for the next
+  run of the task), and the prompt of one node (``prompts/tree_node.txt``): memory of earlier
+  nodes, the stage's instructions with the parent's code (and, to debug, its error output),
+  and the human's latest feedback.
 * ``extract_code`` / ``plan_text`` / ``compile_error``: the script from the fenced block,
   the plan around it, and a syntax check that needs no run.
 """
@@ -195,11 +197,14 @@ def memory_text(tree: Tree, limit: int = MEMORY_NODES) -> str:
     if not done:
         return ""
     shown = done[-limit:]
-    lines = [f"\n# Earlier attempts ({len(done)} so far" + (f", the last {len(shown)} shown" if len(shown) < len(done)
-                                                            else "") + ")"]
+    # The heading and the lines before the newest stay the same from node to node, so the
+    # model's cached prompt state goes on to the end of the previous node's memory.
+    lines = ["\n# Earlier attempts"]
     for n in shown:
         origin = n.stage if n.parent is None else f"{n.stage} of node {n.parent}"
         lines.append(f"- Node {n.id} ({origin}): {n.plan or 'no plan given'} -> {n.outcome}")
+    if len(shown) < len(done):
+        lines.append(f"({len(done)} attempts so far, the last {len(shown)} shown)")
     best = tree.best()
     if best is not None:
         lines.append(f"Best so far: node {best.id}, validation {tree.metric.label} {best.metric:.6g}.")
@@ -214,9 +219,8 @@ def outcome_text(node: Node, metric: MetricSpec) -> str:
     return f"failed: {last_error_line(node.error)}"
 
 
-def node_prompt(tree: Tree, node: Node, *, problem: str, preview: str, script: str,
-                starter_code: str | None, feedback: str | None, with_memory: bool = True,
-                note: str | None = None) -> str:
+def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None, feedback: str | None,
+                with_memory: bool = True, note: str | None = None) -> str:
     parent = tree.get(node.parent)
     metric = tree.metric
     if node.stage == "draft":
@@ -245,11 +249,11 @@ def node_prompt(tree: Tree, node: Node, *, problem: str, preview: str, script: s
                 f"\nWhat went wrong:\n```\n{parent.error.strip()}\n```\n")
     feedback_text = (f"\n# Human feedback (follow it in this version)\n{feedback.strip()}\n"
                      if feedback and feedback.strip() else "")
-    return render("agents.prompts", "tree_node", problem=problem.strip(), data_preview=preview,
+    return render("agents.prompts", "tree_node",
                   memory=memory_text(tree) if with_memory else "", instructions=instructions, code=code,
                   feedback=feedback_text, note=f"\n# Note\n{note.strip()}\n" if note else "",
                   script=script, metric=metric.label, direction=metric.describe())
 
 
-def system_prompt() -> str:
-    return render("agents.prompts", "tree_system").strip()
+def system_prompt(problem: str, preview: str) -> str:
+    return render("agents.prompts", "tree_system", problem=problem.strip(), data_preview=preview).strip()

@@ -37,7 +37,8 @@ TREE_ACTIONS = ("Write File", "Execute Script", "Final Answer")
 SKIP_ACTION = "Skip Node"  # the action name of a step that records a node that was not run
 DEFAULT_TREE_MAX_TOKENS = 1500  # one script of ~100 lines and a short plan
 DRAFT_TEMPERATURE = 0.5  # drafts should differ from each other
-FIX_TEMPERATURE = 0.0  # improve and debug change one thing, as reproducibly as possible
+FIX_TEMPERATURE = 0.5  # improve and debug: at 0 the embedded model gave back its parent's code
+# unchanged in 19 of 28 such answers (suite of 2026-12-01), each costing a second call
 NO_CODE_NOTE = ("Your last answer held no ```python code block, so there was nothing to run. Give the "
                 "plan in one sentence, then the complete script in a ```python code block.")
 RETRY_TEMPERATURE = 0.7  # asked again after no code or repeated code: at 0 a small model copies again
@@ -64,7 +65,7 @@ class TreeAgent:
         self.pending_feedback = records[-1].get("feedback") if records else None
         self._preview: str | None = None
         self._starter: str | None = None
-        self.system_prompt = system_prompt()
+        self.system_prompt = ""  # with the problem and the preview, once the workspace is read
 
     # ------------------------------------------------------------------ the run
     def run(self) -> tuple[RunStatus, str]:
@@ -215,9 +216,8 @@ class TreeAgent:
             temperature = DRAFT_TEMPERATURE if node.stage == "draft" else FIX_TEMPERATURE
         with_memory = True
         while True:
-            prompt = node_prompt(self.tree, node, problem=self.problem, preview=self._preview or "",
-                                 script=self.script, starter_code=self._starter, feedback=feedback,
-                                 with_memory=with_memory, note=note)
+            prompt = node_prompt(self.tree, node, script=self.script, starter_code=self._starter,
+                                 feedback=feedback, with_memory=with_memory, note=note)
             messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
             try:
                 completion = self.models.main.complete(messages, max_tokens=self.max_tokens,
@@ -247,6 +247,7 @@ class TreeAgent:
             return
         workspace = self.env.workspace
         self._preview = data_preview(workspace)
+        self.system_prompt = system_prompt(self.problem, self._preview)
         path = workspace / self.script
         try:
             self._starter = path.read_text(encoding="utf-8") if path.is_file() else None

@@ -11,8 +11,9 @@ Two things make a small model usable for an agent on a CPU:
 * **Constrained decoding.** With a ``ResponseSpec`` the output follows a GBNF grammar
   (``grammar.py``, sampled by ``sampling.py``): entries in order, a valid action name, a
   JSON Action Input.
-* **Prompt lookup.** Greedy calls that copy their prompt (whole-file edits) check drafts
-  taken from the prompt in batches (``prompt_lookup.py``): same text, fewer passes.
+* **Prompt lookup.** Calls that copy their prompt (whole-file edits, tree nodes) check drafts
+  taken from the prompt in batches (``prompt_lookup.py``): the same greedy text, or the same
+  sampling distribution, with fewer passes.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from ..errors import (ConfigError, LLMBadResponseError, LLMContextTooLongError, 
                       MissingDependencyError)
 from .base import Completion, Message, ResponseSpec, Usage, as_messages
 from .grammar import build_gbnf, limits_for_max_tokens
-from .prompt_lookup import generate
+from .prompt_lookup import Sampler, generate
 from .sampling import GrammarGuide, TokenCounter, check_gbnf_cached
 from .prefix_cache import (ENV_PREFIX_DIR, MIN_PREFIX_TOKENS, PrefixStateCache, capacity_from_env, common_prefix,
                            install_lean_save, last_logits_only, lean_ram_cache, llama_cpp_version,
@@ -40,7 +41,9 @@ DEFAULT_N_CTX = 16384
 """Context window: MLAgentBench-style prompts with history reach ~8-12k tokens."""
 MIN_ANSWER_TOKENS = 256
 """A prompt must leave at least this much room to answer, else it is 'too long'."""
-TOP_K = 40
+TOP_K = 40  # llama-cpp-python's sampler chain for temperature > 0 (prompt lookup draws the same way)
+TOP_P = 0.95
+MIN_P = 0.05
 LOOKUP_PURPOSES = frozenset({"edit_script", "tree_node"})  # calls that copy much of their prompt
 EMBEDDED_MODEL_NAME = "local:qwen2.5-coder-1.5b-instruct-q4_k_m"
 
@@ -195,15 +198,16 @@ class LlamaCppBackend:
             llama_cpp.llama_perf_context_reset(llm.ctx)
             self._restore_stable_prefix(loaded, messages, tokens)
             cached = _reusable_prefix(llm, tokens)
-            if (self.prompt_lookup and purpose in LOOKUP_PURPOSES and temperature == 0 and gbnf is None
-                    and not any(stop)):
-                return self._complete_with_lookup(llm, tokens, max_new, started)
+            if self.prompt_lookup and purpose in LOOKUP_PURPOSES and gbnf is None and not any(stop):
+                sampler = (Sampler(temperature, top_k=TOP_K, top_p=TOP_P, min_p=MIN_P, seed=self.seed)
+                           if temperature > 0 else None)
+                return self._complete_with_lookup(llm, tokens, max_new, started, sampler)
             guide = GrammarGuide(llm, gbnf, len(tokens), 1 if temperature == 0 else TOP_K) if gbnf else None
             processors = [p for p in (guide, TokenCounter() if progress.listening("tokens") else None) if p]
             try:
                 response = llm.create_completion(
                     prompt=tokens, max_tokens=max_new, temperature=temperature,
-                    stop=[s for s in stop if s], seed=self.seed, top_k=TOP_K, top_p=0.95, min_p=0.05,
+                    stop=[s for s in stop if s], seed=self.seed, top_k=TOP_K, top_p=TOP_P, min_p=MIN_P,
                     repeat_penalty=1.0, logits_processor=processors or None)
             except ValueError as exc:
                 if "context window" in str(exc):
@@ -233,15 +237,17 @@ class LlamaCppBackend:
                         output_tokens=int(usage.get("completion_tokens", 0)), cached_tokens=cached),
             latency_s=latency, stop_reason=choice.get("finish_reason"))
 
-    def _complete_with_lookup(self, llm: Any, tokens: list[int], max_new: int, started: float) -> Completion:
-        """A greedy completion that copies from its prompt (a whole-file edit): the same text
-        as ``create_completion`` at temperature 0, checked a draft at a time."""
+    def _complete_with_lookup(self, llm: Any, tokens: list[int], max_new: int, started: float,
+                              sampler: Sampler | None) -> Completion:
+        """A completion that copies from its prompt (a whole-file edit, a tree node), checked a
+        draft at a time: greedy, the same text as ``create_completion`` at temperature 0;
+        sampled, drawn from the same distribution as its sampler chain."""
         import llama_cpp
 
         on_token = ((lambda n: progress.report("tokens", generated=n)) if progress.listening("tokens")
                     else None)
         try:
-            text, finish, n_out, stats = generate(llm, tokens, max_new, on_token)
+            text, finish, n_out, stats = generate(llm, tokens, max_new, on_token, sampler)
         except RuntimeError as exc:
             llm.reset()
             raise LLMError(f"{self.model} failed: {exc}") from exc
