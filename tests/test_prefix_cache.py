@@ -119,3 +119,26 @@ def test_the_lean_state_is_llama_cpp_pythons_state_minus_the_unused_logits():
     assert lean.llama_state == full.llama_state and lean.n_tokens == full.n_tokens
     assert (lean.scores == full.scores[-1:]).all() and (lean.input_ids == full.input_ids).all()
     assert llm.save_state().scores.shape[0] == 1  # installed on the loaded model
+
+
+@pytest.mark.slow
+def test_the_lean_restore_gives_the_same_answer_without_filling_the_logits_rows():
+    import resource
+
+    from llama_cpp import Llama
+
+    from mlr_copilot.llm.llamacpp import LlamaCppBackend
+
+    backend = LlamaCppBackend.embedded()
+    prompt = [{"role": "user", "content": "Count from one to five in words."}]
+    first = backend.complete(prompt, max_tokens=16)
+    llm = backend.load().llm
+    saved = llm.save_state()
+    llm.reset()
+    llm.load_state(saved)  # the lean restore
+    assert llm.n_tokens == saved.n_tokens and (llm.input_ids == saved.input_ids).all()
+    assert backend.complete(prompt, max_tokens=16).text == first.text
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    Llama.load_state(llm, saved)  # llama-cpp-python's own restore spreads the logits row
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    print(f"llama-cpp-python's restore raised the peak by {grown_mb:.0f} MB")

@@ -32,7 +32,7 @@ from .grammar import build_gbnf, limits_for_max_tokens
 from .prompt_lookup import Sampler, generate
 from .sampling import GrammarGuide, TokenCounter, check_gbnf_cached
 from .prefix_cache import (ENV_PREFIX_DIR, MIN_PREFIX_TOKENS, PrefixStateCache, capacity_from_env, common_prefix,
-                           install_lean_save, last_logits_only, lean_ram_cache, llama_cpp_version,
+                           install_lean_states, last_logits_only, lean_ram_cache, llama_cpp_version,
                            to_llama_state)
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ MIN_ANSWER_TOKENS = 256
 TOP_K = 40  # llama-cpp-python's sampler chain for temperature > 0 (prompt lookup draws the same way)
 TOP_P = 0.95
 MIN_P = 0.05
-LOOKUP_PURPOSES = frozenset({"edit_script", "tree_node"})  # calls that copy much of their prompt
+# Calls that copy much of their prompt: whole-file edits, tree nodes, and agent steps, which
+# repeat their plan, file names and earlier results.
+LOOKUP_PURPOSES = frozenset({"edit_script", "tree_node", "agent_step"})
 EMBEDDED_MODEL_NAME = "local:qwen2.5-coder-1.5b-instruct-q4_k_m"
 
 _MODELS: dict[tuple, "_Loaded"] = {}
@@ -160,7 +162,7 @@ class LlamaCppBackend:
         # between steps (research log, summaries) alternate on this one model, and without
         # it every agent step would re-read the whole shared prefix after a fast call.
         llm.set_cache(lean_ram_cache(KV_STATE_CACHE_BYTES))
-        install_lean_save(llm)
+        install_lean_states(llm)
         load_s = time.monotonic() - started
         log.info("loaded %s in %.1f s (n_ctx=%d, threads=%d)", self.model_path.name, load_s,
                  self.n_ctx, self.n_threads)
@@ -198,10 +200,11 @@ class LlamaCppBackend:
             llama_cpp.llama_perf_context_reset(llm.ctx)
             self._restore_stable_prefix(loaded, messages, tokens)
             cached = _reusable_prefix(llm, tokens)
-            if self.prompt_lookup and purpose in LOOKUP_PURPOSES and gbnf is None and not any(stop):
+            if (self.prompt_lookup and purpose in LOOKUP_PURPOSES and not any(stop)
+                    and (gbnf is None or temperature == 0)):
                 sampler = (Sampler(temperature, top_k=TOP_K, top_p=TOP_P, min_p=MIN_P, seed=self.seed)
                            if temperature > 0 else None)
-                return self._complete_with_lookup(llm, tokens, max_new, started, sampler)
+                return self._complete_with_lookup(llm, tokens, max_new, started, sampler, gbnf)
             guide = GrammarGuide(llm, gbnf, len(tokens), 1 if temperature == 0 else TOP_K) if gbnf else None
             processors = [p for p in (guide, TokenCounter() if progress.listening("tokens") else None) if p]
             try:
@@ -238,19 +241,31 @@ class LlamaCppBackend:
             latency_s=latency, stop_reason=choice.get("finish_reason"))
 
     def _complete_with_lookup(self, llm: Any, tokens: list[int], max_new: int, started: float,
-                              sampler: Sampler | None) -> Completion:
-        """A completion that copies from its prompt (a whole-file edit, a tree node), checked a
-        draft at a time: greedy, the same text as ``create_completion`` at temperature 0;
-        sampled, drawn from the same distribution as its sampler chain."""
+                              sampler: Sampler | None, gbnf: str | None) -> Completion:
+        """A completion that copies from its prompt (a whole-file edit, a tree node, an agent
+        step repeating its plan), checked a draft at a time: greedy, the same text as
+        ``create_completion`` at temperature 0 (under the same grammar, if any); sampled,
+        drawn from the same distribution as its sampler chain. Uses and feeds the RAM cache
+        of prompt states as ``create_completion`` does."""
         import llama_cpp
 
         on_token = ((lambda n: progress.report("tokens", generated=n)) if progress.listening("tokens")
                     else None)
+        guide = GrammarGuide(llm, gbnf, len(tokens), 1) if gbnf else None
         try:
-            text, finish, n_out, stats = generate(llm, tokens, max_new, on_token, sampler)
+            _restore_from_ram_cache(llm, tokens)
+            text, finish, n_out, stats = generate(llm, tokens, max_new, on_token, sampler,
+                                                  guide.greedy_token if guide else None)
+            if llm.cache is not None:
+                llm.cache[llm.input_ids[:llm.n_tokens].tolist()] = llm.save_state()
         except RuntimeError as exc:
             llm.reset()
+            if guide is not None and "grammar" in str(exc):
+                raise LLMBadResponseError(f"{self.model}: constrained decoding failed: {exc}") from exc
             raise LLMError(f"{self.model} failed: {exc}") from exc
+        finally:
+            if guide:
+                guide.close()
         perf = llama_cpp.llama_perf_context(llm.ctx)
         latency = time.monotonic() - started
         self.last_stats = {
@@ -295,6 +310,19 @@ def _tokenize(loaded: _Loaded, messages: list[dict]) -> list[int]:
     prompt = loaded.format(messages)
     # the template writes any BOS itself; special=True turns <|im_start|> etc. into their tokens
     return loaded.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+
+def _restore_from_ram_cache(llm: Any, tokens: list[int]) -> None:
+    """Load the RAM cache's state for the longest prefix of ``tokens`` when it holds more of
+    them than the context does (``create_completion``'s own rule)."""
+    if llm.cache is None:
+        return
+    try:
+        item = llm.cache[tokens]
+    except KeyError:
+        return
+    if common_prefix(item.input_ids[:item.n_tokens].tolist(), tokens) > _reusable_prefix(llm, tokens):
+        llm.load_state(item)
 
 
 def _reusable_prefix(llm: Any, tokens: list[int]) -> int:

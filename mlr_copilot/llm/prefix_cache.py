@@ -217,10 +217,34 @@ def lean_save_state(llm: Any) -> Any:
                       llama_state=data, llama_state_size=n_bytes, seed=llm._seed)
 
 
-def install_lean_save(llm: Any) -> None:
-    """Make ``llm.save_state`` (called by llama-cpp-python after each cached completion, and
-    by the prefix cache) the lean version above, for this model object only."""
+def lean_load_state(llm: Any, state: Any) -> None:
+    """``llm.load_state(state)`` without touching the logits rows: llama-cpp-python spreads
+    the saved last row over up to ``n_batch`` rows of its logits array (about 300 MB made
+    resident at the first restore) and copies the state once more, although without
+    ``logits_all`` nothing reads those rows (sampling reads llama.cpp's own logits)."""
+    import ctypes
+
+    import llama_cpp
+
+    llm.input_ids = state.input_ids.copy()
+    llm.n_tokens = state.n_tokens
+    llm._requires_eval = True
+    llm._seed = state.seed
+    size = int(state.llama_state_size)
+    data = bytes(state.llama_state)
+    if len(data) < size:
+        raise RuntimeError("Failed to set llama state data: the saved state is shorter than its size")
+    src = ctypes.cast(ctypes.c_char_p(data), ctypes.POINTER(ctypes.c_uint8))  # no copy of the bytes
+    if llama_cpp.llama_state_set_data(llm._ctx.ctx, src, size) != size:
+        raise RuntimeError("Failed to set llama state data")
+
+
+def install_lean_states(llm: Any) -> None:
+    """Make ``llm.save_state`` and ``llm.load_state`` (called by llama-cpp-python around each
+    cached completion, and by the prefix cache) the lean versions above, for this model
+    object only."""
     llm.save_state = lambda: lean_save_state(llm)
+    llm.load_state = lambda state: lean_load_state(llm, state)
 
 
 def lean_ram_cache(capacity_bytes: int) -> Any:
