@@ -206,7 +206,8 @@ def demo_figures(repeat: int, task: str, steps: int = 10) -> dict:
     for name, done in runs.items():
         out[name] = {"median_step_s": statistics.median(statistics.median(r["model_s"]) for r in done),
                      "peak_rss_gb": max(r["peak_rss_gb"] for r in done),
-                     "steps_done": [r["steps"] for r in done], "actions": done[0]["actions"]}
+                     "steps_done": [r["steps"] for r in done], "actions": done[0]["actions"],
+                     "step_s": [[round(x, 1) for x in r["model_s"]] for r in done]}
     keys = {json.dumps(r["action_keys"]) for name in runs for r in runs[name]}
     out["same_actions"] = len(keys) == 1
     out["ratio"] = out["now"]["median_step_s"] / max(1e-9, out["before"]["median_step_s"])
