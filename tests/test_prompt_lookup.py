@@ -207,36 +207,3 @@ def test_prompt_lookup_can_be_turned_off_from_the_environment(monkeypatch, tmp_p
         monkeypatch.setenv(ENV_PROMPT_LOOKUP, value)
     assert LlamaCppBackend(tmp_path / "m.gguf").prompt_lookup is expected
     assert LlamaCppBackend(tmp_path / "m.gguf", prompt_lookup=not expected).prompt_lookup is (not expected)
-
-
-@pytest.mark.slow
-def test_real_model_agent_step_under_the_grammar_is_the_same_with_and_without_lookup():
-    import os
-
-    from mlr_copilot.llm import local_model
-    from mlr_copilot.llm.base import ResponseSpec
-    from mlr_copilot.llm.llamacpp import LlamaCppBackend
-
-    if os.environ.get(local_model.ENV_OVERRIDE):
-        pytest.skip("MLR_LOCAL_GGUF points at another model")
-    spec = ResponseSpec(entries=("Research Plan and Status", "Thought", "Action"),
-                        actions={"Inspect Script Lines": ("script_name", "start_line_number", "end_line_number"),
-                                 "Execute Script": ("script_name",)},
-                        arg_types={"Inspect Script Lines": {"start_line_number": "integer",
-                                                            "end_line_number": "integer"}})
-    plan = "1. Run train.py for the baseline. 2. Replace the model in train.py. 3. Run it again."
-    prompt = [{"role": "system", "content": "You are a research agent. Answer with Research Plan and Status, "
-                                            "Thought, Action and Action Input (JSON)."},
-              {"role": "user", "content": f"Your plan so far: {plan}\nStep 1 ran train.py: accuracy 0.71.\n"
-                                          "Copy your plan with step 1 marked done, then choose the next action."}]
-    llm = LlamaCppBackend.embedded()
-    answers = {}
-    for lookup in (False, True):
-        llm.prompt_lookup = lookup
-        llm.load().llm.reset()
-        answers[lookup] = llm.complete(prompt, max_tokens=300, response_spec=spec, purpose="agent_step")
-        print(f"lookup={lookup}: {llm.last_stats['latency_s']:.1f} s, {answers[lookup].usage.output_tokens} tokens, "
-              f"{llm.last_stats.get('lookup_accepted', '-')} of {llm.last_stats.get('lookup_drafted', '-')} drafted "
-              f"tokens kept in {llm.last_stats.get('lookup_checks', '-')} checks")
-    assert answers[True].text == answers[False].text
-    assert "Action:" in answers[True].text

@@ -44,9 +44,10 @@ MIN_ANSWER_TOKENS = 256
 TOP_K = 40  # llama-cpp-python's sampler chain for temperature > 0 (prompt lookup draws the same way)
 TOP_P = 0.95
 MIN_P = 0.05
-# Calls that copy much of their prompt: whole-file edits, tree nodes, and agent steps, which
-# repeat their plan, file names and earlier results.
-LOOKUP_PURPOSES = frozenset({"edit_script", "tree_node", "agent_step"})
+# Calls that copy much of their prompt: whole-file edits and tree nodes. Not agent steps: under
+# their grammar, checking drafts in batches changed a greedy step-2 answer of the digits demo
+# (llama.cpp's logits depend slightly on the batch), and the run took another path.
+LOOKUP_PURPOSES = frozenset({"edit_script", "tree_node"})
 EMBEDDED_MODEL_NAME = "local:qwen2.5-coder-1.5b-instruct-q4_k_m"
 
 _MODELS: dict[tuple, "_Loaded"] = {}
@@ -200,11 +201,10 @@ class LlamaCppBackend:
             llama_cpp.llama_perf_context_reset(llm.ctx)
             self._restore_stable_prefix(loaded, messages, tokens)
             cached = _reusable_prefix(llm, tokens)
-            if (self.prompt_lookup and purpose in LOOKUP_PURPOSES and not any(stop)
-                    and (gbnf is None or temperature == 0)):
+            if self.prompt_lookup and purpose in LOOKUP_PURPOSES and gbnf is None and not any(stop):
                 sampler = (Sampler(temperature, top_k=TOP_K, top_p=TOP_P, min_p=MIN_P, seed=self.seed)
                            if temperature > 0 else None)
-                return self._complete_with_lookup(llm, tokens, max_new, started, sampler, gbnf)
+                return self._complete_with_lookup(llm, tokens, max_new, started, sampler)
             guide = GrammarGuide(llm, gbnf, len(tokens), 1 if temperature == 0 else TOP_K) if gbnf else None
             processors = [p for p in (guide, TokenCounter() if progress.listening("tokens") else None) if p]
             try:
@@ -241,31 +241,24 @@ class LlamaCppBackend:
             latency_s=latency, stop_reason=choice.get("finish_reason"))
 
     def _complete_with_lookup(self, llm: Any, tokens: list[int], max_new: int, started: float,
-                              sampler: Sampler | None, gbnf: str | None) -> Completion:
-        """A completion that copies from its prompt (a whole-file edit, a tree node, an agent
-        step repeating its plan), checked a draft at a time: greedy, the same text as
-        ``create_completion`` at temperature 0 (under the same grammar, if any); sampled,
-        drawn from the same distribution as its sampler chain. Uses and feeds the RAM cache
-        of prompt states as ``create_completion`` does."""
+                              sampler: Sampler | None) -> Completion:
+        """A completion that copies from its prompt (a whole-file edit, a tree node), checked a
+        draft at a time: greedy, the same text as ``create_completion`` at temperature 0 (up to
+        llama.cpp's batch-dependent rounding); sampled, drawn from the same distribution as its
+        sampler chain. Uses and feeds the RAM cache of prompt states as ``create_completion``
+        does."""
         import llama_cpp
 
         on_token = ((lambda n: progress.report("tokens", generated=n)) if progress.listening("tokens")
                     else None)
-        guide = GrammarGuide(llm, gbnf, len(tokens), 1) if gbnf else None
         try:
             _restore_from_ram_cache(llm, tokens)
-            text, finish, n_out, stats = generate(llm, tokens, max_new, on_token, sampler,
-                                                  guide.greedy_token if guide else None)
+            text, finish, n_out, stats = generate(llm, tokens, max_new, on_token, sampler)
             if llm.cache is not None:
                 llm.cache[llm.input_ids[:llm.n_tokens].tolist()] = llm.save_state()
         except RuntimeError as exc:
             llm.reset()
-            if guide is not None and "grammar" in str(exc):
-                raise LLMBadResponseError(f"{self.model}: constrained decoding failed: {exc}") from exc
             raise LLMError(f"{self.model} failed: {exc}") from exc
-        finally:
-            if guide:
-                guide.close()
         perf = llama_cpp.llama_perf_context(llm.ctx)
         latency = time.monotonic() - started
         self.last_stats = {

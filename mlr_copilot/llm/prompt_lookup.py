@@ -162,21 +162,17 @@ class LlamaDecoder:
     Keeps ``Llama.input_ids``/``n_tokens`` true to the KV cache, so the next ordinary call
     reuses the common prefix as it would after ``create_completion``."""
 
-    def __init__(self, llm: Any, sampler: Sampler | None = None,
-                 constrained_greedy: Callable[[Any], int] | None = None):
+    def __init__(self, llm: Any, sampler: Sampler | None = None):
         import llama_cpp
         import numpy as np
 
         self._llm, self._lc, self._np = llm, llama_cpp, np
         self._n_vocab = llm.n_vocab()
         self._sampler = sampler
-        self._constrained = constrained_greedy  # greedy under a grammar (sampling.GrammarGuide.greedy_token)
 
     def _choose(self, i: int, proposal: int | None) -> int:
         row = self._lc.llama_get_logits_ith(self._llm.ctx, i)
         logits = self._np.ctypeslib.as_array(row, shape=(self._n_vocab,))
-        if self._constrained is not None:
-            return self._constrained(logits)
         return int(logits.argmax()) if self._sampler is None else self._sampler.pick(logits, proposal)
 
     def first(self) -> int:
@@ -215,16 +211,14 @@ def evaluate_prompt(llm: Any, tokens: list[int]) -> int:
 
 
 def generate(llm: Any, tokens: list[int], max_new: int, on_token: Callable[[int], None] | None = None,
-             sampler: Sampler | None = None, constrained_greedy: Callable[[Any], int] | None = None,
-             ) -> tuple[str, str, int, dict[str, int]]:
-    """Completion of ``tokens`` on a ``Llama`` with prompt lookup (greedy without a sampler,
-    under a grammar with ``constrained_greedy``): the text, the finish reason ("stop" or
-    "length", as llama-cpp-python reports them), the number of generated tokens (the
-    end-of-text token not counted, as there) and the draft counts."""
+             sampler: Sampler | None = None) -> tuple[str, str, int, dict[str, int]]:
+    """Completion of ``tokens`` on a ``Llama`` with prompt lookup (greedy without a sampler):
+    the text, the finish reason ("stop" or "length", as llama-cpp-python reports them), the
+    number of generated tokens (the end-of-text token not counted, as there) and the draft
+    counts."""
     cached = evaluate_prompt(llm, tokens)
     eos = llm.token_eos()
-    decoder = LlamaDecoder(llm, sampler, constrained_greedy)
-    out, stats = decode_with_lookup(decoder, tokens, max_new, eos, on_token=on_token)
+    out, stats = decode_with_lookup(LlamaDecoder(llm, sampler), tokens, max_new, eos, on_token=on_token)
     stats["cached"] = cached
     llm._requires_eval = True  # the context's last logits are a draft check's, not the answer's
     if out and out[-1] == eos:

@@ -87,21 +87,6 @@ class GrammarGuide:
         out[allowed] = logits[allowed]
         return out
 
-    def greedy_token(self, logits: Any) -> int:
-        """The most likely token the grammar allows after the tokens accepted so far, itself
-        accepted: what ``create_completion`` picks at temperature 0 through this guide. For
-        prompt lookup, which calls it once per generated token, in order."""
-        np = self._np
-        allowed = self._judge(np.array([int(np.argmax(logits))], dtype=np.int32), logits)
-        if allowed.size == 0:
-            self.full_masks += 1
-            allowed = self._judge(self._all_ids, logits)
-        if allowed.size == 0:
-            raise RuntimeError("the grammar allows no token here")
-        token = int(allowed[int(np.argmax(logits[allowed]))])
-        self._lc.llama_sampler_accept(self._sampler, token)
-        return token
-
     def _judge(self, ids: Any, logits: Any) -> Any:
         """The ids among ``ids`` that the grammar allows next."""
         n = len(ids)
