@@ -63,8 +63,8 @@ class _Loaded:
         self.lock = threading.Lock()
 
 
-KV_STATE_CACHE_BYTES = 512 << 20
-"""RAM for saved KV states of earlier prompts (least recently used out); about eight 2k-token
+KV_STATE_CACHE_BYTES = 256 << 20
+"""RAM for saved KV states of earlier prompts (least recently used out); about four 2k-token
 prompts of the 1.5B model (see ``prefix_cache.lean_ram_cache``)."""
 
 
