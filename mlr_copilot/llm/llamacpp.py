@@ -73,7 +73,8 @@ ENV_PROMPT_LOOKUP = "MLR_PROMPT_LOOKUP"
 
 def prompt_lookup_from_env() -> bool:
     """Prompt lookup is on unless ``MLR_PROMPT_LOOKUP`` is 0/false/no/off (to compare speeds, or
-    to rule it out when an answer looks wrong: the text is the same either way)."""
+    to rule it out when an answer looks wrong: greedy text is the same either way, up to
+    llama.cpp's batch-dependent rounding, and sampled text has the same distribution)."""
     return os.environ.get(ENV_PROMPT_LOOKUP, "").strip().lower() not in ("0", "false", "no", "off")
 
 
@@ -98,7 +99,7 @@ class LlamaCppBackend:
         self.n_batch = n_batch
         self.seed = seed
         self.flash_attn = flash_attn
-        # greedy copying calls (LOOKUP_PURPOSES) check drafts in batches; MLR_PROMPT_LOOKUP=0 turns it off
+        # copying calls (LOOKUP_PURPOSES) check drafts in batches; MLR_PROMPT_LOOKUP=0 turns it off
         self.prompt_lookup = prompt_lookup_from_env() if prompt_lookup is None else prompt_lookup
         self.last_stats: dict[str, float] = {}  # timings of the last call, for benchmarks
         self.model_sha256: str | None = None  # set for the embedded model (its verified checksum)
