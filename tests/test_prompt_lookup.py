@@ -8,7 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from mlr_copilot.llm.prompt_lookup import Sampler, decode_with_lookup, draft_from_prompt
+from mlr_copilot.llm.prompt_lookup import (MAX_DRAFT, DraftSizer, Sampler, StopStrings, decode_with_lookup,
+                                          draft_from_prompt)
 
 EOS = 0
 
@@ -110,10 +111,12 @@ class SampledToy:
     def __init__(self, prompt, sampler):
         self.context, self.sampler, self.rows = list(prompt), sampler, []
 
-    @staticmethod
-    def logits(context):
+    FAVOUR = 1.5  # how much the model prefers the token a copy would propose
+
+    @classmethod
+    def logits(cls, context):
         lg = np.zeros(V)
-        lg[(context[-1] + 1) % V] += 1.5
+        lg[(context[-1] + 1) % V] += cls.FAVOUR
         lg[(context[-1] * 3) % V] += 1.0
         return lg
 
@@ -170,6 +173,115 @@ def test_a_draft_token_the_sampler_cannot_draw_is_never_kept():
     assert {sampler.pick(np.array([0.0, 5.0, 4.9]), 2) for _ in range(50)} == {1}
 
 
+class Timed:
+    """A toy model whose checks take simulated time: ``single`` for one token, ``extra`` for
+    each further token of a batch (a CPU: about half a pass; a GPU: almost nothing)."""
+
+    def __init__(self, model, single, extra):
+        self.model, self.single, self.extra = model, single, extra
+        self.now, self.sizes = 0.0, []
+
+    def clock(self):
+        return self.now
+
+    def first(self):
+        self.now += self.single
+        return self.model.first()
+
+    def check(self, tokens):
+        self.now += self.single + self.extra * (len(tokens) - 1)
+        self.sizes.append(len(tokens))
+        self.model.check(tokens)
+
+    def pick(self, i, proposal):
+        return self.model.pick(i, proposal)
+
+    def keep(self, n):
+        self.model.keep(n)
+
+
+class FixedSizer(DraftSizer):
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+
+    def size(self):
+        return self.n
+
+
+def _sampled_time(favour, sizer, seeds=range(20)):
+    """Simulated seconds to sample 60 tokens on a CPU-like cost (a pass 0.1 s, each extra
+    batch token 0.05 s) from a toy that favours the copy by ``favour``, and the batch sizes."""
+    prompt = [0, 1, 2, 3, 4, 5, 6, 7] * 3
+    toy = type("Toy", (SampledToy,), {"FAVOUR": favour})
+    total, sizes = 0.0, []
+    for seed in seeds:
+        timed = Timed(toy(prompt, _sampler(seed)), 0.1, 0.05)
+        out, _ = decode_with_lookup(timed, prompt, 60, eos=-1, clock=timed.clock, sizer=sizer())
+        assert len(out) == 60
+        total, sizes = total + timed.now, sizes + timed.sizes
+    return total, sizes
+
+
+@pytest.mark.parametrize("favour", [1.0, 2.0, 3.0, 4.5])
+def test_sampled_drafts_are_sized_to_what_they_save_on_a_cpu(favour):
+    """However often the copy is kept, the sizer takes at most 5% longer than the best fixed
+    draft length for that case (no lookup at all included): long drafts where they pay, one
+    token or none where they do not."""
+    adaptive, sizes = _sampled_time(favour, DraftSizer)
+    fixed = {n: _sampled_time(favour, lambda n=n: FixedSizer(n))[0] for n in (0, 1, 2, 3, 4, 8, MAX_DRAFT)}
+    assert adaptive <= 1.05 * min(fixed.values()), (adaptive, fixed)
+    if favour <= 2.0:  # copies kept at most about half the time: long drafts waste a third
+        assert adaptive < 0.8 * fixed[MAX_DRAFT], (adaptive, fixed)
+        assert sum(sizes) / len(sizes) < 1.5
+    else:
+        assert max(sizes) > 4
+
+
+def test_drafts_grow_to_the_longest_when_a_copy_is_kept_and_batches_are_cheap():
+    prompt, source, edits = _case(2, n=300, changes=2)
+    gpu = Timed(ToyModel(prompt, source, edits), 0.02, 0.0005)
+    out, _ = decode_with_lookup(gpu, prompt, 1000, EOS, clock=gpu.clock)
+    assert len(out) == 301 and max(gpu.sizes) == MAX_DRAFT + 1
+    assert gpu.now < 301 * 0.02 / 6
+
+
+def test_the_sizer_learns_the_cost_of_extra_tokens_from_timings():
+    sizer = DraftSizer(prior_ratio=0.5)
+    assert sizer.cost_ratio() == 0.5  # nothing measured yet
+    for n in (1, 3, 2, 5, 1, 4):
+        sizer.checked(n, 0.12 + 0.03 * (n - 1))
+    assert sizer.cost_ratio() == pytest.approx(0.25)
+    for _ in range(20):
+        sizer.drafted(4, 4)  # every draft token kept
+    long_drafts = sizer.size()
+    for _ in range(20):
+        sizer.drafted(4, 1)  # most drafts cut after one token
+    assert long_drafts == MAX_DRAFT and sizer.size() <= 2
+
+
+class Letters:
+    """Detokenizes toy tokens: token t is the letter chr(ord('a') + t % 26)."""
+
+    @staticmethod
+    def detokenize(tokens):
+        return bytes(ord("a") + t % 26 for t in tokens)
+
+
+def test_generation_ends_at_a_stop_string_even_inside_a_kept_draft():
+    prompt, source, edits = _case(3, n=200, changes=0)
+    full = plain_greedy(ToyModel(prompt, source, edits), 1000)
+    text = Letters.detokenize(full[:-1])
+    stop = text[120:123].decode()  # a string that ends inside the copied part
+    first = text.find(stop.encode())
+    stops = StopStrings(Letters, [stop])
+    model = ToyModel(prompt, source, edits)
+    out, _ = decode_with_lookup(model, prompt, 1000, EOS, is_done=stops)
+    assert len(out) == first + len(stop)  # not one token more
+    assert stops.cut(Letters.detokenize(out)) == text[:first]
+    assert StopStrings(Letters, ["zzzzzz"]).cut(text) is None
+
+
 @pytest.mark.slow
 def test_real_model_whole_file_edit_is_the_same_with_and_without_lookup():
     import os
@@ -194,6 +306,10 @@ def test_real_model_whole_file_edit_is_the_same_with_and_without_lookup():
           f"{llm.last_stats['lookup_drafted']} drafted tokens kept)")
     assert fast.text == plain.text
     assert fast.usage.output_tokens == plain.usage.output_tokens
+    cut = llm.complete(prompt, max_tokens=700, purpose="edit_script", stop=["def f4("])
+    llm.prompt_lookup = False
+    assert cut.text == llm.complete(prompt, max_tokens=700, purpose="edit_script", stop=["def f4("]).text
+    assert "def f3(" in cut.text and "def f4(" not in cut.text and cut.stop_reason == "stop"
 
 
 @pytest.mark.parametrize("value, expected", [(None, True), ("", True), ("1", True), ("0", False),

@@ -202,10 +202,10 @@ class LlamaCppBackend:
             llama_cpp.llama_perf_context_reset(llm.ctx)
             self._restore_stable_prefix(loaded, messages, tokens)
             cached = _reusable_prefix(llm, tokens)
-            if self.prompt_lookup and purpose in LOOKUP_PURPOSES and gbnf is None and not any(stop):
+            if self.prompt_lookup and purpose in LOOKUP_PURPOSES and gbnf is None:
                 sampler = (Sampler(temperature, top_k=TOP_K, top_p=TOP_P, min_p=MIN_P, seed=self.seed)
                            if temperature > 0 else None)
-                return self._complete_with_lookup(llm, tokens, max_new, started, sampler)
+                return self._complete_with_lookup(llm, tokens, max_new, started, sampler, stop)
             guide = GrammarGuide(llm, gbnf, len(tokens), 1 if temperature == 0 else TOP_K) if gbnf else None
             processors = [p for p in (guide, TokenCounter() if progress.listening("tokens") else None) if p]
             try:
@@ -242,7 +242,7 @@ class LlamaCppBackend:
             latency_s=latency, stop_reason=choice.get("finish_reason"))
 
     def _complete_with_lookup(self, llm: Any, tokens: list[int], max_new: int, started: float,
-                              sampler: Sampler | None) -> Completion:
+                              sampler: Sampler | None, stop: Sequence[str]) -> Completion:
         """A completion that copies from its prompt (a whole-file edit, a tree node), checked a
         draft at a time: greedy, the same text as ``create_completion`` at temperature 0 (up to
         llama.cpp's batch-dependent rounding); sampled, drawn from the same distribution as its
@@ -254,7 +254,7 @@ class LlamaCppBackend:
                     else None)
         try:
             _restore_from_ram_cache(llm, tokens)
-            text, finish, n_out, stats = generate(llm, tokens, max_new, on_token, sampler)
+            text, finish, n_out, stats = generate(llm, tokens, max_new, on_token, sampler, stop)
             if llm.cache is not None:
                 llm.cache[llm.input_ids[:llm.n_tokens].tolist()] = llm.save_state()
         except RuntimeError as exc:

@@ -4,8 +4,9 @@ A whole-file edit copies most of the script it was given. At 15 tokens/s on two 
 100-line script costs a minute to write out one token at a time, although most of those
 tokens are already in the prompt. Here, after each token, the longest recent n-gram of the
 text so far is looked up in the prompt and the tokens that followed it there are proposed as
-a draft; the model checks the whole draft in one batch (about the cost of one token on a
-CPU) and keeps the part it would have produced itself:
+a draft; the model checks the whole draft in one batch (on two CPU cores each extra token
+of a batch costs about half a single pass, on a GPU almost nothing, so ``DraftSizer`` sizes
+drafts from measured costs) and keeps the part it would have produced itself:
 
 * greedy: a draft token is kept only where it equals the argmax at that position, so the
   output is the greedy output, token for token;
@@ -23,10 +24,10 @@ positions only.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any, Callable, Protocol, Sequence
 
-MAX_DRAFT = 16  # the longest draft: a CPU checks 16 tokens in about the time of four single ones
-FIRST_DRAFT = 4  # a draft grows while whole drafts are kept and shrinks when one is cut
+MAX_DRAFT = 16  # the longest draft
 MAX_NGRAM = 4  # the longest suffix looked up in the prompt (longer is more precise, rarer)
 MIN_NGRAM = 2  # a single token matches too many places to be worth a check
 
@@ -67,26 +68,91 @@ class Decoder(Protocol):
         """Drop the context beyond its first ``n_tokens`` tokens (a rejected draft)."""
 
 
+class DraftSizer:
+    """How long the next draft should be, from what checks cost on this machine and how often
+    draft tokens are kept.
+
+    Within a copy, drafts are kept whole: the draft doubles after each one kept whole and
+    shrinks to just past the cut after one that was not (the copy ended, or changed place).
+    The cost sets a ceiling: a check of ``1 + k`` tokens costs about ``c1 + k * e`` (``c1``
+    one token, ``e`` each extra one; on the 2-core CPU this project is measured on ``e`` is
+    about half of ``c1``, on a GPU a few percent of it). The i-th draft token saves a pass
+    only when it and the ones before it are all kept, with chance about ``a**i`` (``a``: the
+    recent share of draft tokens kept), so a draft is not longer than the largest ``i`` with
+    ``a**i >= e / c1``. Both are measured as the call goes: a sampled tree node that keeps
+    60% of its draft tokens gets drafts of one or two tokens on a CPU, a greedy edit long ones."""
+
+    WEIGHT = 0.2  # of the newest draft token (kept or cut) in the share of kept ones
+    DECAY = 0.9  # the weight of older checks, per new one, in the cost fit
+    PROBE_EVERY = 4  # while no draft is worth it, one check in this many still drafts a token
+
+    def __init__(self, *, max_draft: int = MAX_DRAFT, first: int = 4, prior_ratio: float = 0.5,
+                 prior_kept: float = 0.8):
+        self.max_draft = max_draft
+        self.prior_ratio = prior_ratio
+        self.kept_share = prior_kept
+        self._run = first  # the length within a copy, before the cost ceiling
+        self._sums = [0.0] * 5  # weighted sums of 1, k, k*k, seconds, k*seconds over checks
+        self._probe = 0
+
+    def size(self) -> int:
+        """Draft tokens for the next check; 0 when drafting costs more than it saves, except
+        for an occasional one-token probe that notices when copying starts."""
+        a = self.kept_share
+        worth = self.max_draft if a >= 1.0 else (math.log(self.cost_ratio()) / math.log(a) if a > 0 else 0.0)
+        if worth >= 1:
+            return int(min(self._run, self.max_draft, worth))
+        self._probe = (self._probe + 1) % self.PROBE_EVERY
+        return 1 if self._probe == 0 else 0
+
+    def cost_ratio(self) -> float:
+        """``e / c1`` by least squares over the recent checks; the prior until their sizes vary."""
+        w, sk, skk, st, skt = self._sums
+        spread = w * skk - sk * sk
+        if w <= 0 or spread <= 1e-6 * max(1.0, w * skk):
+            return self.prior_ratio
+        e = (w * skt - sk * st) / spread
+        c1 = (st - e * sk) / w
+        if c1 <= 0:
+            return self.prior_ratio
+        return min(2.0, max(0.01, e / c1))
+
+    def checked(self, n_tokens: int, seconds: float) -> None:
+        k = n_tokens - 1
+        self._sums = [s * self.DECAY + x for s, x in zip(self._sums, (1.0, k, k * k, seconds, k * seconds))]
+
+    def drafted(self, n_draft: int, n_kept: int) -> None:
+        for kept in [1.0] * n_kept + ([0.0] if n_kept < n_draft else []):
+            self.kept_share += self.WEIGHT * (kept - self.kept_share)
+        self._run = min(self.max_draft, 2 * self._run) if n_kept == n_draft else n_kept + 1
+
+
 def decode_with_lookup(decoder: Decoder, prompt: Sequence[int], max_new: int, eos: int, *,
-                       on_token: Callable[[int], None] | None = None) -> tuple[list[int], dict[str, int]]:
-    """Generate up to ``max_new`` tokens, checking drafts from the prompt in batches.
-    Returns the tokens (an ending ``eos`` included) and counts: batches checked, drafted and
-    accepted tokens."""
+                       on_token: Callable[[int], None] | None = None,
+                       clock: Callable[[], float] = time.perf_counter,
+                       sizer: DraftSizer | None = None,
+                       is_done: Callable[[list[int]], bool] | None = None) -> tuple[list[int], dict[str, int]]:
+    """Generate up to ``max_new`` tokens, checking drafts from the prompt in batches, each as
+    long as ``sizer`` finds worth it (timed with ``clock``), until ``eos`` or until
+    ``is_done(tokens so far)``. Returns the tokens (an ending ``eos`` included) and counts:
+    batches checked, drafted and accepted tokens."""
     out: list[int] = []
     stats = {"checks": 0, "drafted": 0, "accepted": 0}
+    sizer = sizer or DraftSizer()
     n_context = len(prompt)
     hint: int | None = None
-    size = FIRST_DRAFT
     nxt = decoder.first()
     while True:
         out.append(nxt)
         if on_token:
             on_token(len(out))
-        if nxt == eos or len(out) >= max_new:
+        if nxt == eos or len(out) >= max_new or (is_done and is_done(out)):
             return out, stats
         draft, at = draft_from_prompt(list(prompt) + out, len(prompt), hint=hint,
-                                      n_draft=min(size, max_new - len(out)))
+                                      n_draft=min(sizer.size(), max_new - len(out)))
+        started = clock()
         decoder.check([nxt] + draft)
+        sizer.checked(1 + len(draft), clock() - started)
         stats["checks"] += 1
         stats["drafted"] += len(draft)
         matched, after = 0, None
@@ -99,11 +165,12 @@ def decode_with_lookup(decoder: Decoder, prompt: Sequence[int], max_new: int, eo
             matched += 1
             if on_token:
                 on_token(len(out))
-            if token == eos:
-                break
+            if token == eos or (is_done and is_done(out)):
+                stats["accepted"] += matched
+                return out[:max_new], stats
         stats["accepted"] += matched
         if draft:
-            size = min(MAX_DRAFT, size * 2) if matched == len(draft) else max(2, matched + 1)
+            sizer.drafted(len(draft), matched)
             hint = at + matched + 1  # where the copy's next token is, if it goes on
         n_context += 1 + matched
         if matched < len(draft):
@@ -210,17 +277,42 @@ def evaluate_prompt(llm: Any, tokens: list[int]) -> int:
     return keep
 
 
+class StopStrings:
+    """``is_done`` for ``decode_with_lookup``: true once the text holds one of ``stop``."""
+
+    def __init__(self, llm: Any, stop: Sequence[str]):
+        self._llm = llm
+        self.stops = [s.encode("utf-8") for s in stop if s]
+        self._text, self._seen = b"", 0
+
+    def __call__(self, out: list[int]) -> bool:
+        start = max(0, len(self._text) - max(len(s) for s in self.stops) + 1)
+        self._text += self._llm.detokenize(out[self._seen:])
+        self._seen = len(out)
+        return any(s in self._text[start:] for s in self.stops)
+
+    def cut(self, text: bytes) -> bytes | None:
+        """``text`` up to its first stop string, or None when it holds none."""
+        at = min((i for i in (text.find(s) for s in self.stops) if i >= 0), default=-1)
+        return text[:at] if at >= 0 else None
+
+
 def generate(llm: Any, tokens: list[int], max_new: int, on_token: Callable[[int], None] | None = None,
-             sampler: Sampler | None = None) -> tuple[str, str, int, dict[str, int]]:
-    """Completion of ``tokens`` on a ``Llama`` with prompt lookup (greedy without a sampler):
-    the text, the finish reason ("stop" or "length", as llama-cpp-python reports them), the
-    number of generated tokens (the end-of-text token not counted, as there) and the draft
-    counts."""
+             sampler: Sampler | None = None, stop: Sequence[str] = ()) -> tuple[str, str, int, dict[str, int]]:
+    """Completion of ``tokens`` on a ``Llama`` with prompt lookup (greedy without a sampler),
+    ending at the first of ``stop`` (left out of the text, as llama-cpp-python does): the text,
+    the finish reason ("stop" or "length", as there), the number of generated tokens (the
+    end-of-text token not counted) and the draft counts."""
     cached = evaluate_prompt(llm, tokens)
     eos = llm.token_eos()
-    out, stats = decode_with_lookup(LlamaDecoder(llm, sampler), tokens, max_new, eos, on_token=on_token)
+    stops = StopStrings(llm, stop) if any(stop) else None
+    out, stats = decode_with_lookup(LlamaDecoder(llm, sampler), tokens, max_new, eos, on_token=on_token,
+                                    is_done=stops)
     stats["cached"] = cached
     llm._requires_eval = True  # the context's last logits are a draft check's, not the answer's
-    if out and out[-1] == eos:
-        return llm.detokenize(out[:-1]).decode("utf-8", errors="ignore"), "stop", len(out) - 1, stats
-    return llm.detokenize(out).decode("utf-8", errors="ignore"), "length", len(out), stats
+    ended = bool(out) and out[-1] == eos
+    text = llm.detokenize(out[:-1] if ended else out)
+    cut = stops.cut(text) if stops else None
+    if cut is not None:
+        return cut.decode("utf-8", errors="ignore"), "stop", len(out) - ended, stats
+    return text.decode("utf-8", errors="ignore"), "stop" if ended else "length", len(out) - ended, stats
