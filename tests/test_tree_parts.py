@@ -55,7 +55,11 @@ def test_direction_comes_from_the_task_then_the_problem_then_the_metric_name():
 def test_code_comes_from_the_longest_python_block():
     text = "Plan: use an SVM.\n```\npip install x\n```\n```python\nimport os\nprint(1)\n```\nThat's it."
     assert extract_code(text) == "import os\nprint(1)\n"
-    assert plan_text(text) == "Plan: use an SVM. That's it."
+    assert plan_text(text) == "use an SVM."
+    listed = ("### Plan\n1. **Model**: a random forest with 300 trees (max_depth=12).\n2. Load the data.\n"
+              "```python\nprint(1)\n```\nThis script uses 300 trees.")
+    assert plan_text(listed) == "Model: a random forest with 300 trees (max_depth=12)."
+    assert plan_text("Use an SVM with C=3.5 on scaled pixels") == "Use an SVM with C=3.5 on scaled pixels"
     assert extract_code("Sure:\n```python\nprint(2)\n") == "print(2)\n"  # cut off before the fence closed
     assert extract_code("```py\nprint(3)```") == "print(3)\n"
     assert extract_code("no code here") is None and extract_code("```python\n\n```") is None

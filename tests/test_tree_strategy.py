@@ -53,7 +53,7 @@ def test_drafts_then_greedy_improve_and_final_restore_of_the_best(tmp_path):
     assert "Improve node 2 (validation accuracy 0.8" in p[2] and "# 0.8" in p[2]
     assert "Improve node 3" in p[3] and "Write a first complete solution" in p[0]
     assert "data/train.csv" in p[0] and "shape: 3 rows x 3 columns" in p[0]
-    assert "Node 1 (draft): Plan: a model scoring 0.6. -> validation accuracy 0.6" in p[1]
+    assert "Node 1 (draft): a model scoring 0.6. -> validation accuracy 0.6" in p[1]
     # No response grammar: the local backend generates the code block freely.
     calls = [c for c in m.main.calls if c["purpose"] == "tree_node"]
     assert all(c["response_spec"] is None for c in calls)
@@ -90,7 +90,7 @@ def test_debug_picks_buggy_leaves_within_the_depth_limit(tmp_path):
     assert "The script of node 1 failed" in p[1] and "ZeroDivisionError" in p[1]
     assert "NameError" in p[2] and "Exit code: 1" in p[2]
     assert not re.search(r"after [0-9.]+ s", p[2])  # run times stay out of prompts (resume, replay)
-    assert "Node 1 (draft): Plan: bad. -> failed: ZeroDivisionError: division by zero" in p[1]
+    assert "Node 1 (draft): bad. -> failed: ZeroDivisionError: division by zero" in p[1]
 
 
 def test_repeated_code_is_asked_again_once_warmer_then_skipped(tmp_path):
@@ -131,6 +131,28 @@ def test_an_answer_without_code_is_asked_again_once(tmp_path):
     steps = steps_of(result.run_dir)
     assert [s["action"] for s in steps] == ["Write File", "Execute Script", "Skip Node", "Final Answer"]
     assert steps[2]["parse_attempts"] == 2
+
+
+def test_the_answer_ends_where_its_code_block_closes(tmp_path):
+    """Text after the block is never used, so the model is not left to write it (on two CPU
+    cores an explanation after the script costs seconds per node)."""
+    root = make_project(tmp_path)
+    m = models([good(0.7) + "This script uses a forest, which should help.\n"])
+    result = run_experiment(options(root, max_steps=1, tree_drafts=1), models=m, feedback=NoFeedback())
+    call = [c for c in m.main.calls if c["purpose"] == "tree_node"][0]
+    assert call["stop"] == ["\n```\n"]
+    assert nodes_of(result.run_dir)[0]["metric"] == 0.7
+    assert "should help" not in steps_of(result.run_dir)[0]["response"]
+
+
+def test_an_answer_cut_at_another_block_is_asked_again_without_the_cut(tmp_path):
+    root = make_project(tmp_path)
+    echoed = f"The error was:\n```\nZeroDivisionError\n```\nFixed:\n```python\n{script(0.9)}```\n"
+    m = models([echoed, echoed])
+    result = run_experiment(options(root, max_steps=1, tree_drafts=1), models=m, feedback=NoFeedback())
+    calls = [c for c in m.main.calls if c["purpose"] == "tree_node"]
+    assert [c["stop"] for c in calls] == [["\n```\n"], []]
+    assert nodes_of(result.run_dir)[0]["metric"] == 0.9  # not the echoed error run as a script
 
 
 def test_a_debug_that_gives_back_the_same_code_is_not_chosen_again(tmp_path):

@@ -7,8 +7,9 @@
   run of the task), and the prompt of one node (``prompts/tree_node.txt``): memory of earlier
   nodes, the stage's instructions with the parent's code (and, to debug, its error output),
   and the human's latest feedback.
-* ``extract_code`` / ``plan_text`` / ``compile_error``: the script from the fenced block,
-  the plan around it, and a syntax check that needs no run.
+* ``extract_code`` / ``opens_python_block`` / ``plan_text`` / ``compile_error``: the script
+  from the fenced block, whether there is one, the plan around it, and a syntax check that
+  needs no run.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ PREVIEW_MAX_COLUMNS = 8  # wider tables show their first and last columns and a 
 PREVIEW_TEXT_CHARS = 400
 COUNT_ROWS_MAX_BYTES = 200 << 20  # larger files are not read to the end to count rows
 MEMORY_NODES = 8  # earlier nodes listed in the prompt
-PLAN_CHARS = 300
+PLAN_CHARS = 200
 ERROR_HEAD_CHARS = 600
 ERROR_TAIL_CHARS = 1400
 IMPROVE_IDEAS = (  # taken in turn, so successive improvements try different kinds of change
@@ -61,12 +62,23 @@ def extract_code(response: str) -> str | None:
     return code.strip("\n") + "\n"
 
 
+def opens_python_block(response: str) -> bool:
+    """Whether the response opens a ```python block (an answer cut at its first closing fence
+    that does not was cut at some other block, or has no code)."""
+    return any(m.group(1).lower() in ("python", "py", "python3") for m in _FENCE.finditer(response or ""))
+
+
 def plan_text(response: str) -> str:
-    """The model's words outside the code blocks, on one line, cut to ``PLAN_CHARS``, without
-    markdown headings and bold marks (small models copy them from the memory into new plans)."""
+    """The first sentence of the model's words outside the code blocks, on one line, cut to
+    ``PLAN_CHARS``, without a "Plan:" label, list numbers, markdown headings and bold marks.
+    The memory of later prompts shows these plans: long, list-like ones there taught the
+    embedded model to write long, list-like plans (a hundred tokens a node) that said little."""
     text = _FENCE.sub(" ", response or "")
-    text = re.sub(r"(?m)^[ \t]*#+[ \t]*", "", text).replace("**", "")
+    text = re.sub(r"(?m)^[ \t]*(#+|[-*]|\d+[.)])[ \t]*", "", text).replace("**", "")
     text = " ".join(text.split())
+    text = re.sub(r"^(the )?plan\b[ \t]*:?[ \t]*", "", text, flags=re.IGNORECASE)
+    end = re.search(r"[.!?](?=\s|$)", text)
+    text = text[:end.end()] if end else text
     return text[:PLAN_CHARS].rstrip() + ("…" if len(text) > PLAN_CHARS else "")
 
 

@@ -28,7 +28,7 @@ from .experiment import AgentState, EnvironmentLike, StepRecorder
 from .metric import MetricSpec, parse_metric
 from .tree import Node, Tree, TreePolicy, code_hash
 from .tree_prompts import (compile_error, data_preview, error_excerpt, extract_code, last_error_line,
-                           node_prompt, outcome_text, plan_text, system_prompt)
+                           node_prompt, opens_python_block, outcome_text, plan_text, system_prompt)
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ FIX_TEMPERATURE = 0.5  # improve and debug: at 0 the embedded model gave back it
 # unchanged in 19 of 28 such answers (suite of 2026-12-01), each costing a second call
 NO_CODE_NOTE = ("Your last answer held no ```python code block, so there was nothing to run. Give the "
                 "plan in one sentence, then the complete script in a ```python code block.")
+CODE_END = "\n```\n"  # the answer stops where its code block closes: what follows is never used
 RETRY_TEMPERATURE = 0.7  # asked again after no code or repeated code: at 0 a small model copies again
 OUTPUT_READ_MAX_BYTES = 4 << 20  # of a script's full output, searched for the metric line
 
@@ -111,12 +112,15 @@ class TreeAgent:
         except BaseException:  # no answer, no node (a resume rebuilds the tree from the records)
             self.tree.nodes.pop()
             raise
-        code, retried = extract_code(completion.text), []
+        code = extract_code(completion.text) if opens_python_block(completion.text) else None
+        retried: list[str] = []
         note = self._retry_note(code)
-        if note:  # asked once more, warmer, rather than losing the node to a copy or to no code
+        if note:  # asked once more, warmer, rather than losing the node to a copy or to no code;
+            # without the stop at the closing fence when the first answer was cut at another block
             retried.append(note)
             try:
-                completion, prompt = self._ask(node, feedback, note=retried[0], temperature=RETRY_TEMPERATURE)
+                completion, prompt = self._ask(node, feedback, note=retried[0], temperature=RETRY_TEMPERATURE,
+                                               stop=(CODE_END,) if code is not None else ())
             except BaseException:
                 self.tree.nodes.pop()
                 raise
@@ -211,7 +215,7 @@ class TreeAgent:
 
     # ------------------------------------------------------------------ the model
     def _ask(self, node: Node, feedback: str | None, *, note: str | None = None,
-             temperature: float | None = None) -> tuple[Completion, str]:
+             temperature: float | None = None, stop: tuple[str, ...] = (CODE_END,)) -> tuple[Completion, str]:
         if temperature is None:
             temperature = DRAFT_TEMPERATURE if node.stage == "draft" else FIX_TEMPERATURE
         with_memory = True
@@ -220,7 +224,7 @@ class TreeAgent:
                                  feedback=feedback, with_memory=with_memory, note=note)
             messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
             try:
-                completion = self.models.main.complete(messages, max_tokens=self.max_tokens,
+                completion = self.models.main.complete(messages, max_tokens=self.max_tokens, stop=stop,
                                                        temperature=temperature, purpose="tree_node")
             except LLMContextTooLongError:
                 if not with_memory:
