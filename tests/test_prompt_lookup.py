@@ -8,8 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from mlr_copilot.llm.prompt_lookup import (MAX_DRAFT, DraftSizer, Sampler, StopStrings, decode_with_lookup,
-                                          draft_from_prompt)
+from mlr_copilot.llm.prompt_lookup import (MAX_DRAFT, DraftSizer, RepeatGuard, Sampler, StopStrings,
+                                          decode_with_lookup, draft_from_prompt)
 
 EOS = 0
 
@@ -280,6 +280,23 @@ def test_generation_ends_at_a_stop_string_even_inside_a_kept_draft():
     assert len(out) == first + len(stop)  # not one token more
     assert stops.cut(Letters.detokenize(out)) == text[:first]
     assert StopStrings(Letters, ["zzzzzz"]).cut(text) is None
+
+
+def test_an_answer_that_repeats_itself_is_ended_early():
+    sentences = list(range(100, 160))  # the same 60 tokens written over and over
+    prompt = list(range(1, 30))
+    guard = RepeatGuard(prompt)
+    out, _ = decode_with_lookup(ToyModel(prompt, sentences * 25, {}), prompt, 1500, EOS, is_done=guard)
+    assert guard.fired and len(out) < 4 * len(sentences)
+
+
+def test_copying_text_the_prompt_repeats_is_not_cut():
+    block = list(range(100, 160))
+    source = block * 3 + list(range(200, 260))
+    prompt = [5, 6] + source + [7]
+    guard = RepeatGuard(prompt)
+    out, _ = decode_with_lookup(ToyModel(prompt, source, {}), prompt, 1500, EOS, is_done=guard)
+    assert not guard.fired and out == source + [EOS]
 
 
 @pytest.mark.slow

@@ -297,17 +297,49 @@ class StopStrings:
         return text[:at] if at >= 0 else None
 
 
+class RepeatGuard:
+    """``is_done`` for a degenerate answer: true once the answer's last ``WINDOW`` tokens occur
+    in it ``REPEATS`` more times than in the prompt. At temperature 0.5 the embedded model once
+    wrote the same six "Plan: ..." sentences over and over until its 1,500-token limit (216 s
+    of a tree node, for nothing). A copy of text the prompt itself repeats is not cut."""
+
+    WINDOW = 48
+    REPEATS = 3
+    EVERY = 16  # tokens between looks
+
+    def __init__(self, prompt: Sequence[int]):
+        self._prompt = list(prompt)
+        self._looked = 0
+        self.fired = False
+
+    def __call__(self, out: list[int]) -> bool:
+        if len(out) < self.WINDOW * self.REPEATS or len(out) - self._looked < self.EVERY:
+            return False
+        self._looked = len(out)
+        tail = out[-self.WINDOW:]
+        in_answer = _occurrences(out, tail)
+        self.fired = in_answer >= self.REPEATS and in_answer >= self.REPEATS + _occurrences(self._prompt, tail)
+        return self.fired
+
+
+def _occurrences(tokens: list[int], window: list[int]) -> int:
+    first, n = window[0], len(window)
+    return sum(1 for i in range(len(tokens) - n + 1) if tokens[i] == first and tokens[i:i + n] == window)
+
+
 def generate(llm: Any, tokens: list[int], max_new: int, on_token: Callable[[int], None] | None = None,
              sampler: Sampler | None = None, stop: Sequence[str] = ()) -> tuple[str, str, int, dict[str, int]]:
     """Completion of ``tokens`` on a ``Llama`` with prompt lookup (greedy without a sampler),
-    ending at the first of ``stop`` (left out of the text, as llama-cpp-python does): the text,
-    the finish reason ("stop" or "length", as there), the number of generated tokens (the
-    end-of-text token not counted) and the draft counts."""
+    ending at the first of ``stop`` (left out of the text, as llama-cpp-python does) or when
+    the answer repeats itself (``RepeatGuard``): the text, the finish reason ("stop" or
+    "length", as there, or "repetition"), the number of generated tokens (the end-of-text
+    token not counted) and the draft counts."""
     cached = evaluate_prompt(llm, tokens)
     eos = llm.token_eos()
     stops = StopStrings(llm, stop) if any(stop) else None
+    guard = RepeatGuard(tokens)
     out, stats = decode_with_lookup(LlamaDecoder(llm, sampler), tokens, max_new, eos, on_token=on_token,
-                                    is_done=stops)
+                                    is_done=lambda so_far: guard(so_far) or bool(stops and stops(so_far)))
     stats["cached"] = cached
     llm._requires_eval = True  # the context's last logits are a draft check's, not the answer's
     ended = bool(out) and out[-1] == eos
@@ -315,4 +347,5 @@ def generate(llm: Any, tokens: list[int], max_new: int, on_token: Callable[[int]
     cut = stops.cut(text) if stops else None
     if cut is not None:
         return cut.decode("utf-8", errors="ignore"), "stop", len(out) - ended, stats
-    return text.decode("utf-8", errors="ignore"), "stop" if ended else "length", len(out) - ended, stats
+    finish = "stop" if ended else "repetition" if guard.fired else "length"
+    return text.decode("utf-8", errors="ignore"), finish, len(out) - ended, stats
