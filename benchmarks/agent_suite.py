@@ -19,6 +19,12 @@ OpenAI SDK against it: the same model, no grammar. Wrongly typed arguments then 
 
 With ``--strategy tree``, ``--steps`` counts nodes (each node is one whole script, written
 and run).
+
+With ``--log-root DIR`` the suite keeps a journal of its finished runs (``DIR/suite.jsonl``,
+with its settings and the git commit it measures); ``--resume`` goes on with a suite that was
+cut short (a loop-and-tree suite of 3 trials takes about three hours on two cores), counting
+the finished runs from their folders. It refuses other settings or another commit, so that
+every row of the table measures the same code: resume from a worktree at that commit.
 """
 from __future__ import annotations
 
@@ -47,6 +53,67 @@ from mlr_copilot.records import RunDir, RunInfo  # noqa: E402
 from mlr_copilot.tasks import discover_tasks  # noqa: E402
 
 OFFLINE = ("digits", "wine", "diabetes")
+JOURNAL = "suite.jsonl"
+SETTINGS = ("tasks", "llm", "llm_base_url", "max_steps", "prompt_style", "sandbox", "actions_remove", "strategy",
+            "tree_drafts", "tree_debug_prob", "tree_max_debug_depth", "serve_embedded")
+"""What a resumed suite must share with the one it goes on with (``--trials`` may grow)."""
+
+
+def git_commit(root: Path = ROOT) -> str | None:
+    """The checkout's commit, with "+changes" when tracked files differ from it; None without git."""
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=30, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+changes" if dirty else "")
+
+
+class Journal:
+    """The suite's record of its finished runs, one JSON line each after a line of settings."""
+
+    def __init__(self, path: Path, done: dict[tuple[int, str, str], dict]):
+        self.path = path
+        self.done = done  # (trial, strategy, task) -> the run's record
+
+    @classmethod
+    def open(cls, log_root: Path, settings: dict, commit: str | None, *, resume: bool) -> "Journal":
+        """Start the journal of a new suite, or (``resume``) read the one in ``log_root`` and
+        check that it ran with the same settings and commit. Refusals exit with the reason."""
+        path = log_root / JOURNAL
+        if not resume:
+            if path.exists():
+                raise SystemExit(f"{log_root} already holds a suite ({JOURNAL}): add --resume to go on with it, "
+                                 f"or choose another --log-root")
+            log_root.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"type": "suite", "settings": settings, "commit": commit}) + "\n")
+            return cls(path, {})
+        if not path.is_file():
+            raise SystemExit(f"--resume: {log_root} holds no suite journal ({JOURNAL}); start it without --resume")
+        records = read_jsonl(path)
+        head = records[0] if records and records[0].get("type") == "suite" else None
+        if head is None:
+            raise SystemExit(f"--resume: {path} does not start with the suite's settings; start a new suite")
+        changed = [f"--{k.replace('_', '-')} was {head['settings'].get(k)!r}, now {settings.get(k)!r}"
+                   for k in settings if head["settings"].get(k) != settings.get(k)]
+        if changed:
+            raise SystemExit("--resume: the suite in " + str(log_root) + " ran with other settings: "
+                             + "; ".join(changed))
+        if head.get("commit") != commit:
+            raise SystemExit(f"--resume: the suite in {log_root} measured commit {head.get('commit')}, this checkout "
+                             f"is {commit}; resume from a worktree at that commit (git worktree add DIR "
+                             f"{str(head.get('commit')).split('+')[0]}) so that every run measures the same code")
+        done = {(r["trial"], r["strategy"], r["task"]): r for r in records[1:] if r.get("type") == "run"}
+        return cls(path, done)
+
+    def add(self, trial: int, strategy: str, task: str, run_dir: Path, wall_s: float) -> None:
+        record = {"type": "run", "trial": trial, "strategy": strategy, "task": task, "run_dir": str(run_dir),
+                  "wall_s": round(wall_s, 1)}
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        self.done[(trial, strategy, task)] = record
 
 
 def run_figures(run_dir: Path) -> dict:
@@ -134,7 +201,10 @@ def main() -> int:
     ap.add_argument("--prompt-style", choices=("full", "compact"), default=None,
                     help="default: compact for local models, full for servers")
     ap.add_argument("--sandbox", default="auto")
-    ap.add_argument("--log-root", default=None, help="keep the runs here (default: a temporary folder)")
+    ap.add_argument("--log-root", default=None, help="keep the runs (and the suite's journal) here "
+                                                     "(default: a temporary folder)")
+    ap.add_argument("--resume", action="store_true",
+                    help="go on with the suite journaled in --log-root (same settings and commit)")
     ap.add_argument("--actions-remove", default="", help="comma-separated actions not to offer")
     ap.add_argument("--strategy", default="loop", help="comma-separated strategies: loop, tree, or loop,tree")
     ap.add_argument("--tree-drafts", type=T.TREE_DRAFTS, default=DEFAULT_DRAFTS)
@@ -145,6 +215,8 @@ def main() -> int:
     bad = [x for x in strategies if x not in STRATEGIES]
     if bad or not strategies:
         ap.error(f"--strategy: unknown {', '.join(bad) or '(none given)'}; use {', '.join(STRATEGIES)}")
+    if args.resume and not args.log_root:
+        ap.error("--resume: give the --log-root of the suite to go on with")
 
     if args.serve_embedded:
         with embedded_server(n_ctx=16384) as url:
@@ -153,14 +225,31 @@ def main() -> int:
     return run_suite(args, strategies)
 
 
+def suite_settings(args: argparse.Namespace) -> dict:
+    settings = {k: getattr(args, k) for k in SETTINGS}
+    if args.serve_embedded:
+        settings["llm"] = settings["llm_base_url"] = None  # a fresh server and port each time
+    return settings
+
+
 def run_suite(args: argparse.Namespace, strategies: list[str]) -> int:
     tasks = discover_tasks(ROOT)
     log_root = Path(args.log_root) if args.log_root else Path(tempfile.mkdtemp(prefix="agent-suite-"))
+    journal = Journal.open(log_root, suite_settings(args), git_commit(), resume=args.resume)
     keys = [(st, t.strip()) for st in strategies for t in args.tasks.split(",") if t.strip()]
     runs: dict[tuple[str, str], dict[str, list]] = {k: {"evals": [], "figures": [], "walls": []} for k in keys}
-    t_all = time.monotonic()
+    t_all = time.monotonic() - sum(r["wall_s"] for r in journal.done.values())
     for trial in range(1, args.trials + 1):  # trial by trial: a suite cut short has covered every task
         for strategy, name in keys:
+            done = journal.done.get((trial, strategy, name))
+            if done is not None:  # finished before the suite was cut short
+                run_dir, wall = Path(done["run_dir"]), done["wall_s"]
+                ev, fig = evaluate_run(run_dir, tasks), run_figures(run_dir)
+                for field_name, value in (("evals", ev), ("figures", fig), ("walls", wall)):
+                    runs[(strategy, name)][field_name].append(value)
+                print(f"  {strategy} {name} trial {trial}: from the journal: success={ev.get('success')} "
+                      f"wall={wall:.0f}s ({run_dir})", flush=True)
+                continue
             t0 = time.monotonic()
             result = run_experiment(RunOptions(
                 task=name, llm=args.llm, llm_base_url=args.llm_base_url, max_steps=args.max_steps,
@@ -170,6 +259,7 @@ def run_suite(args: argparse.Namespace, strategies: list[str]) -> int:
                 prompt_style=args.prompt_style, strategy=strategy, tree_drafts=args.tree_drafts,
                 tree_debug_prob=args.tree_debug_prob, tree_max_debug_depth=args.tree_max_debug_depth))
             wall = time.monotonic() - t0
+            journal.add(trial, strategy, name, result.run_dir, wall)
             ev, fig = evaluate_run(result.run_dir, tasks), run_figures(result.run_dir)
             for field_name, value in (("evals", ev), ("figures", fig), ("walls", wall)):
                 runs[(strategy, name)][field_name].append(value)
