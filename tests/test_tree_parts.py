@@ -161,3 +161,17 @@ def test_tree_is_rebuilt_from_records_and_refuses_gaps():
     assert [n["metric"] for n in tree_nodes_from_steps(records)] == [0.8]
     with pytest.raises(ConfigError):
         Tree.from_records([{"step": 1, "node": {"id": 2, "stage": "draft"}}], ACC, TreePolicy())
+
+
+def test_the_prompt_says_which_ml_packages_scripts_can_import(monkeypatch):
+    import importlib.util
+
+    from mlr_copilot.agents import tree_prompts
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "xgboost" else real(name))
+    text = tree_prompts.installed_packages()
+    installed, missing = text.split(" Not installed (do not import): ")
+    assert "scikit-learn" in installed and "pandas" in installed and "xgboost" not in installed
+    assert "xgboost" in missing
+    assert text in tree_prompts.system_prompt("Predict y.", "data.csv", text)

@@ -3,8 +3,8 @@
 * ``data_preview``: a small, deterministic preview of the workspace (files and sizes; for
   each CSV its shape, columns with types and first rows; the start of small text files).
 * ``system_prompt`` / ``node_prompt``: what stays the same for the whole run (role, problem,
-  preview: ``prompts/tree_system.txt``, so a local backend keeps its state on disk for the next
-  run of the task), and the prompt of one node (``prompts/tree_node.txt``): memory of earlier
+  preview, ``installed_packages``: ``prompts/tree_system.txt``, so a local backend keeps its
+  state on disk for the next run of the task), and the prompt of one node (``prompts/tree_node.txt``): memory of earlier
   nodes, the stage's instructions with the parent's code (and, to debug, its error output),
   and the human's latest feedback.
 * ``extract_code`` / ``opens_python_block`` / ``plan_text`` / ``compile_error``: the script
@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -39,6 +40,10 @@ IMPROVE_IDEAS = (  # taken in turn, so successive improvements try different kin
     "learning rate or regularisation strength; no grid search, it takes too long)",
     "better preprocessing or features (for example scaling, or new features computed from the columns)",
 )
+ML_PACKAGES = (("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "sklearn"), ("scipy", "scipy"),
+               ("torch", "torch"), ("torchvision", "torchvision"), ("xgboost", "xgboost"),
+               ("lightgbm", "lightgbm"), ("catboost", "catboost"), ("tensorflow", "tensorflow"),
+               ("keras", "keras"), ("statsmodels", "statsmodels"), ("transformers", "transformers"))
 SKIP_NAMES = {"__pycache__", "research_log.log", ".ipynb_checkpoints"}
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 TEXT_SUFFIXES = {".txt", ".md", ".json", ".yaml", ".yml", ".cfg", ".ini"}
@@ -267,5 +272,17 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
                   script=script, metric=metric.label, direction=metric.describe())
 
 
-def system_prompt(problem: str, preview: str) -> str:
-    return render("agents.prompts", "tree_system", problem=problem.strip(), data_preview=preview).strip()
+def installed_packages() -> str:
+    """Which well-known ML packages the scripts can import and which they cannot (scripts run
+    with this interpreter), so the model does not build a node on a missing one: in a digits
+    suite run a draft was written for TensorFlow, and the debugs of its ModuleNotFoundError
+    gave back no code."""
+    found = {name: importlib.util.find_spec(module) is not None for name, module in ML_PACKAGES}
+    missing = [name for name, ok in found.items() if not ok]
+    return (f"Installed: {', '.join(name for name, ok in found.items() if ok) or 'none of the usual ML packages'}."
+            + (f" Not installed (do not import): {', '.join(missing)}." if missing else ""))
+
+
+def system_prompt(problem: str, preview: str, packages: str) -> str:
+    return render("agents.prompts", "tree_system", problem=problem.strip(), data_preview=preview,
+                  packages=packages).strip()

@@ -27,8 +27,9 @@ from ..records import RunStatus
 from .experiment import AgentState, EnvironmentLike, StepRecorder
 from .metric import MetricSpec, parse_metric
 from .tree import Node, Tree, TreePolicy, code_hash
-from .tree_prompts import (compile_error, data_preview, error_excerpt, extract_code, last_error_line,
-                           node_prompt, opens_python_block, outcome_text, plan_text, system_prompt)
+from .tree_prompts import (compile_error, data_preview, error_excerpt, extract_code, installed_packages,
+                           last_error_line, node_prompt, opens_python_block, outcome_text, plan_text,
+                           system_prompt)
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ class TreeAgent:
             return
         workspace = self.env.workspace
         self._preview = data_preview(workspace)
-        self.system_prompt = system_prompt(self.problem, self._preview)
+        self.system_prompt = system_prompt(self.problem, self._preview, installed_packages())
         path = workspace / self.script
         try:
             self._starter = path.read_text(encoding="utf-8") if path.is_file() else None
