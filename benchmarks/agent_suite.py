@@ -243,30 +243,25 @@ def run_suite(args: argparse.Namespace, strategies: list[str]) -> int:
         for strategy, name in keys:
             done = journal.done.get((trial, strategy, name))
             if done is not None:  # finished before the suite was cut short
-                run_dir, wall = Path(done["run_dir"]), done["wall_s"]
-                ev, fig = evaluate_run(run_dir, tasks), run_figures(run_dir)
-                for field_name, value in (("evals", ev), ("figures", fig), ("walls", wall)):
-                    runs[(strategy, name)][field_name].append(value)
-                print(f"  {strategy} {name} trial {trial}: from the journal: success={ev.get('success')} "
-                      f"wall={wall:.0f}s ({run_dir})", flush=True)
-                continue
-            t0 = time.monotonic()
-            result = run_experiment(RunOptions(
-                task=name, llm=args.llm, llm_base_url=args.llm_base_url, max_steps=args.max_steps,
-                feedback="none", sandbox=args.sandbox, log_root=str(log_root), root=str(ROOT),
-                actions_remove=tuple(a.strip() for a in args.actions_remove.split(",") if a.strip())
-                if strategy == "loop" else (),
-                prompt_style=args.prompt_style, strategy=strategy, tree_drafts=args.tree_drafts,
-                tree_debug_prob=args.tree_debug_prob, tree_max_debug_depth=args.tree_max_debug_depth))
-            wall = time.monotonic() - t0
-            journal.add(trial, strategy, name, result.run_dir, wall)
-            ev, fig = evaluate_run(result.run_dir, tasks), run_figures(result.run_dir)
+                run_dir, wall, status = Path(done["run_dir"]), done["wall_s"], "(from the journal)"
+            else:
+                t0 = time.monotonic()
+                result = run_experiment(RunOptions(
+                    task=name, llm=args.llm, llm_base_url=args.llm_base_url, max_steps=args.max_steps,
+                    feedback="none", sandbox=args.sandbox, log_root=str(log_root), root=str(ROOT),
+                    actions_remove=tuple(a.strip() for a in args.actions_remove.split(",") if a.strip())
+                    if strategy == "loop" else (),
+                    prompt_style=args.prompt_style, strategy=strategy, tree_drafts=args.tree_drafts,
+                    tree_debug_prob=args.tree_debug_prob, tree_max_debug_depth=args.tree_max_debug_depth))
+                run_dir, wall, status = result.run_dir, time.monotonic() - t0, result.status
+                journal.add(trial, strategy, name, run_dir, wall)
+            ev, fig = evaluate_run(run_dir, tasks), run_figures(run_dir)
             for field_name, value in (("evals", ev), ("figures", fig), ("walls", wall)):
                 runs[(strategy, name)][field_name].append(value)
-            print(f"  {strategy} {name} trial {trial}: status={result.status} steps={fig['steps']} "
+            print(f"  {strategy} {name} trial {trial}: status={status} steps={fig['steps']} "
                   f"score={ev.get('score')} baseline={ev.get('baseline')} success={ev.get('success')} "
                   f"wall={wall:.0f}s best_node={fig['tree'].get('best_node', '-')} "
-                  f"actions={' > '.join(fig['actions'])} ({result.run_dir})", flush=True)
+                  f"actions={' > '.join(fig['actions'])} ({run_dir})", flush=True)
         _print_table(args, strategies, [_row(k, runs[k]) for k in keys], t_all, log_root, trial)
     return 0
 
