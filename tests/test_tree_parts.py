@@ -63,6 +63,9 @@ def test_code_comes_from_the_longest_python_block():
     assert extract_code("Sure:\n```python\nprint(2)\n") == "print(2)\n"  # cut off before the fence closed
     assert extract_code("```py\nprint(3)```") == "print(3)\n"
     assert extract_code("no code here") is None and extract_code("```python\n\n```") is None
+    assert extract_code("- Plan: use a deep network.\n- Complete script: ```python\n```") is None
+    echoed = "Your plan in ONE short sentence: Scale the pixels.\n```python\nprint(1)\n```"
+    assert plan_text(echoed) == "Scale the pixels."
 
 
 def test_compile_errors_are_found_without_running():

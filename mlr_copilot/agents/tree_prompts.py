@@ -64,7 +64,8 @@ def extract_code(response: str) -> str | None:
         return None
     code = max(pool, key=len).rstrip()
     code = code[:-3].rstrip() if code.endswith("```") else code  # a fence closed on the code's last line
-    return code.strip("\n") + "\n"
+    # an empty block ("```python\n```") is no code: a digits draft wrote one, and it was run
+    return code.strip("\n") + "\n" if code.strip() else None
 
 
 def opens_python_block(response: str) -> bool:
@@ -81,7 +82,8 @@ def plan_text(response: str) -> str:
     text = _FENCE.sub(" ", response or "")
     text = re.sub(r"(?m)^[ \t]*(#+|[-*]|\d+[.)])[ \t]*", "", text).replace("**", "")
     text = " ".join(text.split())
-    text = re.sub(r"^(the )?plan\b[ \t]*:?[ \t]*", "", text, flags=re.IGNORECASE)
+    # without a "Plan:" label, nor an echo of the answer format ("Your plan in ONE short sentence:")
+    text = re.sub(r"^((the|your) )?plan\b([ \t]+in\b[^:.]{0,40})?[ \t]*:?[ \t]*", "", text, flags=re.IGNORECASE)
     end = re.search(r"[.!?](?=\s|$)", text)
     text = text[:end.end()] if end else text
     return text[:PLAN_CHARS].rstrip() + ("…" if len(text) > PLAN_CHARS else "")
