@@ -220,7 +220,7 @@ def test_guide_steers_random_logits_to_a_parseable_step(vocab_model, top_k):
         for _ in range(600):
             masked = guide(np.array(ids, dtype=np.int32), rng.standard_normal(vocab_model.n_vocab()).astype(np.float32))
             allowed = np.flatnonzero(np.isfinite(masked))
-            assert 0 < allowed.size <= top_k or guide.full_masks
+            assert 0 < allowed.size <= top_k or guide.widened
             token = int(allowed[np.argmax(masked[allowed])]) if top_k == 1 else int(rng.choice(allowed))
             if token == vocab_model.token_eos():
                 break
@@ -240,6 +240,39 @@ def test_guide_steers_random_logits_to_a_parseable_step(vocab_model, top_k):
     assert set(required) <= set(args) <= set(SPEC.actions[match["action"]])
     for key in SPEC.arg_types.get(match["action"], {}):
         assert isinstance(args[key], int)
+
+
+@pytest.mark.slow
+def test_widening_groups_pick_the_tokens_the_full_mask_picks(vocab_model):
+    """Greedy choices under the grammar are the same whether the guide judges growing groups of
+    likely tokens or the whole vocabulary, and the groups spare most whole-vocabulary passes."""
+    import numpy as np
+
+    from mlr_copilot.llm.sampling import GrammarGuide
+
+    limits = GrammarLimits(line_chars=24, entry_lines={}, default_lines=2, string_chars=24, short_string_chars=12)
+    gbnf = build_gbnf(SPEC, limits)
+    grouped = GrammarGuide(vocab_model, gbnf, n_prompt=0, top_k=1)
+    whole = GrammarGuide(vocab_model, gbnf, n_prompt=0, top_k=1, widen=())
+    rng = np.random.default_rng(7)
+    ids: list[int] = []
+    try:
+        for _ in range(300):
+            logits = rng.standard_normal(vocab_model.n_vocab()).astype(np.float32)
+            logits[rng.integers(0, vocab_model.n_vocab(), 2000)] += 3.0  # a few thousand likely tokens
+            picks = [int(np.argmax(g(np.array(ids, dtype=np.int32), logits))) for g in (grouped, whole)]
+            assert picks[0] == picks[1], vocab_model.detokenize(ids).decode(errors="replace")
+            if picks[0] == vocab_model.token_eos():
+                break
+            ids.append(picks[0])
+        else:
+            pytest.fail("no end of text after 300 tokens")
+    finally:
+        grouped.close()
+        whole.close()
+    assert grouped.error is None and whole.error is None
+    assert whole.full_masks == whole.widened > 20
+    assert grouped.widened == whole.widened and grouped.full_masks < whole.full_masks / 2
 
 
 @pytest.mark.slow

@@ -235,6 +235,8 @@ class LlamaCppBackend:
             "prompt_eval_s": perf.t_p_eval_ms / 1000, "gen_eval_tokens": perf.n_eval,
             "gen_eval_s": perf.t_eval_ms / 1000, "latency_s": latency,
         }
+        if guide:  # how often the likely tokens were all refused, and the whole vocabulary judged
+            self.last_stats.update(grammar_widened=guide.widened, grammar_full_masks=guide.full_masks)
         return Completion(
             text=choice.get("text") or "", model=self.model,
             usage=Usage(input_tokens=int(usage.get("prompt_tokens", len(tokens))),
