@@ -64,6 +64,12 @@ def test_code_comes_from_the_longest_python_block():
     assert extract_code("```py\nprint(3)```") == "print(3)\n"
     assert extract_code("no code here") is None and extract_code("```python\n\n```") is None
     assert extract_code("- Plan: use a deep network.\n- Complete script: ```python\n```") is None
+    echo = "Scale the pixels. Then train.py in ONE ```python code block, with nothing after it.\n\n"
+    assert extract_code(echo + "```python\nprint(4)\n```") == "print(4)\n"  # backticks inside a line
+    assert plan_text(echo + "```python\nprint(4)\n```") == "Scale the pixels."
+    assert extract_code(echo + "The script must:\n- run") is None  # the format echoed, no code
+    assert extract_code("Here: ```python\nprint(5)\n```") == "print(5)\n"  # a fence ending a line opens
+    assert extract_code("```python\n```python\nprint(6)\n```") == "print(6)\n"  # an opening given twice
     echoed = "Your plan in ONE short sentence: Scale the pixels.\n```python\nprint(1)\n```"
     assert plan_text(echoed) == "Scale the pixels."
 

@@ -48,30 +48,63 @@ SKIP_NAMES = {"__pycache__", "research_log.log", ".ipynb_checkpoints"}
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 TEXT_SUFFIXES = {".txt", ".md", ".json", ".yaml", ".yml", ".cfg", ".ini"}
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
+_OPENING = re.compile(r"[ ]{0,3}```[ \t]*([A-Za-z0-9_+-]*)")  # a fence at the start of a line
+_OPENING_AT_END = re.compile(r"```(python3?|py)[ \t]*$")  # "... the script: ```python"
+PYTHON = ("python", "py", "python3")
 _TIMING = re.compile(r", after [0-9.]+ s\.")
 
 
 # ----------------------------------------------------------------- the answer
+def split_fences(response: str) -> tuple[str, list[tuple[str, str]]]:
+    """(the text outside code blocks, [(language, code), ...]). A block opens with ``` at the
+    start of a line, or with ```python ending a line; a line of only ``` closes it, as does
+    ``` ending the block's last line; a block left open runs to the end. Backticks inside a
+    line open nothing: 13% of the tree's answers echoed "in ONE ```python code block" before
+    their code, which an earlier parser took for the block."""
+    outside: list[str] = []
+    blocks: list[tuple[str, str]] = []
+    lang: str | None = None
+    body: list[str] = []
+    for line in (response or "").splitlines():
+        if lang is None:
+            m = _OPENING.match(line)
+            end = None if m else _OPENING_AT_END.search(line)
+            if m or end:
+                lang, body = (m or end).group(1).lower(), []
+                if end:
+                    outside.append(line[:end.start()])
+            else:
+                outside.append(line)
+        elif not body and _OPENING.match(line) and line.strip() != "```":  # "```python" twice
+            lang = _OPENING.match(line).group(1).lower()
+        elif line.strip() == "```" or line.rstrip().endswith("```"):
+            last = line.rstrip()[:-3]
+            blocks.append((lang, "\n".join(body + ([last] if last.strip() else []))))
+            lang = None
+        else:
+            body.append(line)
+    if lang is not None:
+        blocks.append((lang, "\n".join(body)))
+    return "\n".join(outside), blocks
+
+
 def extract_code(response: str) -> str | None:
     """The script in the response: the longest ```python block (else the longest block of any
-    language); a block the model did not close runs to the end. None when there is no block."""
-    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(response or "")]
-    python = [code for lang, code in blocks if lang in ("python", "py", "python3")]
-    pool = python or [code for lang, code in blocks if lang in ("",)] or [code for _, code in blocks]
-    pool = [c for c in pool if c.strip()]
+    language); a block the model did not close runs to the end. None when there is no block,
+    or only empty ones (a digits draft answered "```python" and a closing fence)."""
+    blocks = split_fences(response)[1]
+    python = [code for lang, code in blocks if lang in PYTHON and code.strip()]
+    pool = python or [code for lang, code in blocks if lang == "" and code.strip()] \
+        or [code for _, code in blocks if code.strip()]
     if not pool:
         return None
-    code = max(pool, key=len).rstrip()
-    code = code[:-3].rstrip() if code.endswith("```") else code  # a fence closed on the code's last line
-    # an empty block ("```python\n```") is no code: a digits draft wrote one, and it was run
-    return code.strip("\n") + "\n" if code.strip() else None
+    return max(pool, key=len).strip("\n").rstrip() + "\n"
 
 
 def opens_python_block(response: str) -> bool:
     """Whether the response opens a ```python block (an answer cut at its first closing fence
     that does not was cut at some other block, or has no code)."""
-    return any(m.group(1).lower() in ("python", "py", "python3") for m in _FENCE.finditer(response or ""))
+    return any(lang in PYTHON for lang, _ in split_fences(response)[1])
 
 
 def plan_text(response: str) -> str:
@@ -79,7 +112,7 @@ def plan_text(response: str) -> str:
     ``PLAN_CHARS``, without a "Plan:" label, list numbers, markdown headings and bold marks.
     The memory of later prompts shows these plans: long, list-like ones there taught the
     embedded model to write long, list-like plans (a hundred tokens a node) that said little."""
-    text = _FENCE.sub(" ", response or "")
+    text = split_fences(response)[0]
     text = re.sub(r"(?m)^[ \t]*(#+|[-*]|\d+[.)])[ \t]*", "", text).replace("**", "")
     text = " ".join(text.split())
     # without a "Plan:" label, nor an echo of the answer format ("Your plan in ONE short sentence:")
