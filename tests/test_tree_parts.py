@@ -72,6 +72,10 @@ def test_code_comes_from_the_longest_python_block():
     assert extract_code("```python\n```python\nprint(6)\n```") == "print(6)\n"  # an opening given twice
     echoed = "Your plan in ONE short sentence: Scale the pixels.\n```python\nprint(1)\n```"
     assert plan_text(echoed) == "Scale the pixels."
+    for label in ("Change: ", "First change: ", "First one sentence that names the change you make: "):
+        assert plan_text(label + "Replace `SVC` with `RandomForestClassifier`.\n```python\nprint(1)\n```") == \
+            "Replace `SVC` with `RandomForestClassifier`."
+    assert plan_text("Change the model to an SVM. Then the code.") == "Change the model to an SVM."
 
 
 def test_compile_errors_are_found_without_running():

@@ -115,8 +115,9 @@ def plan_text(response: str) -> str:
     text = split_fences(response)[0]
     text = re.sub(r"(?m)^[ \t]*(#+|[-*]|\d+[.)])[ \t]*", "", text).replace("**", "")
     text = " ".join(text.split())
-    # without a "Plan:" label, nor an echo of the answer format ("Your plan in ONE short sentence:")
+    # without a "Plan:" label, nor an echo of the answer format ("First one sentence that names the change:")
     text = re.sub(r"^((the|your) )?plan\b([ \t]+in\b[^:.]{0,40})?[ \t]*:?[ \t]*", "", text, flags=re.IGNORECASE)
+    text = re.sub(r"^(first )?(one )?(sentence|change)\b[^:.]{0,40}:[ \t]*", "", text, flags=re.IGNORECASE)
     end = re.search(r"[.!?](?=\s|$)", text)
     text = text[:end.end()] if end else text
     return text[:PLAN_CHARS].rstrip() + ("…" if len(text) > PLAN_CHARS else "")
@@ -282,23 +283,23 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
                         "allows, still fast and reliable.")
         if drafts:
             instructions += " Use a different model from the earlier drafts."
-        code = (f"\nThe starter {script} in the working directory (it runs; reuse its data loading and "
-                f"output format):\n```python\n{starter_code.rstrip()}\n```\n" if starter_code else "")
+        code = (f"\n# The starter {script} in the working directory (it runs; reuse its data loading and "
+                f"output format)\n```python\n{starter_code.rstrip()}\n```\n" if starter_code else "")
     elif node.stage == "improve":
         improves = sum(1 for n in tree.nodes if n.stage == "improve" and n.id < node.id)
         instructions = (f"Improve node {parent.id} (validation {metric.label} {parent.metric:.6g}, "
                         f"{metric.describe()}). Make ONE concrete change that should improve the "
                         f"validation {metric.label}: {IMPROVE_IDEAS[improves % len(IMPROVE_IDEAS)]}. "
                         f"Keep the rest working.")
-        code = f"\nThe script of node {parent.id}:\n```python\n{(parent.code or '').rstrip()}\n```\n"
+        code = f"\n# The script of node {parent.id}\n```python\n{(parent.code or '').rstrip()}\n```\n"
     else:
         where = failing_line(parent.error, script, parent.code)
         instructions = (f"The script of node {parent.id} failed with: {last_error_line(parent.error)}"
                         + (f"\nThe error was raised at {where}" if where else "")
                         + "\nFind the bug and fix it (change the code that causes the error); return the "
                           "whole corrected script.")
-        code = (f"\nThe script of node {parent.id}:\n```python\n{(parent.code or '').rstrip()}\n```\n"
-                f"\nWhat went wrong:\n```\n{parent.error.strip()}\n```\n")
+        code = (f"\n# The script of node {parent.id}\n```python\n{(parent.code or '').rstrip()}\n```\n"
+                f"\n# What went wrong when it ran\n```\n{parent.error.strip()}\n```\n")
     feedback_text = (f"\n# Human feedback (follow it in this version)\n{feedback.strip()}\n"
                      if feedback and feedback.strip() else "")
     return render("agents.prompts", "tree_node",

@@ -40,8 +40,9 @@ DEFAULT_TREE_MAX_TOKENS = 1500  # one script of ~100 lines and a short plan
 DRAFT_TEMPERATURE = 0.5  # drafts should differ from each other
 FIX_TEMPERATURE = 0.5  # improve and debug: at 0 the embedded model gave back its parent's code
 # unchanged in 19 of 28 such answers (suite of 2026-12-01), each costing a second call
-NO_CODE_NOTE = ("Your last answer held no ```python code block, so there was nothing to run. Give the "
-                "plan in one sentence, then the complete script in a ```python code block.")
+NO_CODE_NOTE = ("Your last answer held no ```python code block, so there was nothing to run. Name the "
+                "change in one sentence, then give the complete script, every line of it, in a ```python "
+                "code block.")
 CODE_END = "\n```\n"  # the answer stops where its code block closes: what follows is never used
 RETRY_TEMPERATURE = 0.7  # asked again after no code or repeated code: at 0 a small model copies again
 OUTPUT_READ_MAX_BYTES = 4 << 20  # of a script's full output, searched for the metric line
