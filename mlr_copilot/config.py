@@ -180,7 +180,8 @@ DEFAULT_SCRIPT_TIMEOUT_S = 3600.0  # seconds before Execute Script kills a scrip
 DEFAULT_HISTORY_STEPS = 3  # recent steps shown in full in the agent's prompt; --history-steps
 DEFAULT_PARSE_ATTEMPTS = 5  # responses one agent step may ask for until one parses (corrective retries)
 DEFAULT_DRAFTS = 3  # tree strategy: drafts before debugging and improving; --tree-drafts
-DEFAULT_DEBUG_PROB = 0.5  # tree strategy: chance of debugging a buggy leaf; --tree-debug-prob
+DEFAULT_DEBUG_PROB = 0.25  # tree strategy: chance of debugging a buggy leaf; --tree-debug-prob
+# (AIDE's is 0.5; with the embedded model 7 of 34 debug nodes worked, against 29 of 46 improvements)
 DEFAULT_MAX_DEBUG_DEPTH = 3  # tree strategy: debug attempts in a row on one branch; --tree-max-debug-depth
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 
