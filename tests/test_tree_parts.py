@@ -4,7 +4,8 @@ import pytest
 from mlr_copilot.agents.metric import MetricSpec, direction_from_problem, metric_spec_for, parse_metric
 from mlr_copilot.agents.tree import Tree, TreePolicy, code_hash, tree_nodes_from_steps
 from mlr_copilot.agents.tree_prompts import (compile_error, data_preview, error_excerpt, extract_code,
-                                             last_error_line, plan_text)
+                                             fitted_model, last_error_line, memory_text, outcome_text,
+                                             plan_text)
 from mlr_copilot.errors import ConfigError
 
 ACC = MetricSpec("accuracy", "higher")
@@ -116,6 +117,25 @@ def _tree(policy, nodes):
         node = tree.new_node(stage, tree.get(parent))
         node.buggy, node.metric, node.code = buggy, metric, f"# node {node.id}\n"
     return tree
+
+
+def test_memory_shows_the_model_each_node_fits_beside_its_plan():
+    script = ("from sklearn.ensemble import RandomForestRegressor\nimport pandas as pd\n"
+              "scaler = pd.Series([1])\nmodel = RandomForestRegressor(\n    n_estimators=300,  max_depth=8)\n"
+              "model.fit(x, y)\nmodel = RandomForestRegressor(n_estimators=50)\nmodel.fit(x, y)\n")
+    assert fitted_model(script) == "RandomForestRegressor(n_estimators=50)"  # the last one fitted
+    assert fitted_model("model = make_pipeline(StandardScaler(), SVC(C=3))\nmodel.fit(x, y)\n") == \
+        "make_pipeline(StandardScaler(), SVC(C=3))"
+    assert fitted_model("print(1)\n") is None and fitted_model("def f(:\n") is None and fitted_model(None) is None
+    tree = Tree(ACC, TreePolicy())
+    for code, metric in ((script, 0.9), ("print(1)\n", 0.8)):
+        node = tree.new_node("draft", None)
+        node.code, node.buggy, node.metric, node.plan = code, False, metric, "Use a stronger model."
+        node.outcome = outcome_text(node, ACC)
+    lines = memory_text(tree).splitlines()
+    assert lines[2] == ("- Node 1 (draft): Use a stronger model. [fits RandomForestRegressor(n_estimators=50)] "
+                        "-> validation accuracy 0.9")
+    assert lines[3] == "- Node 2 (draft): Use a stronger model. -> validation accuracy 0.8"
 
 
 def test_policy_drafts_first_then_improves_the_best_greedily():

@@ -31,6 +31,7 @@ PREVIEW_TEXT_CHARS = 400
 COUNT_ROWS_MAX_BYTES = 200 << 20  # larger files are not read to the end to count rows
 MEMORY_NODES = 8  # earlier nodes listed in the prompt
 PLAN_CHARS = 200
+MODEL_CHARS = 120  # of the model a node fits, shown in the memory
 ERROR_HEAD_CHARS = 600
 ERROR_TAIL_CHARS = 1400
 IMPROVE_IDEAS = (  # taken in turn, so successive improvements try different kinds of change
@@ -245,6 +246,33 @@ def data_preview(workspace: Path, *, skip: Sequence[str] = ()) -> str:
 
 
 # ------------------------------------------------------------------ the prompt
+def fitted_model(code: str | None) -> str | None:
+    """What the script fits, from its code: the last value assigned to a name whose ``.fit(``
+    is called (``RandomForestRegressor(max_depth=20)``), on one line, cut to ``MODEL_CHARS``.
+    The memory shows it beside each plan because the plans alone repeat each other: in a
+    diabetes run every draft and improvement said "Replace the starter's decision tree
+    regressor with a stronger one", so the model could not tell what had been tried."""
+    import ast
+
+    try:
+        tree = ast.parse(code or "")
+    except (SyntaxError, ValueError):
+        return None
+    fitted = {node.func.value.id for node in ast.walk(tree)
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr == "fit" and isinstance(node.func.value, ast.Name)}
+    found = None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and any(
+                isinstance(t, ast.Name) and t.id in fitted for t in node.targets):
+            if found is None or node.lineno > found.lineno:
+                found = node
+    if found is None:
+        return None
+    text = " ".join((ast.get_source_segment(code, found.value) or "").split())
+    return text[:MODEL_CHARS].rstrip() + ("…" if len(text) > MODEL_CHARS else "") or None
+
+
 def memory_text(tree: Tree, limit: int = MEMORY_NODES) -> str:
     done = [n for n in tree.nodes if n.done]
     if not done:
@@ -255,7 +283,9 @@ def memory_text(tree: Tree, limit: int = MEMORY_NODES) -> str:
     lines = ["\n# Earlier attempts"]
     for n in shown:
         origin = n.stage if n.parent is None else f"{n.stage} of node {n.parent}"
-        lines.append(f"- Node {n.id} ({origin}): {n.plan or 'no plan given'} -> {n.outcome}")
+        model = fitted_model(n.code)
+        lines.append(f"- Node {n.id} ({origin}): {n.plan or 'no plan given'}"
+                     + (f" [fits {model}]" if model else "") + f" -> {n.outcome}")
     if len(shown) < len(done):
         lines.append(f"({len(done)} attempts so far, the last {len(shown)} shown)")
     best = tree.best()
