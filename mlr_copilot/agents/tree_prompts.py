@@ -7,12 +7,14 @@
   state on disk for the next run of the task), and the prompt of one node (``prompts/tree_node.txt``): memory of earlier
   nodes, the stage's instructions with the parent's code (and, to debug, its error output),
   and the human's latest feedback.
-* ``extract_code`` / ``opens_python_block`` / ``plan_text`` / ``compile_error``: the script
-  from the fenced block, whether there is one, the plan around it, and a syntax check that
-  needs no run.
+* ``split_fences`` / ``extract_code`` / ``opens_python_block`` / ``plan_text`` /
+  ``compile_error``: the fenced blocks read line by line, the script from them, whether there
+  is one, the plan around it, and a syntax check that needs no run.
+* ``fitted_model``: what a node's code fits, shown beside its plan in the memory.
 """
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import re
@@ -67,8 +69,8 @@ def split_fences(response: str) -> tuple[str, list[tuple[str, str]]]:
     lang: str | None = None
     body: list[str] = []
     for line in (response or "").splitlines():
+        m = _OPENING.match(line)
         if lang is None:
-            m = _OPENING.match(line)
             end = None if m else _OPENING_AT_END.search(line)
             if m or end:
                 lang, body = (m or end).group(1).lower(), []
@@ -76,8 +78,8 @@ def split_fences(response: str) -> tuple[str, list[tuple[str, str]]]:
                     outside.append(line[:end.start()])
             else:
                 outside.append(line)
-        elif not body and _OPENING.match(line) and line.strip() != "```":  # "```python" twice
-            lang = _OPENING.match(line).group(1).lower()
+        elif not body and m and line.strip() != "```":  # "```python" twice
+            lang = m.group(1).lower()
         elif line.strip() == "```" or line.rstrip().endswith("```"):
             last = line.rstrip()[:-3]
             blocks.append((lang, "\n".join(body + ([last] if last.strip() else []))))
@@ -252,8 +254,6 @@ def fitted_model(code: str | None) -> str | None:
     The memory shows it beside each plan because the plans alone repeat each other: in a
     diabetes run every draft and improvement said "Replace the starter's decision tree
     regressor with a stronger one", so the model could not tell what had been tried."""
-    import ast
-
     try:
         tree = ast.parse(code or "")
     except (SyntaxError, ValueError):

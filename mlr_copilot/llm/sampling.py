@@ -44,9 +44,8 @@ class GrammarGuide:
     first group holding an allowed one; the whole vocabulary only when none of them does
     (measured: 4 refusals in the 622 tokens of a 5-step wine run, each sparing a 100-340 ms
     pass). The result is the same as the full mask for greedy decoding (groups are taken in
-    logit order). Used as a llama-cpp-python
-    logits processor; it learns each sampled token from the ``input_ids`` of the next call and
-    advances the grammar with it.
+    logit order). Used as a llama-cpp-python logits processor; it learns each sampled token
+    from the ``input_ids`` of the next call and advances the grammar with it.
     """
 
     def __init__(self, llm: Any, gbnf: str, n_prompt: int, top_k: int, widen: tuple[int, ...] = WIDEN):
