@@ -253,6 +253,16 @@ def test_real_model_plain_completion_with_stop_and_usage(local_llm):
 
 
 @pytest.mark.slow
+def test_real_model_continues_a_trailing_assistant_message(local_llm):
+    """A prefill is the start of the answer (the tree continues an answer that stopped before
+    its code), not a finished turn followed by a new one."""
+    question = [{"role": "user", "content": "Count from 1 to 20, separated by commas. Only the numbers."}]
+    prefill = [*question, {"role": "assistant", "content": "1, 2, 3, 4, 5, 6, 7,"}]
+    done = local_llm.complete(prefill, max_tokens=60)
+    assert done.text.lstrip().startswith("8") and "20" in done.text
+
+
+@pytest.mark.slow
 def test_real_model_grammar_constrained_agent_step_parses(local_llm):
     from mlr_copilot.llm.base import ResponseSpec
 

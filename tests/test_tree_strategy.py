@@ -133,6 +133,60 @@ def test_an_answer_without_code_is_asked_again_once(tmp_path):
     assert steps[2]["parse_attempts"] == 2
 
 
+def test_an_answer_that_ends_after_its_sentence_is_continued_where_the_backend_can(tmp_path):
+    """On the local backend the answer goes on from an opened ```python block: one answer, the
+    same prompt and plan, no second ask (each was 10-20 s of new prompt on two cores)."""
+    root = make_project(tmp_path)
+    m = models(["I replace the starter's tree with a forest.", f"{script(0.8)}```\n"], continues_answers=True)
+    result = run_experiment(options(root, max_steps=1, tree_drafts=1), models=m, feedback=NoFeedback())
+    first, second = [c for c in m.main.calls if c["purpose"] == "tree_node"]
+    assert second["messages"][:-1] == first["messages"]
+    assert second["messages"][-1] == {"role": "assistant",
+                                      "content": "I replace the starter's tree with a forest.\n\n```python\n"}
+    assert second["temperature"] == first["temperature"] and second["stop"] == ["\n```\n"]
+    node, step = nodes_of(result.run_dir)[0], steps_of(result.run_dir)[0]
+    assert node["metric"] == 0.8 and not node["buggy"]
+    assert step["entries"]["Thought"] == "I replace the starter's tree with a forest."
+    assert step["response"].startswith("I replace the starter's tree with a forest.\n\n```python\n# 0.8\n")
+    assert step["parse_attempts"] == 2 and "continued" in step["parse_errors"][0]
+
+
+def test_a_run_with_continued_answers_replays_the_same_tree(tmp_path, monkeypatch):
+    from mlr_copilot.cli import main
+    from mlr_copilot.llm.scripted import ScriptedLLM
+
+    scripted = ScriptedLLM.from_file.__func__
+
+    def continuing(cls, path, role="main"):  # a scripted backend that continues, as the local one
+        llm = scripted(cls, path, role)
+        llm.continues_answers = True
+        return llm
+
+    monkeypatch.setattr(ScriptedLLM, "from_file", classmethod(continuing))
+    root = make_project(tmp_path)
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"main": ["I use a forest.", f"{script(0.8)}```\n", good(0.9)]}))
+    common = ["--root", str(root), "--log-root", str(root / "logs"), "--sandbox", "none", "--feedback", "none",
+              "--strategy", "tree", "--max-steps", "2", "--tree-drafts", "2"]
+    assert main(["run", "toy", "--llm", f"scripted:{answers}", *common]) == 0
+    first = sorted((root / "logs" / "toy").iterdir())[-1]
+    assert main(["run", "toy", "--llm", f"replay:{first}", *common]) == 0
+    second = [d for d in sorted((root / "logs" / "toy").iterdir()) if d != first][-1]
+    assert shape(second) == shape(first) and [n["metric"] for n in nodes_of(second)] == [0.8, 0.9]
+    assert steps_of(second)[0]["parse_attempts"] == 2
+
+
+def test_a_continuation_without_code_is_asked_again(tmp_path):
+    root = make_project(tmp_path)
+    m = models(["I use a forest.", "", good(0.7)], continues_answers=True)
+    result = run_experiment(options(root, max_steps=1, tree_drafts=1), models=m, feedback=NoFeedback())
+    calls = [c for c in m.main.calls if c["purpose"] == "tree_node"]
+    assert [c["messages"][-1]["role"] for c in calls] == ["user", "assistant", "user"]
+    assert "held no ```python code block" in prompts(m)[2]
+    assert nodes_of(result.run_dir)[0]["metric"] == 0.7
+    assert steps_of(result.run_dir)[0]["parse_attempts"] == 3
+
+
 def test_the_answer_ends_where_its_code_block_closes(tmp_path):
     """Text after the block is never used, so the model is not left to write it (on two CPU
     cores an explanation after the script costs seconds per node)."""

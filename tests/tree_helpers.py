@@ -54,8 +54,8 @@ def failing(error: str = "1 / 0", tag: str = "bad") -> str:
     return answer(script(None, tag=tag, extra=f"{error}\n"), f"Plan: {tag}.")
 
 
-def models(responses) -> Models:
-    return Models(main=ScriptedLLM(responses, model="main"),
+def models(responses, *, continues_answers: bool = False) -> Models:
+    return Models(main=ScriptedLLM(responses, model="main", continues_answers=continues_answers),
                   fast=ScriptedLLM(["unused"], model="fast", repeat_last=True),
                   edit=ScriptedLLM(["unused"], model="edit", repeat_last=True))
 

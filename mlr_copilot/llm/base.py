@@ -89,6 +89,13 @@ class LLM(Protocol):
         ...
 
 
+def continues_answers(llm: object) -> bool:
+    """Whether ``llm`` continues a trailing assistant message (a prefill) rather than answering
+    it afresh. Backends that can say so with a ``continues_answers`` attribute; chat APIs that
+    take a trailing assistant message as a finished turn must not, so the default is False."""
+    return bool(getattr(llm, "continues_answers", False))
+
+
 def as_messages(prompt_or_messages: str | Sequence[Message], system: str | None = None) -> list[dict]:
     """Accept a plain prompt or chat messages; always return a list of message dicts."""
     if isinstance(prompt_or_messages, str):

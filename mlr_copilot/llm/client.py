@@ -36,7 +36,7 @@ from ..errors import BudgetExceededError, ConfigError, LLMEmptyResponseError, LL
 from ..logs import JsonlWriter, utc_now
 from ..records import LLMCallRecord, usage_figures
 from ..redact import active_secrets, scrub
-from .base import Completion, Message, Models, ResponseSpec, Usage, as_messages
+from .base import Completion, Message, Models, ResponseSpec, Usage, as_messages, continues_answers
 from .cache import ResponseCache, messages_sha256, request_key
 from .pricing import Price, find_price
 
@@ -180,6 +180,11 @@ class LLMClient:
         self.step: int | None = None  # set by the agent (see set_step) for the call log
         self._sleep = sleep
         self._identity = _backend_identity(backend)
+
+    @property
+    def continues_answers(self) -> bool:
+        """The backend's (``llm.base.continues_answers``)."""
+        return continues_answers(self.backend)
 
     # -- the call ---------------------------------------------------------------------
     def complete(self, messages: Sequence[Message] | str, *, max_tokens: int = 2000,

@@ -89,6 +89,8 @@ def default_threads() -> int:
 class LlamaCppBackend:
     """``complete`` on a GGUF model; the model is loaded on first use, once per process."""
 
+    continues_answers = True  # a trailing assistant message is continued (see llm.base.continues_answers)
+
     def __init__(self, model_path: str | os.PathLike, *, n_ctx: int = DEFAULT_N_CTX,
                  n_threads: int | None = None, n_batch: int = 512, seed: int = 0,
                  model_name: str | None = None, flash_attn: bool = False, prompt_lookup: bool | None = None):
@@ -303,7 +305,11 @@ class LlamaCppBackend:
 
 
 def _tokenize(loaded: _Loaded, messages: list[dict]) -> list[int]:
-    prompt = loaded.format(messages)
+    if len(messages) > 1 and messages[-1].get("role") == "assistant":  # a prefill: the answer so far,
+        # continued where it stopped (the template would close the turn and open a new one)
+        prompt = loaded.format(messages[:-1]) + (messages[-1].get("content") or "")
+    else:
+        prompt = loaded.format(messages)
     # the template writes any BOS itself; special=True turns <|im_start|> etc. into their tokens
     return loaded.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 

@@ -109,6 +109,9 @@ class ReplayLLM:
             self._by_purpose.setdefault(str(r.get("purpose", "agent")), []).append(i)
         self._served: set[int] = set()
         self._last = -1  # index of the record served last
+        # a recording that continued answers (a trailing assistant message) is replayed the same way
+        self.continues_answers = any((r.get("messages") or [{}])[-1].get("role") == "assistant"
+                                     for r in self._records)
         self.model = f"replay:{self.path}"
         self.identity = self.model
 

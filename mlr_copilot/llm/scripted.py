@@ -48,8 +48,9 @@ def load_script(path: str | Path) -> dict[str, list[str]]:
 
 class ScriptedLLM:
     def __init__(self, responses: Iterable[Response], model: str = "scripted", *,
-                 repeat_last: bool = False):
+                 repeat_last: bool = False, continues_answers: bool = False):
         self.model = model
+        self.continues_answers = continues_answers  # as a backend that continues a prefill
         self._responses = list(responses)
         self._index = 0
         self._repeat_last = repeat_last
