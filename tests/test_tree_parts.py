@@ -4,8 +4,8 @@ import pytest
 from mlr_copilot.agents.metric import MetricSpec, direction_from_problem, metric_spec_for, parse_metric
 from mlr_copilot.agents.tree import Tree, TreePolicy, code_hash, tree_nodes_from_steps
 from mlr_copilot.agents.tree_prompts import (compile_error, data_preview, error_excerpt, extract_code,
-                                             fitted_model, last_error_line, memory_text, outcome_text,
-                                             plan_text)
+                                             fitted_model, last_error_line, memory_text, model_name,
+                                             node_prompt, outcome_text, plan_text)
 from mlr_copilot.errors import ConfigError
 
 ACC = MetricSpec("accuracy", "higher")
@@ -136,6 +136,23 @@ def test_memory_shows_the_model_each_node_fits_beside_its_plan():
     assert lines[2] == ("- Node 1 (draft): Use a stronger model. [fits RandomForestRegressor(n_estimators=50)] "
                         "-> validation accuracy 0.9")
     assert lines[3] == "- Node 2 (draft): Use a stronger model. -> validation accuracy 0.8"
+
+
+def test_a_draft_is_told_which_models_the_starter_and_earlier_drafts_fit():
+    starter = "from sklearn.tree import DecisionTreeRegressor\nm = DecisionTreeRegressor(max_depth=5)\nm.fit(x, y)\n"
+    tree = Tree(ACC, TreePolicy(drafts=3))
+    first = tree.new_node("draft", None)
+    text = node_prompt(tree, first, script="train.py", starter_code=starter, feedback=None)
+    assert "a stronger one than the starter's DecisionTreeRegressor" in text and "earlier drafts" not in text
+    first.code = "model = make_pipeline(StandardScaler(), SVC(C=3))\nmodel.fit(x, y)\n"
+    first.buggy, first.metric = False, 0.8
+    second = tree.new_node("draft", None)
+    second.code = "import sklearn.ensemble as e\nclf = e.RandomForestClassifier(n_estimators=9)\nclf.fit(x, y)\n"
+    second.buggy, second.metric = False, 0.9
+    third = tree.new_node("draft", None)
+    text = node_prompt(tree, third, script="train.py", starter_code=starter, feedback=None)
+    assert "Use a different model from the earlier drafts (they fit SVC, RandomForestClassifier)." in text
+    assert model_name(None) is None and model_name("GridSearchCV(SVC(), grid)") == "GridSearchCV"
 
 
 def test_policy_drafts_first_then_improves_the_best_greedily():

@@ -273,6 +273,17 @@ def fitted_model(code: str | None) -> str | None:
     return text[:MODEL_CHARS].rstrip() + ("…" if len(text) > MODEL_CHARS else "") or None
 
 
+def model_name(model: str | None) -> str | None:
+    """``RandomForestClassifier`` of ``RandomForestClassifier(n_estimators=300)`` (a draft told
+    only "use a different model from the earlier drafts" kept the starter's: the names help)."""
+    calls = re.findall(r"([A-Za-z_]\w*)\s*\(", model or "")
+    if not calls:
+        return None
+    if calls[0] in ("make_pipeline", "Pipeline") and len(calls) > 1:
+        return calls[-1]  # a pipeline is named by its last step, the estimator
+    return calls[0]
+
+
 def memory_text(tree: Tree, limit: int = MEMORY_NODES) -> str:
     done = [n for n in tree.nodes if n.done]
     if not done:
@@ -307,12 +318,16 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
     parent = tree.get(node.parent)
     metric = tree.metric
     if node.stage == "draft":
-        drafts = sum(1 for n in tree.nodes if n.stage == "draft" and n.id != node.id)
+        drafts = [n for n in tree.nodes if n.stage == "draft" and n.id != node.id]
+        starter_model = model_name(fitted_model(starter_code))
         instructions = ("Write a first complete solution. Reuse the starter's data loading and output format, "
-                        "but choose the model yourself: a stronger one than the starter's where the data "
-                        "allows, still fast and reliable.")
+                        "but choose the model yourself: a stronger one than the starter's"
+                        + (f" {starter_model}" if starter_model else "")
+                        + " where the data allows, still fast and reliable.")
         if drafts:
-            instructions += " Use a different model from the earlier drafts."
+            used = list(dict.fromkeys(name for name in (model_name(fitted_model(n.code)) for n in drafts) if name))
+            instructions += (" Use a different model from the earlier drafts"
+                             + (f" (they fit {', '.join(used)})." if used else "."))
         code = (f"\n# The starter {script} in the working directory (it runs; reuse its data loading and "
                 f"output format)\n```python\n{starter_code.rstrip()}\n```\n" if starter_code else "")
     elif node.stage == "improve":
