@@ -3,9 +3,9 @@ import pytest
 
 from mlr_copilot.agents.metric import MetricSpec, direction_from_problem, metric_spec_for, parse_metric
 from mlr_copilot.agents.tree import Tree, TreePolicy, code_hash, tree_nodes_from_steps
-from mlr_copilot.agents.tree_prompts import (compile_error, data_preview, error_excerpt, extract_code,
+from mlr_copilot.agents.tree_prompts import (compile_error, data_preview, draft_idea, error_excerpt, extract_code,
                                              fitted_model, last_error_line, memory_text, model_name,
-                                             node_prompt, outcome_text, plan_text)
+                                             node_prompt, outcome_text, plan_text, target_kind)
 from mlr_copilot.errors import ConfigError
 
 ACC = MetricSpec("accuracy", "higher")
@@ -119,7 +119,7 @@ def _tree(policy, nodes):
     return tree
 
 
-def test_memory_shows_the_model_each_node_fits_beside_its_plan():
+def test_memory_shows_the_model_each_node_fits_and_the_plan_only_without_one():
     script = ("from sklearn.ensemble import RandomForestRegressor\nimport pandas as pd\n"
               "scaler = pd.Series([1])\nmodel = RandomForestRegressor(\n    n_estimators=300,  max_depth=8)\n"
               "model.fit(x, y)\nmodel = RandomForestRegressor(n_estimators=50)\nmodel.fit(x, y)\n")
@@ -133,26 +133,41 @@ def test_memory_shows_the_model_each_node_fits_beside_its_plan():
         node.code, node.buggy, node.metric, node.plan = code, False, metric, "Use a stronger model."
         node.outcome = outcome_text(node, ACC)
     lines = memory_text(tree).splitlines()
-    assert lines[2] == ("- Node 1 (draft): Use a stronger model. [fits RandomForestRegressor(n_estimators=50)] "
-                        "-> validation accuracy 0.9")
+    assert lines[2] == "- Node 1 (draft): fits RandomForestRegressor(n_estimators=50) -> validation accuracy 0.9"
     assert lines[3] == "- Node 2 (draft): Use a stronger model. -> validation accuracy 0.8"
 
 
-def test_a_draft_is_told_which_models_the_starter_and_earlier_drafts_fit():
+def test_drafts_try_model_families_in_turn_and_are_told_what_was_fitted():
     starter = "from sklearn.tree import DecisionTreeRegressor\nm = DecisionTreeRegressor(max_depth=5)\nm.fit(x, y)\n"
     tree = Tree(ACC, TreePolicy(drafts=3))
     first = tree.new_node("draft", None)
     text = node_prompt(tree, first, script="train.py", starter_code=starter, feedback=None)
-    assert "a stronger one than the starter's DecisionTreeRegressor" in text and "earlier drafts" not in text
+    assert "this one: a regularised linear model on standardised features (LogisticRegression), if" in text
+    assert "The starter fits DecisionTreeRegressor." in text
+    assert "Earlier drafts" not in text
     first.code = "model = make_pipeline(StandardScaler(), SVC(C=3))\nmodel.fit(x, y)\n"
     first.buggy, first.metric = False, 0.8
     second = tree.new_node("draft", None)
+    assert "this one: a tree ensemble" in node_prompt(tree, second, script="train.py", starter_code=None,
+                                                      feedback=None)
     second.code = "import sklearn.ensemble as e\nclf = e.RandomForestClassifier(n_estimators=9)\nclf.fit(x, y)\n"
     second.buggy, second.metric = False, 0.9
     third = tree.new_node("draft", None)
     text = node_prompt(tree, third, script="train.py", starter_code=starter, feedback=None)
-    assert "Use a different model from the earlier drafts (they fit SVC, RandomForestClassifier)." in text
+    assert "this one: a kernel method or a small neural network" in text
+    assert "Earlier drafts fit SVC, RandomForestClassifier." in text
     assert model_name(None) is None and model_name("GridSearchCV(SVC(), grid)") == "GridSearchCV"
+
+
+def test_draft_ideas_name_classes_for_the_task_kind_of_target():
+    assert target_kind(MetricSpec("rmse", "lower")) == "numeric" == target_kind(MetricSpec("mcrmse", "lower"))
+    assert target_kind(MetricSpec("blimp_accuracy", "higher")) == "classes"
+    assert target_kind(MetricSpec("score", "higher")) is None and target_kind(MetricSpec(None)) is None
+    assert draft_idea(0, MetricSpec("rmse", "lower")).endswith("(Ridge)")
+    assert draft_idea(4, MetricSpec("f1", "higher")) == ("a tree ensemble (RandomForestClassifier or "
+                                                         "GradientBoostingClassifier)")
+    assert "SVR or MLPRegressor for a numeric target, SVC or MLPClassifier for classes" in \
+        draft_idea(2, MetricSpec("score", "higher"))
 
 
 def test_policy_drafts_first_then_improves_the_best_greedily():

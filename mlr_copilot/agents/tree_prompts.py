@@ -36,6 +36,17 @@ PLAN_CHARS = 200
 MODEL_CHARS = 120  # of the model a node fits, shown in the memory
 ERROR_HEAD_CHARS = 600
 ERROR_TAIL_CHARS = 1400
+DRAFT_IDEAS = (  # (family, for a numeric target, for classes), taken in turn: drafts of one family
+    # left the search nowhere to go (see node_prompt). The classes are named for the task's kind of
+    # target: told "Ridge for a numeric target, LogisticRegression for classes", a digits draft fit a Ridge
+    ("a regularised linear model on standardised features", "Ridge", "LogisticRegression"),
+    ("a tree ensemble", "RandomForestRegressor or GradientBoostingRegressor",
+     "RandomForestClassifier or GradientBoostingClassifier"),
+    ("a kernel method or a small neural network on standardised features", "SVR or MLPRegressor",
+     "SVC or MLPClassifier"),
+)
+NUMERIC_METRICS = ("rmse", "mse", "mae", "mape", "r2", "rmsle", "pearson", "spearman")
+CLASS_METRICS = ("accuracy", "f1", "auc", "roc", "logloss", "log_loss", "precision", "recall", "mcc", "kappa")
 IMPROVE_IDEAS = (  # taken in turn, so successive improvements try different kinds of change
     "a stronger model (for example a gradient-boosted or random-forest ensemble, a kernel SVM or a "
     "small neural network, whichever suits this data)",
@@ -273,6 +284,25 @@ def fitted_model(code: str | None) -> str | None:
     return text[:MODEL_CHARS].rstrip() + ("…" if len(text) > MODEL_CHARS else "") or None
 
 
+def target_kind(metric: MetricSpec) -> str | None:
+    """"numeric" or "classes" as the metric's name tells (RMSE, accuracy...), else None."""
+    name = (metric.name or "").lower()
+    if any(k in name for k in NUMERIC_METRICS):  # first: "mcrmse" holds no class metric, "r2" no "rmse"
+        return "numeric"
+    if any(k in name for k in CLASS_METRICS):
+        return "classes"
+    return None
+
+
+def draft_idea(index: int, metric: MetricSpec) -> str:
+    """The model family the ``index``-th draft is asked to try, with classes that fit the target."""
+    family, numeric, classes = DRAFT_IDEAS[index % len(DRAFT_IDEAS)]
+    kind = target_kind(metric)
+    examples = {"numeric": numeric, "classes": classes}.get(kind, f"{numeric} for a numeric target, "
+                                                                  f"{classes} for classes")
+    return f"{family} ({examples})"
+
+
 def model_name(model: str | None) -> str | None:
     """``RandomForestClassifier`` of ``RandomForestClassifier(n_estimators=300)`` (a draft told
     only "use a different model from the earlier drafts" kept the starter's: the names help)."""
@@ -285,6 +315,11 @@ def model_name(model: str | None) -> str | None:
 
 
 def memory_text(tree: Tree, limit: int = MEMORY_NODES) -> str:
+    """Earlier nodes, one line each: what the code fits (the plan when nothing is found) and
+    the outcome. Plans are left out where the model is known: the embedded model began its
+    answers with a copy of a memory line, plan, model and an invented score (8 of 8 offline
+    samples of 4 improve prompts), and 5 of those 8 answers then stopped before any code;
+    without the plans none copied, each named a change of its own and gave its code."""
     done = [n for n in tree.nodes if n.done]
     if not done:
         return ""
@@ -295,8 +330,8 @@ def memory_text(tree: Tree, limit: int = MEMORY_NODES) -> str:
     for n in shown:
         origin = n.stage if n.parent is None else f"{n.stage} of node {n.parent}"
         model = fitted_model(n.code)
-        lines.append(f"- Node {n.id} ({origin}): {n.plan or 'no plan given'}"
-                     + (f" [fits {model}]" if model else "") + f" -> {n.outcome}")
+        lines.append(f"- Node {n.id} ({origin}): {f'fits {model}' if model else n.plan or 'no plan given'}"
+                     f" -> {n.outcome}")
     if len(shown) < len(done):
         lines.append(f"({len(done)} attempts so far, the last {len(shown)} shown)")
     best = tree.best()
@@ -319,15 +354,14 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
     metric = tree.metric
     if node.stage == "draft":
         drafts = [n for n in tree.nodes if n.stage == "draft" and n.id != node.id]
-        starter_model = model_name(fitted_model(starter_code))
+        starter = model_name(fitted_model(starter_code))
+        used = list(dict.fromkeys(name for name in (model_name(fitted_model(n.code)) for n in drafts) if name))
         instructions = ("Write a first complete solution. Reuse the starter's data loading and output format, "
-                        "but choose the model yourself: a stronger one than the starter's"
-                        + (f" {starter_model}" if starter_model else "")
-                        + " where the data allows, still fast and reliable.")
-        if drafts:
-            used = list(dict.fromkeys(name for name in (model_name(fitted_model(n.code)) for n in drafts) if name))
-            instructions += (" Use a different model from the earlier drafts"
-                             + (f" (they fit {', '.join(used)})." if used else "."))
+                        "but choose the model yourself, still fast and reliable. The drafts try different "
+                        f"model families; this one: {draft_idea(len(drafts), metric)}, if it "
+                        "suits this data (else another family)."
+                        + (f" The starter fits {starter}." if starter else "")
+                        + (f" Earlier drafts fit {', '.join(used)}." if used else ""))
         code = (f"\n# The starter {script} in the working directory (it runs; reuse its data loading and "
                 f"output format)\n```python\n{starter_code.rstrip()}\n```\n" if starter_code else "")
     elif node.stage == "improve":
