@@ -74,6 +74,20 @@ def test_generates_with_the_chat_template_and_counts_tokens(tiny):
     assert done.latency_s > 0
 
 
+def test_a_trailing_assistant_message_is_continued_not_answered_afresh(tiny):
+    folder, tokenizer = tiny
+    backend = HFBackend(str(folder))
+    assert backend.continues_answers
+    answer = backend.complete(MESSAGES, max_tokens=6)
+    prefill = [*MESSAGES, {"role": "assistant", "content": "Thought: try"}]
+    ids = tokenizer.apply_chat_template(MESSAGES, add_generation_prompt=True, tokenize=True)
+    ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+    started = tokenizer.encode("<|assistant|>Thought: try", add_special_tokens=False)
+    done = backend.complete(prefill, max_tokens=6)
+    # the prompt is the question, its answer's opening and nothing after (no end of turn, no new turn)
+    assert done.usage.input_tokens == len(ids) - 1 + len(started) != answer.usage.input_tokens
+
+
 def test_max_tokens_is_respected_greedy_and_sampled(tiny):
     backend = HFBackend(str(tiny[0]))
     for temperature in (0.0, 0.8):

@@ -27,6 +27,8 @@ _LOAD_LOCK = threading.Lock()
 class HFBackend:
     """``complete`` on a causal LM loaded with ``AutoModelForCausalLM``."""
 
+    continues_answers = True  # a trailing assistant message is continued (see llm.base.continues_answers)
+
     def __init__(self, model_id_or_path: str, *, device_map: str | None = "auto",
                  dtype: str | None = None, token: str | None = None, model_name: str | None = None,
                  trust_remote_code: bool = False, max_context: int | None = None):
@@ -141,19 +143,22 @@ class HFBackend:
 
 
 def _prompt_ids(tokenizer: Any, messages: list[dict]) -> list[int]:
-    """Token ids of the chat prompt, through the tokenizer's chat template when it has one."""
+    """Token ids of the chat prompt, through the tokenizer's chat template when it has one. A
+    trailing assistant message is the start of the answer, continued (a prefill)."""
+    prefill = len(messages) > 1 and messages[-1]["role"] == "assistant"
+    turn = {"continue_final_message": True} if prefill else {"add_generation_prompt": True}
     if getattr(tokenizer, "chat_template", None):
         try:
-            return list(_as_id_list(tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                                                  tokenize=True)))
+            return list(_as_id_list(tokenizer.apply_chat_template(messages, tokenize=True, **turn)))
         except Exception as exc:  # e.g. templates that refuse a system role
             if not (messages and messages[0]["role"] == "system"):
                 raise ConfigError(f"The model's chat template failed on these messages: {exc}") from exc
             merged = [dict(m) for m in messages[1:]] or [{"role": "user", "content": ""}]
             merged[0]["content"] = messages[0]["content"] + "\n\n" + merged[0]["content"]
-            return list(_as_id_list(tokenizer.apply_chat_template(merged, add_generation_prompt=True,
-                                                                  tokenize=True)))
-    text = "".join(f"{m['role'].capitalize()}: {m['content']}\n\n" for m in messages) + "Assistant:"
+            return list(_as_id_list(tokenizer.apply_chat_template(merged, tokenize=True, **turn)))
+    asked = messages[:-1] if prefill else messages
+    text = ("".join(f"{m['role'].capitalize()}: {m['content']}\n\n" for m in asked) + "Assistant:"
+            + (f" {messages[-1]['content']}" if prefill else ""))
     ids = tokenizer(text, add_special_tokens=True)["input_ids"]
     return list(ids)
 
