@@ -142,7 +142,8 @@ def test_drafts_try_model_families_in_turn_and_are_told_what_was_fitted():
     tree = Tree(ACC, TreePolicy(drafts=3))
     first = tree.new_node("draft", None)
     text = node_prompt(tree, first, script="train.py", starter_code=starter, feedback=None)
-    assert "this one: a regularised linear model on standardised features (LogisticRegression), if" in text
+    assert ("this one: a regularised linear model with standardised features "
+            "(make_pipeline(StandardScaler(), LogisticRegression())), if") in text
     assert "The starter fits DecisionTreeRegressor." in text
     assert "Earlier drafts" not in text
     first.code = "model = make_pipeline(StandardScaler(), SVC(C=3))\nmodel.fit(x, y)\n"
@@ -163,10 +164,10 @@ def test_draft_ideas_name_classes_for_the_task_kind_of_target():
     assert target_kind(MetricSpec("rmse", "lower")) == "numeric" == target_kind(MetricSpec("mcrmse", "lower"))
     assert target_kind(MetricSpec("blimp_accuracy", "higher")) == "classes"
     assert target_kind(MetricSpec("score", "higher")) is None and target_kind(MetricSpec(None)) is None
-    assert draft_idea(0, MetricSpec("rmse", "lower")).endswith("(Ridge)")
+    assert draft_idea(0, MetricSpec("rmse", "lower")).endswith("(make_pipeline(StandardScaler(), Ridge()))")
     assert draft_idea(4, MetricSpec("f1", "higher")) == ("a tree ensemble (RandomForestClassifier or "
                                                          "GradientBoostingClassifier)")
-    assert "SVR or MLPRegressor for a numeric target, SVC or MLPClassifier for classes" in \
+    assert "MLPRegressor() for a numeric target, make_pipeline(StandardScaler(), SVC(probability=True))" in \
         draft_idea(2, MetricSpec("score", "higher"))
 
 
