@@ -202,6 +202,19 @@ def test_policy_choices_are_reproducible_per_node():
     assert {s for s, _ in picks} == {"debug", "improve"}  # both branches are taken at 0.5
 
 
+def test_policy_draws_differ_between_runs_whose_first_drafts_differ():
+    """At 0.25, 10-node runs must debug about a quarter of the time, not never (as when every
+    run drew the same numbers for the same node ids)."""
+    policy = TreePolicy(drafts=1, debug_prob=0.25)
+    debugs = 0
+    for run in range(200):
+        tree = _tree(policy, [("draft", None, True, None), ("draft", None, False, 0.5)])
+        tree.nodes[0].code_hash = code_hash(f"print({run})\n")
+        for node_id in range(3, 11):
+            debugs += tree.next_parent(node_id)[0] == "debug"
+    assert 0.18 < debugs / (200 * 8) < 0.32
+
+
 def test_policy_options_are_checked():
     for bad in (dict(drafts=0), dict(debug_prob=-0.1), dict(debug_prob=2), dict(max_debug_depth=-1)):
         with pytest.raises(ConfigError):

@@ -11,8 +11,11 @@ not run again. The policy (as in AIDE, Jiang et al. 2025):
    depth (debug steps since its last non-debug ancestor) is below ``max_debug_depth``;
 3. else improve the best working node (greedy); with none, draft.
 
-Every random choice is drawn from a generator seeded by (seed, node id), so a run resumed
-from its log makes the same choices as one that never stopped. ``Tree.from_records``
+Every random choice is drawn from a generator seeded by (seed, the first node's code hash,
+node id), so a run resumed from its log, or replayed, makes the same choices as one that never
+stopped, while runs whose first drafts differ draw differently. (Seeded by the node id alone,
+every run made the same choices: at the default debug probability 0.25 no 10-node run ever
+debugged, the first draw below 0.25 being node 14's.) ``Tree.from_records``
 rebuilds the tree from the step records that carry a ``node`` object.
 """
 from __future__ import annotations
@@ -127,7 +130,8 @@ class Tree:
         drafts = sum(1 for n in self.nodes if n.stage == "draft")
         if drafts < self.policy.drafts:
             return "draft", None
-        rng = random.Random(f"{self.policy.seed}:{node_id}")
+        first = self.nodes[0].code_hash if self.nodes else None
+        rng = random.Random(f"{self.policy.seed}:{first or '-'}:{node_id}")
         if rng.random() < self.policy.debug_prob:
             candidates = [n for n in self.nodes if n.buggy and n.code is not None and n.duplicate_of is None
                           and n.debug_depth < self.policy.max_debug_depth and not self.children(n)]
