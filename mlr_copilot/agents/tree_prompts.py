@@ -10,11 +10,10 @@
 * ``split_fences`` / ``extract_code`` / ``opens_python_block`` / ``plan_text`` /
   ``compile_error``: the fenced blocks read line by line, the script from them, whether there
   is one, the plan around it, and a syntax check that needs no run.
-* ``fitted_model``: what a node's code fits, shown beside its plan in the memory.
+* the memory of earlier nodes and the draft instructions name models through ``tree_models``.
 """
 from __future__ import annotations
 
-import ast
 import importlib.util
 import os
 import re
@@ -24,6 +23,7 @@ from typing import Sequence
 from ..templates import render
 from .metric import MetricSpec
 from .tree import Node, Tree
+from .tree_models import draft_idea, fitted_model, model_name
 
 PREVIEW_MAX_FILES = 15
 PREVIEW_MAX_CSV = 4
@@ -33,24 +33,8 @@ PREVIEW_TEXT_CHARS = 400
 COUNT_ROWS_MAX_BYTES = 200 << 20  # larger files are not read to the end to count rows
 MEMORY_NODES = 8  # earlier nodes listed in the prompt
 PLAN_CHARS = 200
-MODEL_CHARS = 120  # of the model a node fits, shown in the memory
 ERROR_HEAD_CHARS = 600
 ERROR_TAIL_CHARS = 1400
-DRAFT_IDEAS = (  # (family, for a numeric target, for classes), taken in turn: drafts of one family
-    # left the search nowhere to go (see node_prompt). The classes are named for the task's kind of
-    # target: told "Ridge for a numeric target, LogisticRegression for classes", a digits draft fit a
-    # Ridge. Scaling is asked for inside one pipeline: a digits draft told "on standardised features"
-    # scaled its training and validation data but not the test data (validation 0.976, test 0.807)
-    ("a regularised linear model with standardised features", "make_pipeline(StandardScaler(), Ridge())",
-     "make_pipeline(StandardScaler(), LogisticRegression())"),
-    ("a tree ensemble", "RandomForestRegressor or GradientBoostingRegressor",
-     "RandomForestClassifier or GradientBoostingClassifier"),
-    ("a kernel method or a small neural network with standardised features",
-     "make_pipeline(StandardScaler(), SVR()) or the same with MLPRegressor()",
-     "make_pipeline(StandardScaler(), SVC(probability=True)) or the same with MLPClassifier()"),
-)
-NUMERIC_METRICS = ("rmse", "mse", "mae", "mape", "r2", "rmsle", "pearson", "spearman")
-CLASS_METRICS = ("accuracy", "f1", "auc", "roc", "logloss", "log_loss", "precision", "recall", "mcc", "kappa")
 IMPROVE_IDEAS = (  # taken in turn, so successive improvements try different kinds of change
     "a stronger model (for example a gradient-boosted or random-forest ensemble, a kernel SVM or a "
     "small neural network, whichever suits this data)",
@@ -264,61 +248,6 @@ def data_preview(workspace: Path, *, skip: Sequence[str] = ()) -> str:
 
 
 # ------------------------------------------------------------------ the prompt
-def fitted_model(code: str | None) -> str | None:
-    """What the script fits, from its code: the last value assigned to a name whose ``.fit(``
-    is called (``RandomForestRegressor(max_depth=20)``), on one line, cut to ``MODEL_CHARS``.
-    The memory shows it beside each plan because the plans alone repeat each other: in a
-    diabetes run every draft and improvement said "Replace the starter's decision tree
-    regressor with a stronger one", so the model could not tell what had been tried."""
-    try:
-        tree = ast.parse(code or "")
-    except (SyntaxError, ValueError):
-        return None
-    fitted = {node.func.value.id for node in ast.walk(tree)
-              if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr == "fit" and isinstance(node.func.value, ast.Name)}
-    found = None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and any(
-                isinstance(t, ast.Name) and t.id in fitted for t in node.targets):
-            if found is None or node.lineno > found.lineno:
-                found = node
-    if found is None:
-        return None
-    text = " ".join((ast.get_source_segment(code, found.value) or "").split())
-    return text[:MODEL_CHARS].rstrip() + ("…" if len(text) > MODEL_CHARS else "") or None
-
-
-def target_kind(metric: MetricSpec) -> str | None:
-    """"numeric" or "classes" as the metric's name tells (RMSE, accuracy...), else None."""
-    name = (metric.name or "").lower()
-    if any(k in name for k in NUMERIC_METRICS):  # first: "mcrmse" holds no class metric, "r2" no "rmse"
-        return "numeric"
-    if any(k in name for k in CLASS_METRICS):
-        return "classes"
-    return None
-
-
-def draft_idea(index: int, metric: MetricSpec) -> str:
-    """The model family the ``index``-th draft is asked to try, with classes that fit the target."""
-    family, numeric, classes = DRAFT_IDEAS[index % len(DRAFT_IDEAS)]
-    kind = target_kind(metric)
-    examples = {"numeric": numeric, "classes": classes}.get(kind, f"{numeric} for a numeric target, "
-                                                                  f"{classes} for classes")
-    return f"{family} ({examples})"
-
-
-def model_name(model: str | None) -> str | None:
-    """``RandomForestClassifier`` of ``RandomForestClassifier(n_estimators=300)`` (a draft told
-    only "use a different model from the earlier drafts" kept the starter's: the names help)."""
-    calls = re.findall(r"([A-Za-z_]\w*)\s*\(", model or "")
-    if not calls:
-        return None
-    if calls[0] in ("make_pipeline", "Pipeline") and len(calls) > 1:
-        return calls[-1]  # a pipeline is named by its last step, the estimator
-    return calls[0]
-
-
 def memory_text(tree: Tree, limit: int = MEMORY_NODES) -> str:
     """Earlier nodes, one line each: what the code fits (the plan when nothing is found) and
     the outcome. Plans are left out where the model is known: the embedded model began its
