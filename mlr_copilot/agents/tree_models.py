@@ -15,10 +15,11 @@ from .metric import MetricSpec
 
 MODEL_CHARS = 120  # of the model a node fits, shown in the memory
 DRAFT_IDEAS = (  # (family, for a numeric target, for classes), taken in turn: drafts of one family
-    # left the search nowhere to go (see tree_prompts.node_prompt). The classes are named for the task's kind of
-    # target: told "Ridge for a numeric target, LogisticRegression for classes", a digits draft fit a
-    # Ridge. Scaling is asked for inside one pipeline: a digits draft told "on standardised features"
-    # scaled its training and validation data but not the test data (validation 0.976, test 0.807)
+    # left the search nowhere to go (see tree_prompts.node_prompt). The classes are named for the
+    # task's kind of target: told "Ridge for a numeric target, LogisticRegression for classes", a
+    # digits draft fit a Ridge. Scaling is asked for inside one pipeline: a digits draft told "on
+    # standardised features" scaled its training and validation data but not the test data
+    # (validation 0.976, hidden test 0.807)
     ("a regularised linear model with standardised features", "make_pipeline(StandardScaler(), Ridge())",
      "make_pipeline(StandardScaler(), LogisticRegression())"),
     ("a tree ensemble", "RandomForestRegressor or GradientBoostingRegressor",
