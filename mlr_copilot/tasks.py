@@ -75,6 +75,7 @@ class Task:
     direction: str = "higher"
     read_only: tuple[str, ...] = ()
     baseline: float | None = None
+    baseline_runtime_s: float | None = None  # how long the starter ran when its baseline was measured
     script: str = DEFAULT_SCRIPT
     submission: str = DEFAULT_SUBMISSION
     timeout_s: float = DEFAULT_BASELINE_TIMEOUT_S
@@ -280,15 +281,19 @@ def _read_definition(defn: Path, name: str) -> dict[str, Any]:
     return data
 
 
-def _read_baseline(defn: Path | None, fallback: Any) -> float | None:
+def _read_baseline(defn: Path | None, fallback: Any) -> tuple[float | None, float | None]:
+    """(the starter's score, its measured run time in seconds) from ``baseline.json``; the
+    score falls back to task.json's ``baseline``."""
     if defn is not None and (defn / "baseline.json").exists():
         try:
             data = json.loads((defn / "baseline.json").read_text(encoding="utf-8"))
             if data.get("valid", True) and data.get("score") is not None:
-                return float(data["score"])
+                runtime = data.get("runtime_s")
+                ok = isinstance(runtime, (int, float)) and not isinstance(runtime, bool) and 0 < runtime < float("inf")
+                return float(data["score"]), (float(runtime) if ok else None)
         except (ValueError, TypeError, AttributeError):
             log.warning("ignoring unreadable %s", defn / "baseline.json")
-    return float(fallback) if isinstance(fallback, (int, float)) else None
+    return (float(fallback) if isinstance(fallback, (int, float)) else None), None
 
 
 def load_task(root: str | Path, name: str) -> Task:
@@ -300,10 +305,11 @@ def load_task(root: str | Path, name: str) -> Task:
     defn = root / "tasks" / name
     defn = defn if defn.is_dir() else None
     data = _read_definition(defn, name) if defn else {}
+    baseline, baseline_runtime = _read_baseline(defn, data.get("baseline"))
     return Task(
         name=name, problem_path=problem, workspace_path=root / "workspaces" / name,
         definition_dir=defn, metric=data.get("metric"), direction=data.get("direction", "higher"),
-        read_only=tuple(data.get("read_only", ())), baseline=_read_baseline(defn, data.get("baseline")),
+        read_only=tuple(data.get("read_only", ())), baseline=baseline, baseline_runtime_s=baseline_runtime,
         script=data.get("script", DEFAULT_SCRIPT), submission=data.get("submission", DEFAULT_SUBMISSION),
         timeout_s=float(data.get("timeout_s", DEFAULT_BASELINE_TIMEOUT_S)), offline=bool(data.get("offline", False)),
         title=data.get("title", ""), config=data)

@@ -202,7 +202,18 @@ def test_infinite_loop_times_out_with_output_so_far(tmp_path, mode):
     """)
     assert time.monotonic() - t < 2.0 + 60  # stopped, not hung: the bound only catches a hang
     assert "was stopped after 2.0 s" in obs.text and "time limit for one script" in obs.text
-    assert "started" in obs.text
+    assert "started" in obs.text and obs.timed_out
+
+
+def test_a_callers_script_limit_only_tightens_the_timeout_for_that_action(tmp_path):
+    env = make_env(tmp_path, "none", script_timeout_s=3600)
+    (env.workspace / "s.py").write_text("import time\nprint('began', flush=True)\nwhile True: time.sleep(0.05)\n")
+    obs = env.execute("Execute Script", {"script_name": "s.py"}, step=1, script_limit_s=1.0)
+    assert obs.timed_out and "stopped after 1.0 s (the time limit for one node's script)" in obs.text
+    assert "began" in obs.text and env.ctx.script_limit_s is None  # the next action has the usual limit
+    (env.workspace / "ok.py").write_text("print('fine')\n")
+    done = env.execute("Execute Script", {"script_name": "ok.py"}, step=2, script_limit_s=7200)
+    assert not done.timed_out and done.exit_code == 0
 
 
 def test_script_ignoring_sigterm_is_killed(tmp_path):

@@ -55,7 +55,8 @@ class EnvironmentLike(Protocol):
     action_infos: Sequence[Any]
     research_log: LogFile  # where the agent's research log is stored
 
-    def execute(self, name: str, args: dict, *, step: int, end_step: bool = True) -> ObservationLike: ...
+    def execute(self, name: str, args: dict, *, step: int, end_step: bool = True,
+                script_limit_s: float | None = None) -> ObservationLike: ...
 
     def end_step(self, step: int) -> str: ...
 

@@ -36,6 +36,7 @@ class ActionResult:
     observation: str
     exit_code: int | None = None
     output_path: str | None = None
+    timed_out: bool = False  # Execute Script: the script was stopped at its time limit
 
     @classmethod
     def of(cls, value: "str | ActionResult", action: str) -> "ActionResult":

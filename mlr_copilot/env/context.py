@@ -60,4 +60,5 @@ class ActionContext:
     human: HumanChannel | None = None
     step: int = 0
     deadline: float | None = None  # time.monotonic() value when the run must stop
+    script_limit_s: float | None = None  # a tighter script limit for the action running now (tree nodes)
     research_problem: str = ""

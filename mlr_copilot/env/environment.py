@@ -54,6 +54,7 @@ class Observation:
     step: int = 0
     start_time: str = ""
     internal: bool = False
+    timed_out: bool = False  # Execute Script: the script was stopped at its time limit
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,10 +123,11 @@ class Environment:
 
     # ----------------------------------------------------------- executing
     def execute(self, name: str, args: Mapping[str, Any] | None, *, step: int,
-                end_step: bool = True) -> Observation:
+                end_step: bool = True, script_limit_s: float | None = None) -> Observation:
         """Run one agent action as step ``step`` (>= 1) and trace it. With ``end_step`` the step
         ends here (its snapshot is taken); a caller that writes into the workspace after the
-        action (the loop's research-log entry) passes False and calls :meth:`end_step`."""
+        action (the loop's research-log entry) passes False and calls :meth:`end_step`.
+        ``script_limit_s`` shortens the script time limit for this action (the tree's node limit)."""
         if step < 1:
             raise ValueError(f"agent steps are numbered from 1 (got {step})")
         self.check_time()
@@ -135,7 +137,11 @@ class Environment:
             obs = Observation(text=self._not_offered(name), action=name, args=dict(args or {}),
                               ok=False, step=step, start_time=timer.wall)
         else:
-            obs = self._run(info, args, step)
+            self.ctx.script_limit_s = script_limit_s
+            try:
+                obs = self._run(info, args, step)
+            finally:
+                self.ctx.script_limit_s = None
             if info.name == "Execute Script":
                 self._undo_read_only_changes(obs)
                 record_observation(self.env_log_dir, obs)  # the measurements ledger
@@ -182,7 +188,7 @@ class Environment:
                            ok=ok, is_final=ok and info.name == "Final Answer",
                            exit_code=result.exit_code, duration_s=timer.elapsed(),
                            full_text_path=result.output_path, step=step,
-                           start_time=timer.wall, internal=internal)
+                           start_time=timer.wall, internal=internal, timed_out=result.timed_out)
 
     def _not_offered(self, name: str) -> str:
         return (f"{ERROR_PREFIX}Invalid action: {name!r} is not one of the available actions. "

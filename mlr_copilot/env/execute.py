@@ -12,14 +12,21 @@ from .context import ActionContext
 MIN_SCRIPT_TIME_S = 1.0  # below this much run time left, a script is not started at all
 
 
-def script_timeout(ctx: ActionContext) -> tuple[float, bool]:
-    """(seconds the script may run, whether the run's deadline is what limits it)."""
-    limit = float(ctx.config.script_timeout_s)
+def script_timeout(ctx: ActionContext) -> tuple[float, str]:
+    """(seconds the script may run, what sets that limit: "run" for the run's remaining time,
+    "node" for the caller's tighter limit, "script" for --script-timeout)."""
+    limit, why = float(ctx.config.script_timeout_s), "script"
+    if ctx.script_limit_s is not None and ctx.script_limit_s < limit:
+        limit, why = float(ctx.script_limit_s), "node"
     if ctx.deadline is not None:
         left = ctx.deadline - time.monotonic()
         if left < limit:
-            return left, True
-    return limit, False
+            return left, "run"
+    return limit, why
+
+
+LIMIT_NAMES = {"run": "the run's remaining time", "node": "the time limit for one node's script",
+               "script": "the time limit for one script"}
 
 
 def _seconds(s: float) -> str:
@@ -43,8 +50,8 @@ def execute_script(ctx: ActionContext, script_name: str, arguments: str = "") ->
         extra = shlex.split(arguments or "")
     except ValueError as e:
         raise ActionError(f"The arguments {arguments!r} cannot be split into words: {e}.") from e
-    timeout, by_deadline = script_timeout(ctx)
-    if by_deadline and timeout < MIN_SCRIPT_TIME_S:
+    timeout, limited_by = script_timeout(ctx)
+    if limited_by == "run" and timeout < MIN_SCRIPT_TIME_S:
         raise ActionError("The run's time limit is reached; the script was not started.")
     rel = ctx.sandbox.rel(path)
     if rel.startswith("-"):
@@ -59,10 +66,9 @@ def execute_script(ctx: ActionContext, script_name: str, arguments: str = "") ->
     if not output.endswith("\n"):
         output += "\n"
     if result.timed_out:
-        why = "the run's remaining time" if by_deadline else "the time limit for one script"
-        text = (f"The script was stopped after {_seconds(timeout)} ({why}); it and every process it "
-                f"started were killed. Here is the output so far:\n{output}")
-        return ActionResult(text, exit_code=result.exit_code, output_path=str(result.output_path))
+        text = (f"The script was stopped after {_seconds(timeout)} ({LIMIT_NAMES[limited_by]}); it and every "
+                f"process it started were killed. Here is the output so far:\n{output}")
+        return ActionResult(text, exit_code=result.exit_code, output_path=str(result.output_path), timed_out=True)
     status = f"Exit code: {result.exit_code}"
     if result.signal_name:
         status += f" (killed by {result.signal_name})"
