@@ -55,7 +55,7 @@ from mlr_copilot.tasks import discover_tasks  # noqa: E402
 OFFLINE = ("digits", "wine", "diabetes")
 JOURNAL = "suite.jsonl"
 SETTINGS = ("tasks", "llm", "llm_base_url", "max_steps", "prompt_style", "sandbox", "actions_remove", "strategy",
-            "tree_drafts", "tree_debug_prob", "tree_max_debug_depth", "serve_embedded")
+            "tree_drafts", "tree_debug_prob", "tree_max_debug_depth", "tree_node_timeout_s", "serve_embedded")
 """What a resumed suite must share with the one it goes on with (``--trials`` may grow)."""
 
 
@@ -210,6 +210,8 @@ def main() -> int:
     ap.add_argument("--tree-drafts", type=T.TREE_DRAFTS, default=DEFAULT_DRAFTS)
     ap.add_argument("--tree-debug-prob", type=T.PROBABILITY, default=DEFAULT_DEBUG_PROB)
     ap.add_argument("--tree-max-debug-depth", type=T.TREE_DEBUG_DEPTH, default=DEFAULT_MAX_DEBUG_DEPTH)
+    ap.add_argument("--tree-node-timeout", dest="tree_node_timeout_s", type=T.SECONDS, default=None,
+                    help="seconds one node's script may run (default: the run's, from the starter's run time)")
     args = ap.parse_args()
     strategies = [x.strip() for x in args.strategy.split(",") if x.strip()]
     bad = [x for x in strategies if x not in STRATEGIES]
@@ -252,7 +254,8 @@ def run_suite(args: argparse.Namespace, strategies: list[str]) -> int:
                     actions_remove=tuple(a.strip() for a in args.actions_remove.split(",") if a.strip())
                     if strategy == "loop" else (),
                     prompt_style=args.prompt_style, strategy=strategy, tree_drafts=args.tree_drafts,
-                    tree_debug_prob=args.tree_debug_prob, tree_max_debug_depth=args.tree_max_debug_depth))
+                    tree_debug_prob=args.tree_debug_prob, tree_max_debug_depth=args.tree_max_debug_depth,
+                    tree_node_timeout_s=args.tree_node_timeout_s))
                 run_dir, wall, status = result.run_dir, time.monotonic() - t0, result.status
                 journal.add(trial, strategy, name, run_dir, wall)
             ev, fig = evaluate_run(run_dir, tasks), run_figures(run_dir)
@@ -295,7 +298,7 @@ def _print_table(args, strategies, rows, t_all: float, log_root: Path, trials_do
     print(f"\nllm={args.llm} prompt_style={args.prompt_style or 'default'} trials={trials_done} of {args.trials} "
           f"steps={args.max_steps} actions_remove={args.actions_remove or '-'} strategies={','.join(strategies)} "
           f"tree: drafts={args.tree_drafts} debug_prob={args.tree_debug_prob} "
-          f"max_debug_depth={args.tree_max_debug_depth}; "
+          f"max_debug_depth={args.tree_max_debug_depth} node_timeout={args.tree_node_timeout_s or 'default'}; "
           f"total wall time {time.monotonic() - t_all:.0f} s, peak resident memory "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB, runs in {log_root}\n")
     print("| strategy | task | success | mean improvement | repeated actions | usable on first try "

@@ -183,6 +183,12 @@ DEFAULT_DRAFTS = 3  # tree strategy: drafts before debugging and improving; --tr
 DEFAULT_DEBUG_PROB = 0.25  # tree strategy: chance of debugging a buggy leaf; --tree-debug-prob
 # (AIDE's is 0.5; with the embedded model 7 of 34 debug nodes worked, against 29 of 46 improvements)
 DEFAULT_MAX_DEBUG_DEPTH = 3  # tree strategy: debug attempts in a row on one branch; --tree-max-debug-depth
+# tree strategy, --tree-node-timeout: by default a node's script may run this many times as long
+# as the starter did when its baseline was measured, and never less than the minimum (the best
+# nodes of the 2026-12-02 suite ran 2-35 s; two improvements of a digits run fitted 2000-tree
+# gradient boosting for 290 s each and took the run past 8 minutes)
+NODE_TIMEOUT_STARTER_FACTOR = 10
+MIN_NODE_TIMEOUT_S = 60.0
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 
 

@@ -18,7 +18,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from . import cli_types as T
 from .config import (DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_HISTORY_STEPS, DEFAULT_MAX_DEBUG_DEPTH,
-                     DEFAULT_MAX_STEPS, DEFAULT_PARSE_ATTEMPTS, DEFAULT_SCRIPT_TIMEOUT_S)
+                     DEFAULT_MAX_STEPS, DEFAULT_PARSE_ATTEMPTS, DEFAULT_SCRIPT_TIMEOUT_S, MIN_NODE_TIMEOUT_S,
+                     NODE_TIMEOUT_STARTER_FACTOR)
 from .errors import ConfigError
 
 STRATEGIES = ("loop", "tree")
@@ -180,6 +181,12 @@ class RunConfig:
                                     help="tree: chance of debugging a buggy leaf instead of improving the best node")
     tree_max_debug_depth: int = option(DEFAULT_MAX_DEBUG_DEPTH, flag="--tree-max-debug-depth",
                                        type=T.TREE_DEBUG_DEPTH, help="tree: debug attempts in a row on one branch")
+    # None: from the starter's measured run time (config.NODE_TIMEOUT_STARTER_FACTOR), else --script-timeout
+    tree_node_timeout_s: float | None = option(
+        None, flag="--tree-node-timeout", resume=OVERRIDE, type=T.SECONDS,
+        help="tree: seconds one node's script may run before it is stopped and the node counts as buggy "
+             f"(default: {NODE_TIMEOUT_STARTER_FACTOR}x the starter's run time recorded by prepare, at least "
+             f"{MIN_NODE_TIMEOUT_S:.0f} s; --script-timeout when none is recorded)")
     max_parse_attempts: int = option(DEFAULT_PARSE_ATTEMPTS)
     # re-ask a Final Answer or an edit before the change ran (None: with the compact prompt)
     measure_first: bool | None = option(None)

@@ -15,7 +15,7 @@ _spec.loader.exec_module(suite)
 
 SETTINGS = {"tasks": "digits,wine", "llm": "local", "llm_base_url": None, "max_steps": 10, "prompt_style": None,
             "sandbox": "auto", "actions_remove": "", "strategy": "loop,tree", "tree_drafts": 3,
-            "tree_debug_prob": 0.5, "tree_max_debug_depth": 3, "serve_embedded": False}
+            "tree_debug_prob": 0.5, "tree_max_debug_depth": 3, "tree_node_timeout_s": None, "serve_embedded": False}
 
 
 def test_a_resumed_suite_knows_the_runs_it_finished(tmp_path):

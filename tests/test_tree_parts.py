@@ -3,7 +3,7 @@ import pytest
 
 from mlr_copilot.agents.metric import MetricSpec, direction_from_problem, metric_spec_for, parse_metric
 from mlr_copilot.agents.tree import Tree, TreePolicy, code_hash, tree_nodes_from_steps
-from mlr_copilot.agents.tree_models import draft_idea, fitted_model, model_name, target_kind
+from mlr_copilot.agents.tree_models import draft_idea, ensemble_example, fitted_model, model_name, target_kind
 from mlr_copilot.agents.tree_prompts import (compile_error, data_preview, error_excerpt, extract_code, last_error_line,
                                              memory_text, node_prompt, outcome_text, plan_text)
 from mlr_copilot.errors import ConfigError
@@ -32,6 +32,19 @@ def test_metric_lines_are_parsed(output, value):
 def test_missing_or_non_finite_metrics_give_no_value(output, problem):
     reading = parse_metric(output, ACC)
     assert reading.value is None and problem in reading.problem
+
+
+@pytest.mark.parametrize("name, output, value", [
+    ("rmse", "Validation rmse: -57.1\n", None),  # neg_root_mean_squared_error printed as it is
+    ("accuracy", "Validation accuracy: -0.9\n", None),
+    ("r2", "Validation r2: -0.3\n", -0.3),  # a worse-than-the-mean model really scores below 0
+    ("rmse", "Validation rmse: 0\n", 0.0),
+])
+def test_a_negative_value_of_a_metric_that_cannot_be_negative_is_refused(name, output, value):
+    reading = parse_metric(output, MetricSpec(name, "lower" if name == "rmse" else "higher"))
+    assert reading.value == value
+    if value is None:
+        assert "cannot be negative" in reading.problem and "neg_* scorers" in reading.problem
 
 
 def test_any_metric_name_counts_when_the_task_names_none():
@@ -92,6 +105,9 @@ def test_error_excerpt_keeps_head_and_tail_without_run_times():
     assert text.startswith("start") and text.endswith("Exit code: 1 (the script failed).")
     assert "characters ..." in text and len(text) < 2200
     assert last_error_line(text) == "ValueError: bad shape"
+    assert last_error_line("Traceback ...\nImportError: cannot import name 'GBTree' from 'sklearn.ensemble' "
+                           "(/opt/venv/lib/python3.11/site-packages/sklearn/ensemble/__init__.py)\n") == \
+        "ImportError: cannot import name 'GBTree' from 'sklearn.ensemble'"
 
 
 def test_data_preview_is_small_and_deterministic(tmp_path):
@@ -169,6 +185,39 @@ def test_draft_ideas_name_classes_for_the_task_kind_of_target():
                                                          "GradientBoostingClassifier)")
     assert "MLPRegressor() for a numeric target, make_pipeline(StandardScaler(), SVC(probability=True))" in \
         draft_idea(2, MetricSpec("score", "higher"))
+
+
+@pytest.mark.parametrize("metric, stronger, ensemble", [
+    (MetricSpec("rmse", "lower"), "for example GradientBoostingRegressor, RandomForestRegressor, or SVR or "
+                                  "MLPRegressor after a StandardScaler, whichever",
+     'for example model = VotingRegressor([("current", Lasso()), ("other", RandomForestRegressor(random_state=0))])'),
+    (ACC, "for example GradientBoostingClassifier, RandomForestClassifier, or SVC",
+     'VotingClassifier([("current", Lasso()), ("other", RandomForestClassifier(random_state=0))], voting="soft")'),
+    (MetricSpec("score", "higher"), "for example a gradient-boosted or random-forest ensemble",
+     "VotingRegressor or VotingClassifier over the two"),
+])
+def test_improvements_name_stronger_models_then_an_ensemble_as_scikit_learn_spells_them(metric, stronger, ensemble):
+    tree = Tree(metric, TreePolicy(drafts=1))
+    draft = tree.new_node("draft", None)
+    draft.code, draft.buggy, draft.metric = "m = Ridge()\nm.fit(x, y)\n", False, 0.5
+    first = tree.new_node("improve", draft)
+    assert f"a stronger model ({stronger}" in node_prompt(tree, first, script="train.py", starter_code=None,
+                                                          feedback=None)
+    first.code, first.buggy, first.metric = "m = Lasso()\nm.fit(x, y)\n", False, 0.6
+    text = node_prompt(tree, tree.new_node("improve", first), script="train.py", starter_code=None, feedback=None)
+    assert "an ensemble that averages the current model with a different kind of model" in text and ensemble in text
+
+
+def test_the_ensemble_line_names_the_current_model_and_a_different_kind():
+    rmse = MetricSpec("rmse", "lower")
+    gb = "GradientBoostingRegressor(max_depth=3, random_state=0)"
+    assert ensemble_example(rmse, gb) == ('for example model = VotingRegressor([("current", ' + gb + '), ("other", '
+                                          'make_pipeline(StandardScaler(), Ridge()))])')
+    linear = "make_pipeline(StandardScaler(), LogisticRegression(C=2))"
+    assert f'("current", {linear}), ("other", RandomForestClassifier(random_state=0))' in ensemble_example(ACC, linear)
+    cut = "RandomForestRegressor(n_estimators=300, " + "x" * 120 + "…"  # shortened for the memory: not code
+    assert '("current", <the current model>)' in ensemble_example(rmse, cut)
+    compile(ensemble_example(rmse, gb).removeprefix("for example "), "line", "exec")
 
 
 def test_policy_drafts_first_then_improves_the_best_greedily():

@@ -401,3 +401,72 @@ def test_a_tree_killed_after_its_final_answer_step_is_finished_by_the_resume(tmp
                                                                        whole.final_answer)
     assert steps_of(run_dir) == before and not prompts(m)
     assert json.loads((run_dir / "run.json").read_text())["tree"]["best_node"] == 2
+
+
+def test_a_node_past_its_time_limit_is_stopped_buggy_and_the_prompts_state_the_limit(tmp_path):
+    root = make_project(tmp_path)
+    slow = failing("import time\nprint('fitting', flush=True)\ntime.sleep(600)", tag="slow")
+    m = models([slow, good(0.7), good(0.8)])
+    result = run_experiment(options(root, max_steps=3, tree_drafts=3, tree_debug_prob=0.0, tree_node_timeout_s=2.0),
+                            models=m, feedback=NoFeedback())
+    assert result.status == "final_answer", result.message
+    nodes = nodes_of(result.run_dir)
+    assert nodes[0]["buggy"] is True and nodes[0]["metric"] is None
+    assert nodes[0]["error"].endswith("TimeoutError: the script did not finish within 2 seconds and was stopped; "
+                                      "make it faster (a smaller or simpler model, fewer trees or iterations, "
+                                      "less data per fit).")
+    assert "fitting" in nodes[0]["error"]  # the output so far, for a debug
+    run = steps_of(result.run_dir)[1]
+    assert run["action"] == "Execute Script" and run["duration_s"] < 300  # killed, not waited out
+    assert "(the time limit for one node's script)" in run["observation"]
+    p = prompts(m)
+    assert "finish within 2 seconds on a CPU (it is stopped then" in p[0]
+    assert "- Node 1 (draft): slow. -> failed: TimeoutError: the script did not finish within 2 seconds" in p[1]
+    assert [n["metric"] for n in nodes[1:]] == [0.7, 0.8]
+    tree = json.loads((result.run_dir / "run.json").read_text())["tree"]
+    assert tree["node_timeout_s"] == 2.0 and tree["best_node"] == 3
+
+
+@pytest.mark.parametrize("runtime,given,script_timeout,expected", [
+    (9.13, None, 3600.0, 91.3),  # ten times the starter's measured run time
+    (1.0, None, 3600.0, 60.0),  # never below the minimum
+    (9.13, None, 50.0, 50.0),  # never above --script-timeout
+    (9.13, 30.0, 3600.0, 30.0),  # --tree-node-timeout wins
+    (9.13, 7200.0, 3600.0, 3600.0),  # ... but cannot lengthen --script-timeout
+    (None, None, 3600.0, 3600.0),  # nothing measured: only --script-timeout
+])
+def test_the_node_time_limit_comes_from_the_starters_measured_run_time(tmp_path, runtime, given, script_timeout,
+                                                                       expected):
+    from mlr_copilot.agents.tree_search import node_time_limit
+    from mlr_copilot.tasks import load_task
+
+    root = make_project(tmp_path)
+    if runtime is not None:
+        (root / "tasks" / "toy" / "baseline.json").write_text(json.dumps({"score": 0.5, "runtime_s": runtime}))
+    task = load_task(root, "toy")
+    assert task.baseline_runtime_s == runtime
+    opts = options(root, tree_node_timeout_s=given, script_timeout_s=script_timeout)
+    assert node_time_limit(opts, task) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("runtime", ["9", -1, True, float("inf"), None])
+def test_a_baseline_without_a_usable_run_time_gives_none(tmp_path, runtime):
+    from mlr_copilot.tasks import load_task
+
+    root = make_project(tmp_path)
+    (root / "tasks" / "toy" / "baseline.json").write_text(json.dumps({"score": 0.5, "runtime_s": runtime}))
+    task = load_task(root, "toy")
+    assert task.baseline == 0.5 and task.baseline_runtime_s is None
+
+
+def test_a_node_that_forgot_an_import_gets_it_and_runs_and_the_record_says_so(tmp_path):
+    root = make_project(tmp_path)
+    m = models([good(0.6, extra="half = math.sqrt(0.25)\n"), good(0.8)])
+    result = run_experiment(options(root, max_steps=2, tree_drafts=2, tree_debug_prob=0.0), models=m,
+                            feedback=NoFeedback())
+    nodes = nodes_of(result.run_dir)
+    assert [(n["buggy"], n["metric"]) for n in nodes] == [(False, 0.6), (False, 0.8)]
+    write = steps_of(result.run_dir)[0]
+    assert write["action_input"]["content"].startswith("# 0.6\nimport math\nimport csv\n")
+    assert write["normalised"] == ["content: added `import math` (the script used the name without importing it)"]
+    assert steps_of(result.run_dir)[2]["normalised"] == []  # nothing missing, nothing added

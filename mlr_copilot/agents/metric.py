@@ -3,7 +3,8 @@
 The tree strategy asks every script to print one line ``Validation <metric>: <value>``
 (for example ``Validation accuracy: 0.9312``). ``parse_metric`` finds the last such line
 whose name is the task's metric (any name when the task names none) and returns its value;
-a missing line or a value that is not a finite number gives ``None`` with the reason.
+a missing line, a value that is not a finite number, or a negative value of a metric that
+cannot be negative (a sign slip) gives ``None`` with the reason.
 The direction (higher or lower is better) comes from ``task.json``, else from the problem.
 """
 from __future__ import annotations
@@ -23,6 +24,11 @@ _LOWER = re.compile(r"\(?\s*lower\s+is\s+better|\blower\s+(?:values?\s+)?(?:are|
 _HIGHER = re.compile(r"\(?\s*higher\s+is\s+better|\bhigher\s+(?:values?\s+)?(?:are|is)\s+better|"
                      r"\bmaximi[sz]e\b", re.IGNORECASE)
 _LOWER_NAMES = ("loss", "error", "rmse", "mse", "mae", "mape", "rmsle", "mcrmse", "perplexity", "logloss")
+# metrics that cannot be negative: a negative value is a sign slip, most often scikit-learn's
+# neg_* scorers ("neg_root_mean_squared_error") printed as they are, which would make the worst
+# model look best when lower is better
+NON_NEGATIVE = ("rmse", "mse", "mae", "mape", "rmsle", "mcrmse", "perplexity", "logloss", "accuracy",
+                "balancedaccuracy", "f1", "auc", "rocauc", "precision", "recall")
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,10 @@ def parse_metric(output: str, spec: MetricSpec) -> MetricReading:
     if not math.isfinite(value):
         return MetricReading(None, m.group("name").strip(), f"the validation {m.group('name').strip()} is "
                              f"{raw}, not a finite number")
+    if value < 0 and _norm(m.group("name")) in NON_NEGATIVE:
+        return MetricReading(None, m.group("name").strip(), f"the validation {m.group('name').strip()} is "
+                             f"{raw}, but it cannot be negative (scikit-learn's neg_* scorers return minus the "
+                             f"score: print the value itself)")
     return MetricReading(value, m.group("name").strip())
 
 

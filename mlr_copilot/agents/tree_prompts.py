@@ -23,7 +23,7 @@ from typing import Sequence
 from ..templates import render
 from .metric import MetricSpec
 from .tree import Node, Tree
-from .tree_models import draft_idea, fitted_model, model_name
+from .tree_models import draft_idea, ensemble_example, fitted_model, model_name, stronger_models
 
 PREVIEW_MAX_FILES = 15
 PREVIEW_MAX_CSV = 4
@@ -36,8 +36,8 @@ PLAN_CHARS = 200
 ERROR_HEAD_CHARS = 600
 ERROR_TAIL_CHARS = 1400
 IMPROVE_IDEAS = (  # taken in turn, so successive improvements try different kinds of change
-    "a stronger model (for example a gradient-boosted or random-forest ensemble, a kernel SVM or a "
-    "small neural network, whichever suits this data)",
+    "a stronger model (for example {stronger}, whichever suits this data)",
+    "an ensemble that averages the current model with a different kind of model ({ensemble})",
     "better hyper-parameters for the current model, set directly (for example more trees, another depth, "
     "learning rate or regularisation strength; no grid search, it takes too long)",
     "better preprocessing or features (for example scaling, or new features computed from the columns), "
@@ -160,9 +160,14 @@ def failing_line(error: str, script: str, code: str | None) -> str | None:
     return f"line {frames[-1]}: {lines[frames[-1] - 1].strip()[:200]}"
 
 
+_INSTALLED_PATH = re.compile(r" \((?:/|[A-Za-z]:\\)[^()]*\)")  # "(/usr/lib/python3/site-packages/x.py)"
+
+
 def last_error_line(error: str) -> str:
-    """The line of an error output that says the most: the last 'SomethingError: ...' line."""
-    lines = [ln.strip() for ln in (error or "").splitlines() if ln.strip()]
+    """The line of an error output that says the most: the last 'SomethingError: ...' line,
+    without the paths of installed files ("cannot import name 'X' from 'sklearn.ensemble'
+    (/.../sklearn/ensemble/__init__.py)"): a path says nothing to the model and is this machine's."""
+    lines = [_INSTALLED_PATH.sub("", ln).strip() for ln in (error or "").splitlines() if ln.strip()]
     for ln in reversed(lines):
         if re.match(r"^[A-Za-z_.]*(Error|Exception|Interrupt)\b", ln) or ln.startswith("no line 'Validation"):
             return ln[:200]
@@ -282,17 +287,26 @@ def outcome_text(node: Node, metric: MetricSpec) -> str:
     return f"failed: {last_error_line(node.error)}"
 
 
+def duration_text(seconds: float) -> str:
+    """A time limit in words: "90 seconds", "5 minutes", "2 hours"."""
+    if seconds < 120:
+        return f"{max(1, round(seconds))} seconds"
+    if seconds < 2 * 3600:
+        return f"{round(seconds / 60)} minutes"
+    return f"{round(seconds / 3600)} hours"
+
+
 def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None, feedback: str | None,
-                with_memory: bool = True, note: str | None = None) -> str:
+                with_memory: bool = True, note: str | None = None, time_limit_s: float | None = None) -> str:
     parent = tree.get(node.parent)
     metric = tree.metric
     if node.stage == "draft":
         drafts = [n for n in tree.nodes if n.stage == "draft" and n.id != node.id]
         starter = model_name(fitted_model(starter_code))
         used = list(dict.fromkeys(name for name in (model_name(fitted_model(n.code)) for n in drafts) if name))
-        instructions = ("Write a first complete solution. Reuse the starter's data loading and output format, "
-                        "but choose the model yourself, still fast and reliable. The drafts try different "
-                        f"model families; this one: {draft_idea(len(drafts), metric)}, if it "
+        instructions = ("Write a first complete solution. Reuse the starter's data loading and output "
+                        "format, but choose the model yourself, still fast and reliable. The drafts try "
+                        f"different model families; this one: {draft_idea(len(drafts), metric)}, if it "
                         "suits this data (else another family)."
                         + (f" The starter fits {starter}." if starter else "")
                         + (f" Earlier drafts fit {', '.join(used)}." if used else ""))
@@ -300,10 +314,11 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
                 f"output format)\n```python\n{starter_code.rstrip()}\n```\n" if starter_code else "")
     elif node.stage == "improve":
         improves = sum(1 for n in tree.nodes if n.stage == "improve" and n.id < node.id)
+        idea = IMPROVE_IDEAS[improves % len(IMPROVE_IDEAS)].format(stronger=stronger_models(metric),
+                                                                   ensemble=ensemble_example(metric, fitted_model(parent.code)))
         instructions = (f"Improve node {parent.id} (validation {metric.label} {parent.metric:.6g}, "
                         f"{metric.describe()}). Make ONE concrete change that should improve the "
-                        f"validation {metric.label}: {IMPROVE_IDEAS[improves % len(IMPROVE_IDEAS)]}. "
-                        f"Keep the rest working.")
+                        f"validation {metric.label}: {idea}. Keep the rest working.")
         code = f"\n# The script of node {parent.id}\n```python\n{(parent.code or '').rstrip()}\n```\n"
     else:
         where = failing_line(parent.error, script, parent.code)
@@ -318,7 +333,9 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
     return render("agents.prompts", "tree_node",
                   memory=memory_text(tree) if with_memory else "", instructions=instructions, code=code,
                   feedback=feedback_text, note=f"\n# Note\n{note.strip()}\n" if note else "",
-                  script=script, metric=metric.label, direction=metric.describe())
+                  script=script, metric=metric.label, direction=metric.describe(),
+                  time_limit=f"within {duration_text(time_limit_s)}" if time_limit_s is not None
+                  else "in a few minutes at most")
 
 
 def installed_packages() -> str:

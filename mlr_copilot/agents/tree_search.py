@@ -3,7 +3,8 @@ Environment, records and feedback as the action loop.
 
 One node: the workspace goes back to the run's start (step 0), the policy picks the stage and
 parent (``tree.Tree``), the main model writes the whole main script from one prompt
-(``tree_prompts``), the code is checked to compile and written with Write File (one step),
+(``tree_prompts``), imports it uses but forgot are added (``tree_imports``, listed in the
+record's ``normalised``), the code is checked to compile and written with Write File (one step),
 then run with Execute Script (a second step) and its metric read from the output
 (``metric``). An answer that ends before its code is continued where the backend can
 (``llm.base.continues_answers``); a node without a code block, or repeating code already
@@ -20,6 +21,7 @@ import time
 from typing import Any
 
 from .. import progress
+from ..config import MIN_NODE_TIMEOUT_S, NODE_TIMEOUT_STARTER_FACTOR
 from ..errors import LLMContextTooLongError, RunStopped
 from ..feedback import FeedbackChannel, StepView
 from ..llm.base import Completion, Models, continues_answers
@@ -29,9 +31,10 @@ from ..records import RunStatus
 from .experiment import AgentState, EnvironmentLike, StepRecorder
 from .metric import MetricSpec, parse_metric
 from .tree import Node, Tree, TreePolicy, code_hash
-from .tree_prompts import (compile_error, data_preview, error_excerpt, extract_code, installed_packages,
-                           last_error_line, node_prompt, opens_python_block, outcome_text, plan_text,
-                           split_fences, system_prompt)
+from .tree_imports import add_missing_imports
+from .tree_prompts import (compile_error, data_preview, duration_text, error_excerpt, extract_code,
+                           installed_packages, last_error_line, node_prompt, opens_python_block,
+                           outcome_text, plan_text, split_fences, system_prompt)
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ class TreeAgent:
     def __init__(self, env: EnvironmentLike, models: Models, problem: str, *, script: str, metric: MetricSpec,
                  policy: TreePolicy, feedback: FeedbackChannel, recorder: StepRecorder, max_nodes: int,
                  state: AgentState | None = None, records: list[dict[str, Any]] | None = None,
-                 max_tokens: int = DEFAULT_TREE_MAX_TOKENS):
+                 max_tokens: int = DEFAULT_TREE_MAX_TOKENS, node_timeout_s: float | None = None):
         self.env = env
         self.models = models
         self.problem = problem.strip()
@@ -64,6 +67,7 @@ class TreeAgent:
         self.recorder = recorder
         self.max_nodes = max_nodes
         self.max_tokens = max_tokens
+        self.node_timeout_s = node_timeout_s  # None: only --script-timeout limits a node's script
         self.state = state or AgentState()
         records = list(records or [])
         self.tree = Tree.from_records(records, metric, policy)
@@ -127,6 +131,7 @@ class TreeAgent:
         if code is None:
             node.buggy, node.error = True, "The answer held no ```python code block, so nothing was written or run."
             return self._skip(node, step, t0, base)
+        code, added = add_missing_imports(code)
         node.code, node.code_hash = code, code_hash(code)
         same = self.tree.find_code(node.code_hash)
         if same is not None and same is not node:
@@ -141,7 +146,8 @@ class TreeAgent:
             node.buggy, node.error = True, f"{syntax}\n(The script was written but not run.)"
         record = {**base, "action": "Write File", "action_input": {"file_name": self.script, "content": code},
                   "observation": obs.text, "full_observation": obs.text, "full_observation_path": None,
-                  "exit_code": None}
+                  "exit_code": None, "normalised": [f"content: added `{line}` (the script used the name without "
+                                                    f"importing it)" for line in added]}
         node.steps.append(step)
         self.next_step = step + 1
         if node.done:
@@ -153,8 +159,11 @@ class TreeAgent:
         started, t0 = utc_now(), time.monotonic()
         set_step(self.models, step)
         progress.report("step", step=node.id, max_steps=self.max_nodes, phase="acting", action="Execute Script")
-        obs = self.env.execute("Execute Script", {"script_name": self.script}, step=step)
-        if not obs.ok:
+        obs = self.env.execute("Execute Script", {"script_name": self.script}, step=step,
+                               script_limit_s=self.node_timeout_s)
+        if getattr(obs, "timed_out", False):
+            node.buggy, node.error = True, error_excerpt(obs.text) + "\n\n" + timeout_error(self.node_timeout_s)
+        elif not obs.ok:
             node.buggy, node.error = True, error_excerpt(obs.text)
         else:
             reading = parse_metric(self._full_output(obs), self.tree.metric)
@@ -200,9 +209,7 @@ class TreeAgent:
 
     def _write(self, record: dict[str, Any], node: Node, t0: float, *, feedback: str | None) -> None:
         record.update(duration_s=round(time.monotonic() - t0, 3), feedback=feedback, node=node.record())
-        info = getattr(self.recorder, "info", None)
-        if isinstance(info, dict):
-            info["tree"] = self.tree.summary()
+        self._note_tree()
         self.recorder.write_step(record)
 
     # ------------------------------------------------------------------ the model
@@ -233,7 +240,8 @@ class TreeAgent:
         with_memory = True
         while True:
             prompt = node_prompt(self.tree, node, script=self.script, starter_code=self._starter,
-                                 feedback=feedback, with_memory=with_memory, note=note)
+                                 feedback=feedback, with_memory=with_memory, note=note,
+                                 time_limit_s=self.node_timeout_s)
             messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
             if prefill is not None:
                 messages.append({"role": "assistant", "content": prefill})
@@ -276,7 +284,7 @@ class TreeAgent:
         """Why the answer would be lost (no code block, or code already tried), or None."""
         if code is None:
             return NO_CODE_NOTE
-        same = self.tree.find_code(code_hash(code))
+        same = self.tree.find_code(code_hash(add_missing_imports(code)[0]))
         return duplicate_note(same, self.tree.metric) if same is not None else None
 
     # ------------------------------------------------------------------ helpers
@@ -341,7 +349,7 @@ class TreeAgent:
                   "duration_s": round(time.monotonic() - t0, 3), "entries": {}, "action": "Final Answer",
                   "action_input": {"final_answer": text}, "observation": obs.text, "full_observation": obs.text,
                   "full_observation_path": None, "exit_code": None, "feedback": None,
-                  "parse_attempts": 1, "parse_errors": [], "tree": self.tree.summary()}
+                  "parse_attempts": 1, "parse_errors": [], "tree": self._summary()}
         self._note_tree()
         self.recorder.write_step(record)
         return RunStatus.FINAL_ANSWER, self._end_message(best)
@@ -349,12 +357,35 @@ class TreeAgent:
     def _note_tree(self) -> None:
         info = getattr(self.recorder, "info", None)
         if isinstance(info, dict):  # run.json's summary of the tree
-            info["tree"] = self.tree.summary()
+            info["tree"] = self._summary()
+
+    def _summary(self) -> dict[str, Any]:
+        return {**self.tree.summary(), "node_timeout_s": self.node_timeout_s}
 
     def _end_message(self, best: Node | None) -> str:
         where = f"best node {best.id}, validation {self.tree.metric.label} {best.metric:.6g}" if best else \
             "no working node"
         return f"Tree search used its {self.max_nodes} nodes; {where}."
+
+
+def timeout_error(limit_s: float | None) -> str:
+    """The last line of a timed-out node's error: what its debug prompt and the memory show."""
+    within = f" within {duration_text(limit_s)}" if limit_s is not None else ""
+    return (f"TimeoutError: the script did not finish{within} and was stopped; make it faster (a smaller "
+            f"or simpler model, fewer trees or iterations, less data per fit).")
+
+
+def node_time_limit(options, task) -> float:
+    """Seconds one node's script may run: ``--tree-node-timeout``, else
+    ``NODE_TIMEOUT_STARTER_FACTOR`` times the starter's run time measured by prepare (at least
+    ``MIN_NODE_TIMEOUT_S``), never more than ``--script-timeout``."""
+    limit = float(options.script_timeout_s)
+    if options.tree_node_timeout_s is not None:
+        return min(limit, float(options.tree_node_timeout_s))
+    runtime = getattr(task, "baseline_runtime_s", None)
+    if runtime:
+        return min(limit, max(MIN_NODE_TIMEOUT_S, NODE_TIMEOUT_STARTER_FACTOR * runtime))
+    return limit
 
 
 def duplicate_note(same: Node, metric: MetricSpec) -> str:
@@ -385,4 +416,4 @@ def make_tree_agent(env, models: Models, problem: str, task, options, *, feedbac
     records = recorder.steps() if state is not None else []
     return TreeAgent(env, models, problem, script=task.script, metric=metric_spec_for(task, problem),
                      policy=policy, feedback=feedback, recorder=recorder, max_nodes=options.max_steps,
-                     state=state, records=records)
+                     state=state, records=records, node_timeout_s=node_time_limit(options, task))

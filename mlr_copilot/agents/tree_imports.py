@@ -1,0 +1,127 @@
+"""Imports a node's script uses but forgot, added before it runs.
+
+The embedded model's most common bug: it rewrites a script's imports and then uses a name it
+dropped (``make_pipeline``, ``train_test_split``), or names a class it never imported. In four
+diabetes tree runs, 7 of 29 nodes failed this way, each costing a whole node to find out; one,
+an ensemble written right (``VotingRegressor`` of the current model and a ridge pipeline),
+failed on ``make_pipeline`` alone. A name is added only when it is used, bound nowhere in the script and found in
+a well-known module; the step record lists every line added (``import_fixes``), so nothing is
+changed silently.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import importlib
+import importlib.util
+import logging
+
+logger = logging.getLogger(__name__)
+
+MODULE_ALIASES = {"np": "import numpy as np", "pd": "import pandas as pd", "plt": "import matplotlib.pyplot as plt",
+                  "nn": "import torch.nn as nn", "F": "import torch.nn.functional as F"}
+PLAIN_MODULES = ("numpy", "pandas", "torch", "scipy", "sklearn", "os", "sys", "math", "json", "time", "random",
+                 "re", "csv", "pickle", "warnings", "collections", "itertools", "pathlib")
+# where a scikit-learn name lives: searched in this order, by each module's __all__
+SKLEARN_MODULES = ("model_selection", "metrics", "pipeline", "preprocessing", "compose", "impute", "linear_model",
+                   "ensemble", "svm", "neighbors", "tree", "neural_network", "naive_bayes", "decomposition",
+                   "feature_selection", "feature_extraction.text", "discriminant_analysis", "kernel_ridge",
+                   "gaussian_process", "cluster", "dummy", "calibration", "multiclass", "multioutput")
+FROM_MODULES = (("pathlib", "Path"), ("collections", "Counter"), ("collections", "defaultdict"))
+
+
+def undefined_names(tree: ast.Module) -> list[str]:
+    """Names the code reads but binds nowhere (any scope) and that are not builtins, in the
+    order first read. Conservative: a name bound anywhere counts as defined, and a star import
+    may define anything, so then none is reported."""
+    bound: set[str] = set(dir(builtins)) | {"__file__", "__name__"}
+    used: dict[str, tuple[int, int]] = {}  # name: where it is first read
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            return []
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                where = (node.lineno, node.col_offset)
+                used[node.id] = min(used.get(node.id, where), where)
+            else:
+                bound.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound.update(node.names)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound.add(node.rest)
+    return sorted((name for name in used if name not in bound), key=used.__getitem__)
+
+
+def import_line(name: str) -> str | None:
+    """The import that defines ``name`` in a well-known module, or None."""
+    if name in MODULE_ALIASES:
+        line = MODULE_ALIASES[name]
+        return line if _importable(line.split()[1].split(".")[0]) else None
+    if name in PLAIN_MODULES:
+        return f"import {name}" if _importable(name) else None
+    for module, attr in FROM_MODULES:
+        if name == attr:
+            return f"from {module} import {name}"
+    for sub in SKLEARN_MODULES:
+        module = _module(f"sklearn.{sub}")
+        if module is not None and name in getattr(module, "__all__", ()):
+            return f"from sklearn.{sub} import {name}"
+    return None
+
+
+def add_missing_imports(code: str) -> tuple[str, list[str]]:
+    """(the code with the imports it lacked, the lines added). Code that does not parse, or
+    lacks nothing known, comes back unchanged."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code, []
+    lines = [line for line in dict.fromkeys(import_line(n) for n in undefined_names(tree)) if line]
+    if not lines:
+        return code, []
+    at = _insert_line(tree)
+    src = code.splitlines(keepends=True)
+    added = "".join(f"{line}\n" for line in lines)
+    logger.info("Added imports the script used without importing them: %s", "; ".join(lines))
+    return "".join(src[:at]) + added + "".join(src[at:]), lines
+
+
+def _insert_line(tree: ast.Module) -> int:
+    """Index of the source line before which imports go: the first import that is not a
+    ``__future__`` one, else after the docstring and ``__future__`` imports."""
+    after = 0
+    for i, stmt in enumerate(tree.body):
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+            after = stmt.end_lineno
+        elif i == 0 and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) \
+                and isinstance(stmt.value.value, str):
+            after = stmt.end_lineno
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            return stmt.lineno - 1
+        else:
+            break
+    return after
+
+
+def _module(name: str):
+    try:
+        return importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - a module that fails to import defines nothing for us
+        return None
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
