@@ -314,8 +314,8 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
                 f"output format)\n```python\n{starter_code.rstrip()}\n```\n" if starter_code else "")
     elif node.stage == "improve":
         improves = sum(1 for n in tree.nodes if n.stage == "improve" and n.id < node.id)
-        idea = IMPROVE_IDEAS[improves % len(IMPROVE_IDEAS)].format(stronger=stronger_models(metric),
-                                                                   ensemble=ensemble_example(metric, fitted_model(parent.code)))
+        ensemble = ensemble_example(metric, fitted_model(parent.code))
+        idea = IMPROVE_IDEAS[improves % len(IMPROVE_IDEAS)].format(stronger=stronger_models(metric), ensemble=ensemble)
         instructions = (f"Improve node {parent.id} (validation {metric.label} {parent.metric:.6g}, "
                         f"{metric.describe()}). Make ONE concrete change that should improve the "
                         f"validation {metric.label}: {idea}. Keep the rest working.")
