@@ -10,6 +10,8 @@
 * ``split_fences`` / ``extract_code`` / ``opens_python_block`` / ``plan_text`` /
   ``compile_error``: the fenced blocks read line by line, the script from them, whether there
   is one, the plan around it, and a syntax check that needs no run.
+* ``timeout_error`` / ``duplicate_note``: what the model is told of a node that ran past its
+  time limit, or whose code repeated an earlier node's.
 * the memory of earlier nodes and the draft instructions name models through ``tree_models``.
 """
 from __future__ import annotations
@@ -294,6 +296,25 @@ def duration_text(seconds: float) -> str:
     if seconds < 2 * 3600:
         return f"{round(seconds / 60)} minutes"
     return f"{round(seconds / 3600)} hours"
+
+
+def timeout_error(limit_s: float | None) -> str:
+    """The last line of a timed-out node's error: what its debug prompt and the memory show."""
+    within = f" within {duration_text(limit_s)}" if limit_s is not None else ""
+    return (f"TimeoutError: the script did not finish{within} and was stopped; make it faster (a smaller "
+            f"or simpler model, fewer trees or iterations, less data per fit).")
+
+
+def duplicate_note(same: Node, metric: MetricSpec) -> str:
+    """What the model is told when its script repeats node ``same``'s code."""
+    if same.good:
+        result = f"which scored validation {metric.label} {same.metric:.6g}"
+    elif same.error:
+        result = f"which failed with: {last_error_line(same.error)}"
+    else:
+        result = "which was already tried"
+    return (f"Your last answer repeated the script of node {same.id} exactly, {result}. Write a "
+            f"different version that makes the change asked above; do not copy the script unchanged.")
 
 
 def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None, feedback: str | None,

@@ -32,9 +32,9 @@ from .experiment import AgentState, EnvironmentLike, StepRecorder
 from .metric import MetricSpec, parse_metric
 from .tree import Node, Tree, TreePolicy, code_hash
 from .tree_imports import add_missing_imports
-from .tree_prompts import (compile_error, data_preview, duration_text, error_excerpt, extract_code,
-                           installed_packages, last_error_line, node_prompt, opens_python_block,
-                           outcome_text, plan_text, split_fences, system_prompt)
+from .tree_prompts import (compile_error, data_preview, duplicate_note, error_excerpt, extract_code,
+                           installed_packages, node_prompt, opens_python_block, outcome_text, plan_text,
+                           split_fences, system_prompt, timeout_error)
 
 logger = logging.getLogger(__name__)
 
@@ -368,13 +368,6 @@ class TreeAgent:
         return f"Tree search used its {self.max_nodes} nodes; {where}."
 
 
-def timeout_error(limit_s: float | None) -> str:
-    """The last line of a timed-out node's error: what its debug prompt and the memory show."""
-    within = f" within {duration_text(limit_s)}" if limit_s is not None else ""
-    return (f"TimeoutError: the script did not finish{within} and was stopped; make it faster (a smaller "
-            f"or simpler model, fewer trees or iterations, less data per fit).")
-
-
 def node_time_limit(options, task) -> float:
     """Seconds one node's script may run: ``--tree-node-timeout``, else
     ``NODE_TIMEOUT_STARTER_FACTOR`` times the starter's run time measured by prepare (at least
@@ -386,18 +379,6 @@ def node_time_limit(options, task) -> float:
     if runtime:
         return min(limit, max(MIN_NODE_TIMEOUT_S, NODE_TIMEOUT_STARTER_FACTOR * runtime))
     return limit
-
-
-def duplicate_note(same: Node, metric: MetricSpec) -> str:
-    """What the model is told when its script repeats node ``same``'s code."""
-    if same.good:
-        result = f"which scored validation {metric.label} {same.metric:.6g}"
-    elif same.error:
-        result = f"which failed with: {last_error_line(same.error)}"
-    else:
-        result = "which was already tried"
-    return (f"Your last answer repeated the script of node {same.id} exactly, {result}. Write a "
-            f"different version that makes the change asked above; do not copy the script unchanged.")
 
 
 def check_tree_options(options) -> None:
