@@ -4,9 +4,9 @@ The embedded model's most common bug: it rewrites a script's imports and then us
 dropped (``make_pipeline``, ``train_test_split``), or names a class it never imported. In four
 diabetes tree runs, 7 of 29 nodes failed this way, each costing a whole node to find out; one,
 an ensemble written right (``VotingRegressor`` of the current model and a ridge pipeline),
-failed on ``make_pipeline`` alone. A name is added only when it is used, bound nowhere in the script and found in
-a well-known module; the step record lists every line added (``import_fixes``), so nothing is
-changed silently.
+failed on ``make_pipeline`` alone. A name is added only when it is used, bound nowhere in the
+script and found in a well-known module; the Write File record lists every line added (in
+``normalised``), so nothing is changed silently.
 """
 from __future__ import annotations
 

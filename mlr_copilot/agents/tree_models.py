@@ -5,6 +5,8 @@
   instruction (``RandomForestRegressor``).
 * ``target_kind`` / ``draft_idea``: whether the task predicts a number or classes (from the
   metric's name), and the model family the n-th draft is asked to try, with classes for it.
+* ``stronger_models`` / ``ensemble_example``: the models an improvement may move to, and the
+  line that averages the current model with another kind, named as scikit-learn names them.
 """
 from __future__ import annotations
 
