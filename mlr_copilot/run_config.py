@@ -187,6 +187,11 @@ class RunConfig:
         help="tree: seconds one node's script may run before it is stopped and the node counts as buggy "
              f"(default: {NODE_TIMEOUT_STARTER_FACTOR}x the starter's run time recorded by prepare, at least "
              f"{MIN_NODE_TIMEOUT_S:.0f} s; --script-timeout when none is recorded)")
+    tree_prediction_check: bool = option(
+        True, flag="--no-tree-prediction-check", resume=OVERRIDE, kind="negated",
+        help="tree: keep nodes whose test predictions look nothing like the training targets (by default "
+             "such a node is buggy: its test rows were prepared differently from its validation rows; turn "
+             "the check off when the test rows really are distributed unlike the training rows)")
     max_parse_attempts: int = option(DEFAULT_PARSE_ATTEMPTS)
     # re-ask a Final Answer or an edit before the change ran (None: with the compact prompt)
     measure_first: bool | None = option(None)

@@ -437,7 +437,7 @@ def test_a_node_past_its_time_limit_is_stopped_buggy_and_the_prompts_state_the_l
 ])
 def test_the_node_time_limit_comes_from_the_starters_measured_run_time(tmp_path, runtime, given, script_timeout,
                                                                        expected):
-    from mlr_copilot.agents.tree_search import node_time_limit
+    from mlr_copilot.agents.tree_options import node_time_limit
     from mlr_copilot.tasks import load_task
 
     root = make_project(tmp_path)

@@ -115,7 +115,8 @@ class RunSession:
                               "Put the task's starter code and data there, then run again.")
         feedback = feedback or make_feedback(options.feedback, options.feedback_file)
         if options.strategy == "tree":
-            from .tree_search import TREE_ACTIONS, check_tree_options
+            from .tree_options import check_tree_options
+            from .tree_search import TREE_ACTIONS
             check_tree_options(options)
             offered = list(TREE_ACTIONS)
         else:
@@ -205,7 +206,7 @@ class RunSession:
     def _make_agent(self, env):
         options = self.options
         if options.strategy == "tree":
-            from .tree_search import make_tree_agent
+            from .tree_options import make_tree_agent
             return make_tree_agent(env, self.models, self.problem, self.task, options, feedback=self.feedback,
                                    recorder=self.recorder, state=self.state)
         # the models this session built decide the defaults; injected ones keep the original, full behaviour

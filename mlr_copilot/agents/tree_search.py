@@ -21,7 +21,6 @@ import time
 from typing import Any
 
 from .. import progress
-from ..config import MIN_NODE_TIMEOUT_S, NODE_TIMEOUT_STARTER_FACTOR
 from ..errors import LLMContextTooLongError, RunStopped
 from ..feedback import FeedbackChannel, StepView
 from ..llm.base import Completion, Models, continues_answers
@@ -30,6 +29,7 @@ from ..logs import utc_now
 from ..records import RunStatus
 from .experiment import AgentState, EnvironmentLike, StepRecorder
 from .metric import MetricSpec, parse_metric
+from .prediction_check import FIX_HINT as PREDICTION_HINT, prediction_problem
 from .tree import Node, Tree, TreePolicy, code_hash
 from .tree_imports import add_missing_imports
 from .tree_prompts import (compile_error, data_preview, duplicate_note, error_excerpt, extract_code,
@@ -58,7 +58,8 @@ class TreeAgent:
     def __init__(self, env: EnvironmentLike, models: Models, problem: str, *, script: str, metric: MetricSpec,
                  policy: TreePolicy, feedback: FeedbackChannel, recorder: StepRecorder, max_nodes: int,
                  state: AgentState | None = None, records: list[dict[str, Any]] | None = None,
-                 max_tokens: int = DEFAULT_TREE_MAX_TOKENS, node_timeout_s: float | None = None):
+                 max_tokens: int = DEFAULT_TREE_MAX_TOKENS, node_timeout_s: float | None = None,
+                 submission: str | None = None):
         self.env = env
         self.models = models
         self.problem = problem.strip()
@@ -68,6 +69,7 @@ class TreeAgent:
         self.max_nodes = max_nodes
         self.max_tokens = max_tokens
         self.node_timeout_s = node_timeout_s  # None: only --script-timeout limits a node's script
+        self.submission = submission  # the file whose predictions are checked (None: not checked)
         self.state = state or AgentState()
         records = list(records or [])
         self.tree = Tree.from_records(records, metric, policy)
@@ -172,6 +174,11 @@ class TreeAgent:
             elif reading.value is None:
                 node.buggy = True
                 node.error = error_excerpt(obs.text) + f"\n\nThe run printed {reading.problem}."
+            elif (odd := self._prediction_problem()) is not None:
+                node.buggy = True
+                node.error = (f"{error_excerpt(obs.text)}\n\nPredictionError: validation {self.tree.metric.label} "
+                              f"{reading.value:.6g} was printed, but the test predictions in {self.submission} "
+                              f"do not look like the training targets: {odd}.\n{PREDICTION_HINT}")
             else:
                 node.buggy, node.metric = False, reading.value
         node.steps.append(step)
@@ -315,6 +322,17 @@ class TreeAgent:
                 pass
         return obs.text
 
+    def _prediction_problem(self) -> str | None:
+        """Why the node's test predictions look nothing like the training targets
+        (``prediction_check``), or None."""
+        if not self.submission:
+            return None
+        try:
+            return prediction_problem(self.env.workspace, self.submission)
+        except Exception as e:  # a check that fails must not lose the node
+            logger.warning("The check of %s failed: %s", self.submission, e)
+            return None
+
     def _restore_best(self) -> Node | None:
         best = self.tree.best()
         if best is not None:
@@ -366,35 +384,3 @@ class TreeAgent:
         where = f"best node {best.id}, validation {self.tree.metric.label} {best.metric:.6g}" if best else \
             "no working node"
         return f"Tree search used its {self.max_nodes} nodes; {where}."
-
-
-def node_time_limit(options, task) -> float:
-    """Seconds one node's script may run: ``--tree-node-timeout``, else
-    ``NODE_TIMEOUT_STARTER_FACTOR`` times the starter's run time measured by prepare (at least
-    ``MIN_NODE_TIMEOUT_S``), never more than ``--script-timeout``."""
-    limit = float(options.script_timeout_s)
-    if options.tree_node_timeout_s is not None:
-        return min(limit, float(options.tree_node_timeout_s))
-    runtime = getattr(task, "baseline_runtime_s", None)
-    if runtime:
-        return min(limit, max(MIN_NODE_TIMEOUT_S, NODE_TIMEOUT_STARTER_FACTOR * runtime))
-    return limit
-
-
-def check_tree_options(options) -> None:
-    """ConfigError for tree options out of range (before any run directory exists)."""
-    TreePolicy(drafts=options.tree_drafts, debug_prob=options.tree_debug_prob,
-               max_debug_depth=options.tree_max_debug_depth).check()
-
-
-def make_tree_agent(env, models: Models, problem: str, task, options, *, feedback: FeedbackChannel,
-                    recorder, state: AgentState | None) -> TreeAgent:
-    """The tree agent of a run (``state`` given: a resume, the tree is rebuilt from the log)."""
-    from .metric import metric_spec_for
-
-    policy = TreePolicy(drafts=options.tree_drafts, debug_prob=options.tree_debug_prob,
-                        max_debug_depth=options.tree_max_debug_depth)
-    records = recorder.steps() if state is not None else []
-    return TreeAgent(env, models, problem, script=task.script, metric=metric_spec_for(task, problem),
-                     policy=policy, feedback=feedback, recorder=recorder, max_nodes=options.max_steps,
-                     state=state, records=records, node_timeout_s=node_time_limit(options, task))
