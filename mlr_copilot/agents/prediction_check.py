@@ -42,7 +42,7 @@ from typing import Iterator
 MAX_MEAN_SHIFT = 0.4  # training standard deviations between the mean prediction and the mean target
 MAX_LABEL_SHIFT = 0.4  # total variation distance between predicted and training label shares
 MAX_ROWS = 200_000  # rows read of any table
-MAX_TABLE_BYTES = 256 << 20  # larger tables are not read
+MAX_TABLE_BYTES = 1 << 30  # larger tables are not read
 MAX_TABLES = 20
 MAX_ENTRIES = 10_000  # names looked at while looking for tables
 MIN_REGRESSION_VALUES = 20  # a numeric target with fewer distinct values is a label
@@ -58,7 +58,9 @@ FIX_HINT = (  # what a debug prompt is told after the finding
 def prediction_problem(workspace: Path, submission: str) -> str | None:
     """How the predictions in ``submission`` (a path relative to ``workspace``) differ from
     the training targets, in words for the node's debug prompt ("the mean predicted y is ...");
-    None when they look alike, or when the tables cannot be matched."""
+    None when they look alike, or when the tables cannot be matched. Only the columns it
+    compares are read from the other tables (their headers first), so a wide training table
+    costs the memory of its target column."""
     import pandas as pd
 
     workspace = Path(workspace)
@@ -66,19 +68,26 @@ def prediction_problem(workspace: Path, submission: str) -> str | None:
     predictions = _read(sub_path)
     if predictions is None:
         return None
-    others = [(p, t) for p in _tables(workspace) if p != sub_path and (t := _read(p)) is not None]
-    keyed = [t for _, t in others if len(t) == len(predictions)
-             and any(c in t.columns and _same(t[c], predictions[c]) for c in predictions.columns)]
+    columns = [str(c) for c in predictions.columns]
+    predictions.columns = columns
+    headers = {p: h for p in _tables(workspace) if p != sub_path and (h := _header(p))}
+    keyed = []  # the test table and sample submissions: as many rows, the same ids
+    for path, header in headers.items():
+        shared = [c for c in columns if c in header]
+        table = _read(path, shared) if shared else None
+        if table is not None and len(table) == len(predictions) and any(
+                _same(table[c], predictions[c]) for c in shared):
+            keyed.append((path, table))
     if not keyed:  # no test table to say which columns are ids: nothing is compared
         return None
-    keys = {c for c in predictions.columns for t in keyed if c in t.columns and _same(t[c], predictions[c])}
-    inputs = {c for t in keyed for c in t.columns}  # the test table's columns: not a target
-    targets = [c for c in predictions.columns if c not in keys]
+    keys = {c for _, t in keyed for c in t.columns if _same(t[c], predictions[c])}
+    inputs = {c for path, _ in keyed for c in headers[path]}  # the test table's columns: not targets
+    targets = [c for c in columns if c not in keys]
     if not targets:
         return None
-    columns = set(predictions.columns)
-    candidates = [(p, t) for p, t in others if set(t.columns) != columns and len(t.columns) > 1]
-    direct = [(p, t) for p, t in candidates if all(c in t.columns for c in targets)]
+    trains = [p for p, h in headers.items() if set(h) != set(columns) and len(h) > 1
+              and p not in {path for path, _ in keyed}]
+    direct = [(p, t) for p in trains if all(c in headers[p] for c in targets) and (t := _read(p, targets)) is not None]
     if direct:
         path, train = max(direct, key=lambda pt: len(pt[1]))
         for c in targets:
@@ -88,17 +97,17 @@ def prediction_problem(workspace: Path, submission: str) -> str | None:
         return None
     if len(targets) < 2:
         return None
-    names = {str(c) for c in targets}
-    for path, train in sorted(candidates, key=lambda pt: -len(pt[1])):
-        for c in train.columns:
-            if c in inputs and c not in columns:
-                continue
-            if set(train[c].dropna().map(_label)) == names:
+    names = set(targets)
+    for path in trains:
+        wanted = [c for c in headers[path] if c not in inputs]
+        train = _read(path, wanted) if wanted else None
+        for c in (train.columns if train is not None else ()):
+            labels = train[c].dropna().map(_label)
+            if set(labels) == names:
                 scores = predictions[targets].apply(pd.to_numeric, errors="coerce")
                 if scores.isna().any().any():
                     return None
-                chosen = scores.idxmax(axis=1).map(_label)
-                return _label_problem(chosen, train[c].dropna().map(_label), c, _rel(path, workspace),
+                return _label_problem(scores.idxmax(axis=1).map(_label), labels, c, _rel(path, workspace),
                                       " (the most probable class of each row)")
     return None
 
@@ -160,13 +169,25 @@ def _tables(workspace: Path) -> Iterator[Path]:
             yield path
 
 
-def _read(path: Path):
+def _header(path: Path) -> list[str]:
     import pandas as pd
 
     try:
-        table = pd.read_csv(path, nrows=MAX_ROWS)
+        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    except Exception:  # unreadable, empty or not a table: not compared
+        return []
+
+
+def _read(path: Path, columns: list[str] | None = None):
+    """The table at ``path`` (only ``columns``, when given), at most ``MAX_ROWS`` rows; None
+    when it cannot be read or is empty."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, nrows=MAX_ROWS, usecols=columns)
     except Exception:  # unreadable, empty or not a table: not compared
         return None
+    table.columns = [str(c) for c in table.columns]
     return None if table.empty else table
 
 

@@ -37,6 +37,8 @@ def make_tree_agent(env, models: Models, problem: str, task, options, *, feedbac
     policy = TreePolicy(drafts=options.tree_drafts, debug_prob=options.tree_debug_prob,
                         max_debug_depth=options.tree_max_debug_depth)
     records = recorder.steps() if state is not None else []
-    return TreeAgent(env, models, problem, script=task.script, submission=task.submission if options.tree_prediction_check else None,
-                     metric=metric_spec_for(task, problem), policy=policy, feedback=feedback, recorder=recorder, max_nodes=options.max_steps,
-                     state=state, records=records, node_timeout_s=node_time_limit(options, task))
+    checked = task.submission if options.tree_prediction_check else None
+    return TreeAgent(env, models, problem, script=task.script, submission=checked,
+                     metric=metric_spec_for(task, problem), policy=policy, feedback=feedback, recorder=recorder,
+                     max_nodes=options.max_steps, state=state, records=records,
+                     node_timeout_s=node_time_limit(options, task))
