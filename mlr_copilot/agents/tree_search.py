@@ -3,10 +3,11 @@ Environment, records and feedback as the action loop.
 
 One node: the workspace goes back to the run's start (step 0), the policy picks the stage and
 parent (``tree.Tree``), the main model writes the whole main script from one prompt
-(``tree_prompts``), imports it uses but forgot are added (``tree_imports``, listed in the
-record's ``normalised``), the code is checked to compile and written with Write File (one step),
-then run with Execute Script (a second step) and its metric read from the output
-(``metric``). An answer that ends before its code is continued where the backend can
+(``tree_prompts``), imports it uses but forgot are added and scikit-learn names imported from
+the wrong module moved (``tree_imports``, listed in the record's ``normalised``), the code is
+checked to compile and written with Write File (one step), then run with Execute Script (a
+second step), its metric read from the output (``metric``) and its test predictions compared
+with the training targets (``prediction_check``). An answer that ends before its code is continued where the backend can
 (``llm.base.continues_answers``); a node without a code block, or repeating code already
 tried, is asked once more, then recorded in a step of its own and not run. Each step record
 carries the ``node`` object; ``run.json`` carries the tree summary. Human feedback after a
@@ -31,7 +32,7 @@ from .experiment import AgentState, EnvironmentLike, StepRecorder
 from .metric import MetricSpec, parse_metric
 from .prediction_check import FIX_HINT as PREDICTION_HINT, prediction_problem
 from .tree import Node, Tree, TreePolicy, code_hash
-from .tree_imports import add_missing_imports
+from .tree_imports import repair_imports
 from .tree_prompts import (compile_error, data_preview, duplicate_note, error_excerpt, extract_code,
                            installed_packages, node_prompt, opens_python_block, outcome_text, plan_text,
                            split_fences, system_prompt, timeout_error)
@@ -133,7 +134,7 @@ class TreeAgent:
         if code is None:
             node.buggy, node.error = True, "The answer held no ```python code block, so nothing was written or run."
             return self._skip(node, step, t0, base)
-        code, added = add_missing_imports(code)
+        code, repaired = repair_imports(code)
         node.code, node.code_hash = code, code_hash(code)
         same = self.tree.find_code(node.code_hash)
         if same is not None and same is not node:
@@ -148,8 +149,7 @@ class TreeAgent:
             node.buggy, node.error = True, f"{syntax}\n(The script was written but not run.)"
         record = {**base, "action": "Write File", "action_input": {"file_name": self.script, "content": code},
                   "observation": obs.text, "full_observation": obs.text, "full_observation_path": None,
-                  "exit_code": None, "normalised": [f"content: added `{line}` (the script used the name without "
-                                                    f"importing it)" for line in added]}
+                  "exit_code": None, "normalised": [f"content: {note}" for note in repaired]}
         node.steps.append(step)
         self.next_step = step + 1
         if node.done:
@@ -291,7 +291,7 @@ class TreeAgent:
         """Why the answer would be lost (no code block, or code already tried), or None."""
         if code is None:
             return NO_CODE_NOTE
-        same = self.tree.find_code(code_hash(add_missing_imports(code)[0]))
+        same = self.tree.find_code(code_hash(repair_imports(code)[0]))
         return duplicate_note(same, self.tree.metric) if same is not None else None
 
     # ------------------------------------------------------------------ helpers
