@@ -117,7 +117,8 @@ def fix_misplaced_imports(code: str) -> tuple[str, list[str]]:
     edits: list[tuple[int, int, str]] = []
     notes: list[str] = []
     for node in ast.walk(tree):
-        if not isinstance(node, ast.ImportFrom) or node.level or not (node.module or "").startswith("sklearn"):
+        if not isinstance(node, ast.ImportFrom) or node.level or node.module is None \
+                or not (node.module == "sklearn" or node.module.startswith("sklearn.")):
             continue
         module = _module(node.module)
         if module is None or not _whole_lines(src, node):

@@ -7,11 +7,11 @@ parent (``tree.Tree``), the main model writes the whole main script from one pro
 the wrong module moved (``tree_imports``, listed in the record's ``normalised``), the code is
 checked to compile and written with Write File (one step), then run with Execute Script (a
 second step), its metric read from the output (``metric``) and its test predictions compared
-with the training targets (``prediction_check``). An answer that ends before its code is continued where the backend can
-(``llm.base.continues_answers``); a node without a code block, or repeating code already
-tried, is asked once more, then recorded in a step of its own and not run. Each step record
-carries the ``node`` object; ``run.json`` carries the tree summary. Human feedback after a
-node goes into the next node's prompt.
+with the training targets (``prediction_check``). An answer that ends before its code is
+continued where the backend can (``llm.base.continues_answers``); a node without a code block,
+or repeating code already tried, is asked once more, then recorded in a step of its own and
+not run. Each step record carries the ``node`` object; ``run.json`` carries the tree summary.
+Human feedback after a node goes into the next node's prompt.
 At the end the workspace is restored to the best node's snapshot and a Final Answer states
 the best metric and the plans that led to it. ``--max-steps`` counts nodes.
 """
