@@ -71,23 +71,25 @@ def prediction_problem(workspace: Path, submission: str) -> str | None:
     columns = [str(c) for c in predictions.columns]
     predictions.columns = columns
     headers = {p: h for p in _tables(workspace) if p != sub_path and (h := _header(p))}
-    keyed = []  # the test table and sample submissions: as many rows, the same ids
+    keyed: list[Path] = []  # the test table and sample submissions: as many rows, the same ids
+    keys: set[str] = set()
     for path, header in headers.items():
         shared = [c for c in columns if c in header]
         table = _read(path, shared) if shared else None
-        if table is not None and len(table) == len(predictions) and any(
-                _same(table[c], predictions[c]) for c in shared):
-            keyed.append((path, table))
+        same = [c for c in shared if len(table) == len(predictions) and _same(table[c], predictions[c])] \
+            if table is not None else []
+        if same:
+            keyed.append(path)
+            keys.update(same)
     if not keyed:  # no test table to say which columns are ids: nothing is compared
         return None
-    keys = {c for _, t in keyed for c in t.columns if _same(t[c], predictions[c])}
-    inputs = {c for path, _ in keyed for c in headers[path]}  # the test table's columns: not targets
+    inputs = {c for path in keyed for c in headers[path]}  # the test table's columns: not targets
     targets = [c for c in columns if c not in keys]
     if not targets:
         return None
-    trains = [p for p, h in headers.items() if set(h) != set(columns) and len(h) > 1
-              and p not in {path for path, _ in keyed}]
-    direct = [(p, t) for p in trains if all(c in headers[p] for c in targets) and (t := _read(p, targets)) is not None]
+    trains = [p for p, h in headers.items() if set(h) != set(columns) and len(h) > 1 and p not in keyed]
+    direct = [(p, t) for p in trains
+              if all(c in headers[p] for c in targets) and (t := _read(p, targets)) is not None]
     if direct:
         path, train = max(direct, key=lambda pt: len(pt[1]))
         for c in targets:
