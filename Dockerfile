@@ -16,8 +16,11 @@ WORKDIR /app
 
 # Requirements first, so code changes do not rebuild llama-cpp-python.
 COPY requirements.txt pyproject.toml README.md ./
+# llama.cpp without its AMX kernels on x86 (they crashed on a Sapphire Rapids VM; see scripts/setup.sh).
 RUN grep -v '^torch' requirements.txt > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
+    && if [ "$(uname -m)" = "x86_64" ]; then export CFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" \
+       CXXFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"; fi \
+    && pip install --no-cache-dir -r /tmp/requirements.txt
 
 COPY mlr_copilot ./mlr_copilot
 COPY tasks ./tasks

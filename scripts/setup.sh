@@ -28,7 +28,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "setup: installing torch ${MLR_TORCH_SPEC:-torch==2.13.0}"
     "$VENV/bin/python" -m pip install --progress-bar on "${MLR_TORCH_SPEC:-torch==2.13.0}"
   fi
-  "$VENV/bin/python" -m pip install --progress-bar on -r "$MLR_ROOT/requirements.txt"
+  # llama.cpp is built for this CPU (-march=native) but without its AMX kernels: on a Sapphire
+  # Rapids VM (2026-12-02) they crashed the first prompt with a general protection fault.
+  amx_off=""
+  if [ "$(uname -m)" = "x86_64" ]; then amx_off="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"; fi
+  CFLAGS="${CFLAGS:-} $amx_off" CXXFLAGS="${CXXFLAGS:-} $amx_off" \
+    "$VENV/bin/python" -m pip install --progress-bar on -r "$MLR_ROOT/requirements.txt"
   "$VENV/bin/python" -m pip install --no-deps -e "$MLR_ROOT" >/dev/null
   echo "$want" > "$stamp"
   echo "setup: done"
