@@ -3,7 +3,8 @@
 Library code calls ``report(kind, **info)``; the CLI registers a listener per kind with
 ``listen``. Kinds: ``run`` (run_dir, task, resumed), ``step`` (step, max_steps, phase, action),
 ``tokens`` (generated: tokens so far of the current LLM answer), ``step_done`` (view,
-max_steps, seconds, usage, cost_usd), ``script`` (elapsed_s, last_line).
+max_steps, seconds, usage, cost_usd, and node: the tree node the step ends, when
+max_steps counts nodes), ``script`` (elapsed_s, last_line).
 A failing listener never breaks the operation it watches.
 """
 from __future__ import annotations

@@ -120,6 +120,14 @@ def test_a_step_block_shows_thought_action_arguments_and_observation_head():
         "Observation (first 2 of 3 lines):", "  line 1", "  line 2"]
 
 
+def test_a_tree_step_is_headed_by_its_node_of_the_node_limit():
+    out = io.StringIO()
+    view = StepView(12, "use a forest", "node 6 (improve)", {"parent": 4}, "Node 6: validation rmse 65.7")
+    with ProgressPrinter(out):
+        progress.report("step_done", view=view, max_steps=10, seconds=2.0, node=6)
+    assert out.getvalue().splitlines()[0] == "── Node 6/10 · node 6 (improve) · step 12 · 2.0 s"
+
+
 def test_duration_excludes_the_time_a_person_takes_to_answer(tmp_path):
     toy_project(tmp_path)
 

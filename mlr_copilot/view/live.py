@@ -106,20 +106,23 @@ class ProgressPrinter:
             self._line(self.thinking_text(now), transient=True)
 
     def step_done(self, view, max_steps: int, seconds: float = 0.0, usage: Any = None,
-                  cost_usd: float = 0.0) -> None:
+                  cost_usd: float = 0.0, node: int | None = None) -> None:
         with self._lock:
             self._thinking = None
         if self.quiet:
             return
-        self._line("\n".join(self.step_block(view, max_steps, seconds, usage, cost_usd)))
+        self._line("\n".join(self.step_block(view, max_steps, seconds, usage, cost_usd, node)))
 
-    def step_block(self, view, max_steps: int, seconds: float, usage: Any, cost_usd: float) -> list[str]:
-        meta = [f"{seconds:.1f} s"]
+    def step_block(self, view, max_steps: int, seconds: float, usage: Any, cost_usd: float,
+                   node: int | None = None) -> list[str]:
+        """``node``: the step ends tree node ``node``, and ``max_steps`` counts nodes."""
+        meta = [f"{seconds:.1f} s"] if node is None else [f"step {view.step}", f"{seconds:.1f} s"]
         if usage is not None and (usage.input_tokens or usage.output_tokens):
             meta.append(f"{usage.input_tokens:,} in / {usage.output_tokens:,} out tokens")
         if cost_usd:
             meta.append(f"${cost_usd:.4f}")
-        lines = [f"── Step {view.step}/{max_steps} · {view.action} · {' · '.join(meta)}"]
+        counter = f"Step {view.step}/{max_steps}" if node is None else f"Node {node}/{max_steps}"
+        lines = [f"── {counter} · {view.action} · {' · '.join(meta)}"]
         thought = " ".join(str(view.thought).split())
         if thought:
             lines.append(f"Thought: {_cut(thought, 2 * LINE_CHARS)}")
