@@ -71,7 +71,7 @@ def related(claim: Claim, m: Mapping[str, Any]) -> bool:
 
 
 def _evidence(m: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
-    keys = ("kind", "name", "value", "text", "step", "snapshot", "script", "line", "line_text", "exit_code")
+    keys = ("kind", "name", "value", "text", "step", "snapshot", "script", "line", "line_text", "exit_code", "of")
     return {**{k: m.get(k) for k in keys if m.get(k) is not None}, **extra}
 
 
@@ -318,5 +318,7 @@ def _where(e: Mapping[str, Any]) -> str:
     if e.get("kind") == "grade":
         snap = e.get("snapshot")
         return f"grader score {e.get('value'):.6g} of " + (f"snapshot {snap}" if snap is not None else "the final workspace")
+    if e.get("kind") == "mean":
+        return f"step {e.get('step')}: {e.get('name')}={e.get('text')}, the mean of {len(e.get('of') or [])} values"
     script = f"{e.get('script')} " if e.get("script") else ""
     return f"step {e.get('step')}, {script}line {e.get('line')}: {e.get('name')}={e.get('text')}"

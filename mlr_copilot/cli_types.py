@@ -54,4 +54,5 @@ HISTORY = whole(0, 1000)
 TREE_DRAFTS = whole(1, 1_000_000)  # nodes, like --max-steps
 PROBABILITY = number(0, 1, low_inclusive=True)
 TREE_DEBUG_DEPTH = whole(0, 1_000_000)
+SPLITS = whole(0, 99)  # --tree-revalidate-splits: seeds other than the script's own
 TRIALS = whole(1, 1000)  # runs per task (benchmarks/agent_suite.py --trials)

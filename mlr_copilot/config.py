@@ -188,6 +188,9 @@ DEFAULT_MAX_DEBUG_DEPTH = 3  # tree strategy: debug attempts in a row on one bra
 # nodes of the 2026-12-02 suite ran 2-35 s; two improvements of a digits run fitted 2000-tree
 # gradient boosting for 290 s each and took the run past 8 minutes)
 NODE_TIMEOUT_STARTER_FACTOR = 10
+# tree strategy, --tree-revalidate-splits: the best nodes run again on this many other validation
+# splits at the end, and the best mean wins (agents/tree_revalidation.py; 0 turns it off)
+DEFAULT_REVALIDATION_SPLITS = 3
 MIN_NODE_TIMEOUT_S = 60.0
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 

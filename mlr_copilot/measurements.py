@@ -1,7 +1,7 @@
 """The measurements ledger of a run: ``env_log/measurements.jsonl``.
 
 Every number the run measured, with where it came from, so that what the agent claims can
-be checked against it (``claims``). Three kinds of records, all ``type: "measurement"``:
+be checked against it (``claims``). Four kinds of records, all ``type: "measurement"``:
 
 - ``printed``: a ``name: value`` or ``name=value`` pair in the output of an Execute Script
   (also ``'name': value`` as Python prints dicts, and ``93.1%``), with the step, the script,
@@ -10,6 +10,9 @@ be checked against it (``claims``). Three kinds of records, all ``type: "measure
   even when the run is killed.
 - ``grade``: the grader's score of a snapshot (or of the final workspace), written by ``eval``.
 - ``baseline``: the task's recorded baseline score, written when the run starts.
+- ``mean``: the mean of printed values, computed by the run (``of`` lists them): a tree
+  node's validation metric over its own split and the reruns on other splits, whose
+  printed values are ledgered too (``snapshot`` null: no snapshot holds what a rerun left).
 
 Runs recorded before the ledger existed, and imported original MLR-Copilot logs, have no
 ledger file: ``load_ledger`` then rebuilds the printed measurements from the Execute Script
@@ -107,15 +110,21 @@ class Ledger:
         self._writer.write({"type": "measurement", "timestamp": utc_now(), **record})
 
     def record_script(self, *, step: int, script: str, exit_code: int | None, output_path: str | None,
-                      observation: str = "") -> int:
-        """Write what one Execute Script printed; returns how many pairs were recorded."""
+                      observation: str = "", snapshotted: bool = True) -> int:
+        """Write what one Execute Script printed; returns how many pairs were recorded.
+        ``snapshotted`` False: no snapshot holds what the script left (a tree node's rerun)."""
         printed, dropped = parse_output(_output_lines(output_path, observation))
         if dropped:
             logger.info("step %d: %s printed %d more name/value pairs than the ledger keeps", step, script, dropped)
         for p in printed:
-            self._write({"kind": "printed", "step": step, "snapshot": step, "script": script,
-                         "exit_code": exit_code, **asdict(p)})
+            self._write({"kind": "printed", "step": step, "snapshot": step if snapshotted else None,
+                         "script": script, "exit_code": exit_code, **asdict(p)})
         return len(printed)
+
+    def record_mean(self, *, step: int, name: str, value: float, values: list[float]) -> None:
+        """The mean of printed values the run computed (a tree node's metric over its splits)."""
+        self._write({"kind": "mean", "step": step, "snapshot": None, "name": name, "value": float(value),
+                     "text": f"{value:.6g}", "percent": False, "of": [float(v) for v in values]})
 
     def record_baseline(self, metric: str | None, value: float | None) -> None:
         if value is None or any(r.get("kind") == "baseline" for r in read_jsonl(self.path)):

@@ -18,8 +18,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from . import cli_types as T
 from .config import (DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_HISTORY_STEPS, DEFAULT_MAX_DEBUG_DEPTH,
-                     DEFAULT_MAX_STEPS, DEFAULT_PARSE_ATTEMPTS, DEFAULT_SCRIPT_TIMEOUT_S, MIN_NODE_TIMEOUT_S,
-                     NODE_TIMEOUT_STARTER_FACTOR)
+                     DEFAULT_MAX_STEPS, DEFAULT_PARSE_ATTEMPTS, DEFAULT_REVALIDATION_SPLITS,
+                     DEFAULT_SCRIPT_TIMEOUT_S, MIN_NODE_TIMEOUT_S, NODE_TIMEOUT_STARTER_FACTOR)
 from .errors import ConfigError
 
 STRATEGIES = ("loop", "tree")
@@ -192,6 +192,11 @@ class RunConfig:
         help="tree: keep nodes whose test predictions look nothing like the training targets (by default "
              "such a node is buggy: its test rows were prepared differently from its validation rows; turn "
              "the check off when the test rows really are distributed unlike the training rows)")
+    tree_revalidate_splits: int = option(
+        DEFAULT_REVALIDATION_SPLITS, flag="--tree-revalidate-splits", resume=OVERRIDE, type=T.SPLITS,
+        metavar="N", help="tree: at the end, run the best nodes again with N other seeds of their train_test_split "
+                          "and keep the best mean (a metric from one small split is mostly luck; 0: keep the best "
+                          "single metric)")
     max_parse_attempts: int = option(DEFAULT_PARSE_ATTEMPTS)
     # re-ask a Final Answer or an edit before the change ran (None: with the compact prompt)
     measure_first: bool | None = option(None)

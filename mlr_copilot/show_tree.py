@@ -25,6 +25,8 @@ def tree_table(steps: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) -> T
     best = summary.get("best_node")
     metric = summary.get("metric") or "metric"
     direction = summary.get("direction")
+    means = {r["node"]: r["mean"] for r in summary.get("revalidation") or []
+             if isinstance(r, Mapping) and isinstance(r.get("mean"), (int, float))}
     title = f"Solution tree: {len(nodes)} nodes, validation {metric}" + (f" ({direction} is better)"
                                                                          if direction else "")
     table = Table(title=title, title_justify="left", show_lines=False)
@@ -46,6 +48,8 @@ def tree_table(steps: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) -> T
             state = "not run"
         value = n.get("metric")
         shown = f"{value:.6g}" if isinstance(value, (int, float)) else "-"
+        if n["id"] in means:
+            shown += f" (mean {means[n['id']]:.6g})"
         plan = str(n.get("plan") or "")
         plan = plan if len(plan) <= PLAN_CHARS else plan[:PLAN_CHARS - 1] + "…"
         mark = "★ " if n["id"] == best else "  "

@@ -69,6 +69,7 @@ def test_every_option_typed_with_resume_reaches_the_resumed_run(tmp_path, monkey
                  "script_timeout_s": (["--script-timeout", "77"], 77.0),
                  "tree_node_timeout_s": (["--tree-node-timeout", "45"], 45.0),
                  "tree_prediction_check": (["--no-tree-prediction-check"], False),
+                 "tree_revalidate_splits": (["--tree-revalidate-splits", "5"], 5),
                  "history_steps": (["--history-steps", "1"], 1),
                  "hf_endpoint": (["--hf-endpoint", "http://127.0.0.1:9"], "http://127.0.0.1:9")}
         assert set(typed) == set(resumable(OVERRIDE))  # a new option a resume may change needs a case here

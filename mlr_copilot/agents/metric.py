@@ -29,6 +29,7 @@ _LOWER_NAMES = ("loss", "error", "rmse", "mse", "mae", "mape", "rmsle", "mcrmse"
 # model look best when lower is better
 NON_NEGATIVE = ("rmse", "mse", "mae", "mape", "rmsle", "mcrmse", "perplexity", "logloss", "accuracy",
                 "balancedaccuracy", "f1", "auc", "rocauc", "precision", "recall")
+OUTPUT_READ_MAX_BYTES = 4 << 20  # of a script's full output, searched for the metric line
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,21 @@ def parse_metric(output: str, spec: MetricSpec) -> MetricReading:
                              f"{raw}, but it cannot be negative (scikit-learn's neg_* scorers return minus the "
                              f"score: print the value itself)")
     return MetricReading(value, m.group("name").strip())
+
+
+def script_output(obs) -> str:
+    """A script run's whole output when it was saved (its observation keeps head and tail),
+    its last ``OUTPUT_READ_MAX_BYTES``; else the observation's text."""
+    path = getattr(obs, "full_text_path", None)
+    if path:
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, 2)
+                f.seek(max(0, f.tell() - OUTPUT_READ_MAX_BYTES))
+                return f.read().decode("utf-8", errors="replace")
+        except OSError:
+            pass
+    return obs.text
 
 
 def direction_from_problem(problem: str, metric: str | None = None) -> str:

@@ -27,6 +27,7 @@ from typing import Any, Iterable
 
 from ..config import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_MAX_DEBUG_DEPTH
 from .metric import MetricSpec
+from .tree_revalidation import Revalidation
 
 STAGES = ("draft", "improve", "debug")
 
@@ -93,6 +94,7 @@ class Tree:
         self.metric = metric
         self.policy = policy
         self.nodes: list[Node] = []
+        self.revalidated: list[Revalidation] = []  # the search's leading nodes run on other splits, at its end
 
     # ------------------------------------------------------------- queries
     def get(self, node_id: int | None) -> Node | None:
@@ -104,11 +106,20 @@ class Tree:
         return [n for n in self.nodes if n.parent == node.id]
 
     def best(self) -> Node | None:
+        """The working node with the best metric; once the leading nodes were run again on
+        other splits (``tree_revalidation``), the one of them with the best mean."""
+        pool = [n for r in self.revalidated if (n := self.get(r.node)) is not None and n.good] or self.nodes
         best = None
-        for n in self.nodes:
-            if n.good and (best is None or self.metric.better(n.metric, best.metric)):
+        for n in pool:
+            if n.good and (best is None or self.metric.better(self.score(n), self.score(best))):
                 best = n
         return best
+
+    def score(self, node: Node) -> float | None:
+        """The node's mean metric over its splits when it was run again on all of them, else its metric."""
+        found = next((r for r in self.revalidated if r.node == node.id), None)
+        mean = found.mean if found is not None else None
+        return node.metric if mean is None else mean
 
     def find_code(self, digest: str) -> Node | None:
         return next((n for n in self.nodes if n.code_hash == digest and n.duplicate_of is None), None)
@@ -158,12 +169,14 @@ class Tree:
                 "best_node": best.id if best else None, "best_metric": best.metric if best else None,
                 "best_depth": self.depth(best) if best else None,
                 "best_step": best.steps[-1] if best and best.steps else None,
-                "policy": asdict(self.policy)}
+                "policy": asdict(self.policy),
+                **({"revalidation": [r.record() for r in self.revalidated],
+                    "best_mean": self.score(best) if best else None} if self.revalidated else {})}
 
     @classmethod
     def from_records(cls, records: Iterable[dict[str, Any]], metric: MetricSpec, policy: TreePolicy) -> "Tree":
         """The tree as the step records left it (the last record of a node is its state)."""
-        tree = cls(metric, policy)
+        tree, records = cls(metric, policy), list(records)
         for r in records:
             data = r.get("node")
             if not isinstance(data, dict) or not isinstance(data.get("id"), int):
@@ -185,6 +198,13 @@ class Tree:
                 node.code = r["action_input"].get("content")
             node.feedback = r.get("feedback")
             node.steps.append(r["step"])
+        for r in records:  # the Final Answer's summary: the reruns that chose the best node
+            summary = r.get("tree") if isinstance(r.get("tree"), dict) else {}
+            for data in summary.get("revalidation") or []:
+                node = tree.get(data["node"]) if isinstance(data, dict) and isinstance(data.get("node"), int) else None
+                found = Revalidation.from_record(data, node.metric) if node is not None else None
+                if found is not None:
+                    tree.revalidated.append(found)
         for node in tree.nodes:  # a duplicate's code is that of the node it repeats
             if node.duplicate_of is not None and node.code is None and tree.get(node.duplicate_of):
                 node.code = tree.get(node.duplicate_of).code

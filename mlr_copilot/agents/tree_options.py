@@ -41,4 +41,4 @@ def make_tree_agent(env, models: Models, problem: str, task, options, *, feedbac
     return TreeAgent(env, models, problem, script=task.script, submission=checked,
                      metric=metric_spec_for(task, problem), policy=policy, feedback=feedback, recorder=recorder,
                      max_nodes=options.max_steps, state=state, records=records,
-                     node_timeout_s=node_time_limit(options, task))
+                     node_timeout_s=node_time_limit(options, task), revalidate_splits=options.tree_revalidate_splits)

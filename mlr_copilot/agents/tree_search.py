@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from .. import progress
+from ..config import DEFAULT_REVALIDATION_SPLITS
 from ..errors import LLMContextTooLongError, RunStopped
 from ..feedback import FeedbackChannel, StepView
 from ..llm.base import Completion, Models, continues_answers
@@ -29,10 +30,11 @@ from ..llm.client import set_step
 from ..logs import utc_now
 from ..records import RunStatus
 from .experiment import AgentState, EnvironmentLike, StepRecorder
-from .metric import MetricSpec, parse_metric
+from .metric import MetricSpec, parse_metric, script_output
 from .prediction_check import FIX_HINT as PREDICTION_HINT, prediction_problem
 from .tree import Node, Tree, TreePolicy, code_hash
 from .tree_imports import repair_imports
+from .tree_revalidation import BUDGET_SHARE, describe, revalidate
 from .tree_prompts import (compile_error, data_preview, duplicate_note, error_excerpt, extract_code,
                            installed_packages, node_prompt, opens_python_block, outcome_text, plan_text,
                            split_fences, system_prompt, timeout_error)
@@ -52,7 +54,6 @@ NO_CODE_NOTE = ("Your last answer held no ```python code block, so there was not
 CONTINUED_NOTE = "The answer ended before its code; it was continued from an opened ```python block."
 CODE_END = "\n```\n"  # the answer stops where its code block closes: what follows is never used
 RETRY_TEMPERATURE = 0.7  # asked again after no code or repeated code: at 0 a small model copies again
-OUTPUT_READ_MAX_BYTES = 4 << 20  # of a script's full output, searched for the metric line
 
 
 class TreeAgent:
@@ -60,7 +61,7 @@ class TreeAgent:
                  policy: TreePolicy, feedback: FeedbackChannel, recorder: StepRecorder, max_nodes: int,
                  state: AgentState | None = None, records: list[dict[str, Any]] | None = None,
                  max_tokens: int = DEFAULT_TREE_MAX_TOKENS, node_timeout_s: float | None = None,
-                 submission: str | None = None):
+                 submission: str | None = None, revalidate_splits: int = DEFAULT_REVALIDATION_SPLITS):
         self.env = env
         self.models = models
         self.problem = problem.strip()
@@ -71,6 +72,8 @@ class TreeAgent:
         self.max_tokens = max_tokens
         self.node_timeout_s = node_timeout_s  # None: only --script-timeout limits a node's script
         self.submission = submission  # the file whose predictions are checked (None: not checked)
+        self.revalidate_splits = revalidate_splits  # other splits the leading nodes run on at the end
+        self._started = time.monotonic()  # the reruns may take a share of the search's time
         self.state = state or AgentState()
         records = list(records or [])
         self.tree = Tree.from_records(records, metric, policy)
@@ -168,7 +171,7 @@ class TreeAgent:
         elif not obs.ok:
             node.buggy, node.error = True, error_excerpt(obs.text)
         else:
-            reading = parse_metric(self._full_output(obs), self.tree.metric)
+            reading = parse_metric(script_output(obs), self.tree.metric)
             if obs.exit_code != 0:
                 node.buggy, node.error = True, error_excerpt(obs.text)
             elif reading.value is None:
@@ -206,7 +209,7 @@ class TreeAgent:
         node.outcome = outcome_text(node, self.tree.metric)
         view = StepView(record["step"], node.plan, f"node {node.id} ({node.stage})",
                         {"parent": node.parent, "script": self.script}, f"Node {node.id}: {node.outcome}")
-        progress.report("step_done", view=view, max_steps=self.max_nodes, seconds=time.monotonic() - t0)
+        progress.report("step_done", view=view, max_steps=self.max_nodes, seconds=time.monotonic() - t0, node=node.id)
         result = self.feedback.after_step(view)
         node.feedback = self.pending_feedback = result.text
         self._write(record, node, t0, feedback=result.text)
@@ -308,20 +311,6 @@ class TreeAgent:
         except (OSError, UnicodeDecodeError):
             self._starter = None
 
-    def _full_output(self, obs) -> str:
-        """The script's whole output when it was saved (the observation keeps head and tail)."""
-        path = getattr(obs, "full_text_path", None)
-        if path:
-            try:
-                with open(path, "rb") as f:
-                    f.seek(0, 2)
-                    size = f.tell()
-                    f.seek(max(0, size - OUTPUT_READ_MAX_BYTES))
-                    return f.read().decode("utf-8", errors="replace")
-            except OSError:
-                pass
-        return obs.text
-
     def _prediction_problem(self) -> str | None:
         """Why the node's test predictions look nothing like the training targets
         (``prediction_check``), or None."""
@@ -352,11 +341,19 @@ class TreeAgent:
             cur = self.tree.get(cur.parent)
         firsts = [n for n in self.tree.nodes if n.good]
         first = f" The first working node ({firsts[0].id}) had {firsts[0].metric:.6g}." if firsts[0] is not best else ""
+        reruns = describe(self.tree.revalidated, self.tree.metric.label)
         return (f"Best node: {best.id}, validation {self.tree.metric.label} {best.metric:.6g} "
                 f"({self.tree.metric.describe()}).{first} How it was reached: " + " <- ".join(chain)
-                + f". The workspace holds this node's {self.script} and the files it wrote. {tally}")
+                + f". {reruns + ' ' if reruns else ''}The workspace holds this node's {self.script} and the files "
+                f"it wrote. {tally}")
 
     def _finish(self) -> tuple[RunStatus, str]:
+        if self.revalidate_splits and not self.tree.revalidated:
+            progress.report("step", step=self.max_nodes, max_steps=self.max_nodes, phase="acting",
+                            action=f"rerunning the best nodes on {self.revalidate_splits} other splits")
+            self.tree.revalidated = revalidate(
+                self.env, self.tree, script=self.script, splits=self.revalidate_splits, step=self.next_step,
+                budget_s=BUDGET_SHARE * (time.monotonic() - self._started), node_timeout_s=self.node_timeout_s)
         best = self._restore_best()
         text = self.final_answer_text(best)
         step, started, t0 = self.next_step, utc_now(), time.monotonic()

@@ -155,12 +155,17 @@ class Environment:
         self._record(obs)
         return obs
 
-    def execute_internal(self, name: str, args: Mapping[str, Any] | None, *, step: int) -> Observation:
+    def execute_internal(self, name: str, args: Mapping[str, Any] | None, *, step: int,
+                         script_limit_s: float | None = None) -> Observation:
         """Run a bookkeeping action (any registered one): traced, no step used, no snapshot."""
         info = REGISTRY.lookup(name)
         if info is None:
             raise ConfigError(f"Unknown action {name!r}")
-        obs = self._run(info, args, step, internal=True)
+        self.ctx.script_limit_s = script_limit_s
+        try:
+            obs = self._run(info, args, step, internal=True)
+        finally:
+            self.ctx.script_limit_s = None
         self._record(obs)
         return obs
 
