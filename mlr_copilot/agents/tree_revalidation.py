@@ -208,10 +208,8 @@ def describe(revalidated: list[Revalidation], label: str) -> str:
     for r in revalidated:
         if r.mean is not None:
             own, *others = [f"{v:.6g}" for v in r.values]
-            parts.append(f"Node {r.node}: mean validation {label} {r.mean:.6g} of {own} (its own split), "
-                         f"{', '.join(others[:-1])} and {others[-1]}." if len(others) > 1 else
-                         f"Node {r.node}: mean validation {label} {r.mean:.6g} of {own} (its own split) and "
-                         f"{others[0]}.")
+            listed = ", ".join([f"{own} (its own split)", *others[:-1]]) + f" and {others[-1]}"
+            parts.append(f"Node {r.node}: mean validation {label} {r.mean:.6g} of {listed}.")
         else:
             why = "it calls no train_test_split" if not r.seeds else "a rerun printed no metric"
             parts.append(f"Node {r.node}: validation {label} {r.original:.6g} on its own split only ({why}).")
