@@ -147,3 +147,76 @@ def test_nodes_that_score_exactly_alike_are_rerun_once(tmp_path):
     result = run_experiment(options(root, max_steps=3, tree_drafts=3), models=models(same), feedback=NoFeedback())
     tree = json.loads((result.run_dir / "run.json").read_text())["tree"]
     assert [r["node"] for r in tree["revalidation"]] == [1, 3] and tree["best_node"] == 3
+
+
+# The reruns' budget, on a clock the scripts move: a rerun "takes" the seconds its code says.
+class Clock:
+    now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+class TimedEnv:
+    """Runs a rerun by reading how long it takes and what it prints from its code (``# takes N``,
+    ``# prints V``), moving the clock by that much or by the limit it was given."""
+
+    def __init__(self, log_dir, clock):
+        self.env_log_dir, self.clock, self.limits = log_dir, clock, []
+        self.written = ""
+
+    def time_left(self):
+        return None
+
+    def restore_to(self, step):
+        pass
+
+    def execute_internal(self, name, args, *, step, script_limit_s=None):
+        from types import SimpleNamespace
+        if name == "Write File":
+            self.written = args["content"]
+            return SimpleNamespace(ok=True)
+        takes = float(self.written.split("# takes ")[1].split()[0])
+        self.limits.append(script_limit_s)
+        timed_out = script_limit_s is not None and takes > script_limit_s
+        self.clock.now += min(takes, script_limit_s) if timed_out else takes
+        text = "" if timed_out else "Validation accuracy: " + self.written.split("# prints ")[1].split()[0]
+        return SimpleNamespace(ok=not timed_out, exit_code=None if timed_out else 0, timed_out=timed_out,
+                               text=text, full_text_path=None)
+
+
+def timed_tree(*nodes):
+    from mlr_copilot.agents.metric import MetricSpec
+    from mlr_copilot.agents.tree import Node, Tree, TreePolicy
+    tree = Tree(MetricSpec("accuracy"), TreePolicy())
+    for i, (metric, run_s, takes) in enumerate(nodes, 1):
+        code = f"from sklearn.model_selection import train_test_split\nx = train_test_split([1])\n# takes {takes}\n# prints {metric}\n"
+        tree.nodes.append(Node(id=i, stage="draft", code=code, metric=metric, buggy=False, steps=[i], run_s=run_s))
+    return tree
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    from mlr_copilot.agents import tree_revalidation
+    c = Clock()
+    monkeypatch.setattr(tree_revalidation.time, "monotonic", c)
+    return c
+
+
+def test_a_node_whose_reruns_would_not_fit_the_budget_is_not_started(tmp_path, clock):
+    from mlr_copilot.agents.tree_revalidation import revalidate
+    env = TimedEnv(tmp_path, clock)
+    # Node 1 ran in 5 s: 3 reruns fit the 30-s budget. Node 2 ran in 20 s: 60 s would not.
+    done = revalidate(env, timed_tree((0.9, 5, 5), (0.8, 20, 20), (0.7, 1, 1)), script="train.py", splits=3,
+                      budget_s=30, node_timeout_s=90, step=9)
+    assert [r.node for r in done] == [1] and done[0].mean == pytest.approx(0.9)
+    assert len(env.limits) == 3 and clock.now == 1015
+
+
+def test_a_rerun_slower_than_its_node_is_stopped_at_the_end_of_the_budget(tmp_path, clock):
+    from mlr_copilot.agents.tree_revalidation import revalidate
+    env = TimedEnv(tmp_path, clock)
+    # Node 1 ran in 2 s, but its reruns take 25 s each: the second would pass the budget's end.
+    done = revalidate(env, timed_tree((0.9, 2, 25), (0.8, 1, 1)), script="train.py", splits=3,
+                      budget_s=40, node_timeout_s=90, step=9)
+    assert done == [] and env.limits == [40, 15] and clock.now == 1040

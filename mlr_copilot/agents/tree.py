@@ -54,6 +54,7 @@ class Node:
     outcome: str = ""  # one line for the memory of later prompts
     feedback: str | None = None  # human feedback given after this node
     steps: list[int] = field(default_factory=list)
+    run_s: float | None = None  # seconds its script ran (what a rerun of it will likely take)
 
     @property
     def done(self) -> bool:
@@ -68,7 +69,7 @@ class Node:
         return {"id": self.id, "parent": self.parent, "stage": self.stage, "metric": self.metric,
                 "buggy": self.buggy, "code_hash": self.code_hash, "duplicate_of": self.duplicate_of,
                 "debug_depth": self.debug_depth, "plan": self.plan, "outcome": self.outcome,
-                "error": self.error}
+                "error": self.error, "run_s": self.run_s}
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ class Tree:
                                       f"was expected; the tree cannot be rebuilt.")
                 node = Node(id=data["id"], stage=str(data.get("stage") or "draft"))
                 tree.nodes.append(node)
-            for key in ("parent", "stage", "metric", "buggy", "code_hash", "duplicate_of", "debug_depth"):
+            for key in ("parent", "stage", "metric", "buggy", "code_hash", "duplicate_of", "debug_depth", "run_s"):
                 if key in data:
                     setattr(node, key, data[key])
             for key in ("plan", "outcome", "error"):
