@@ -170,8 +170,8 @@ def revalidate(env, tree, *, script: str, splits: int, budget_s: float, node_tim
         variants = split_variants(node.code or "", splits)
         if variants:
             env.restore_to(node.steps[-1])  # the node's data files and outputs, as its run left them
-        needed = (node.run_s or 0.0) * len(variants)
         for seed, code in variants:
+            needed = (node.run_s or 0.0) * (len(variants) - len(result.seeds))  # this node's reruns still to go
             left = budget_s - (time.monotonic() - start)
             run_left = env.time_left()
             if left <= needed or (run_left is not None and run_left <= needed):
@@ -187,7 +187,6 @@ def revalidate(env, tree, *, script: str, splits: int, budget_s: float, node_tim
                 return done
             result.seeds.append(seed)
             result.metrics.append(value)
-            needed = (node.run_s or 0.0) * (len(variants) - len(result.seeds))
         done.append(result)
         if result.mean is not None:
             ledger.record_mean(step=step, name=f"mean validation {metric.label}", value=result.mean,
