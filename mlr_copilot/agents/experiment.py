@@ -49,6 +49,7 @@ class ObservationLike(Protocol):
     is_final: bool
     exit_code: int | None
     full_text_path: str | None
+    duration_s: float  # how long the action ran
 
 
 class EnvironmentLike(Protocol):

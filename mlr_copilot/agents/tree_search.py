@@ -166,7 +166,7 @@ class TreeAgent:
         progress.report("step", step=node.id, max_steps=self.max_nodes, phase="acting", action="Execute Script")
         obs = self.env.execute("Execute Script", {"script_name": self.script}, step=step,
                                script_limit_s=self.node_timeout_s)
-        node.run_s = round(time.monotonic() - t0, 3)
+        node.run_s = round(obs.duration_s, 3)  # the script's own time, as traced (not the snapshot after it)
         if getattr(obs, "timed_out", False):
             node.buggy, node.error = True, error_excerpt(obs.text) + "\n\n" + timeout_error(self.node_timeout_s)
         elif not obs.ok:
