@@ -153,6 +153,24 @@ def test_memory_shows_the_model_each_node_fits_and_the_plan_only_without_one():
     assert lines[3] == "- Node 2 (draft): Use a stronger model. -> validation accuracy 0.8"
 
 
+def test_memory_lines_stay_in_place_so_the_cached_prompt_prefix_still_holds():
+    """A 10-node run lists every earlier node; a longer one drops old lines in blocks, so the
+    memory of one node begins with the previous node's lines far more often than not."""
+    tree = Tree(ACC, TreePolicy())
+    memories, texts = [], []
+    for i in range(30):
+        node = tree.new_node("draft", None)
+        node.code, node.buggy, node.metric, node.plan = f"# node {node.id}\n", False, 0.5 + i / 100, f"Try {i}."
+        node.outcome = outcome_text(node, ACC)
+        texts.append(memory_text(tree))
+        memories.append([ln for ln in texts[-1].splitlines() if ln.startswith("- Node")])
+    assert [len(m) for m in memories[:12]] == list(range(1, 13))  # nothing dropped up to 12 nodes
+    assert all(len(m) <= 12 for m in memories) and memories[-1][-1].startswith("- Node 30 ")
+    kept = sum(new[:len(old)] == old for old, new in zip(memories, memories[1:]))
+    assert kept >= 26, kept  # the prefix broke at 3 of 29 new nodes (dropping one line a node: 18)
+    assert "(13 attempts so far, the last 7 shown)" in texts[12] and memories[12][0].startswith("- Node 7 ")
+
+
 def test_drafts_try_model_families_in_turn_and_are_told_what_was_fitted():
     starter = "from sklearn.tree import DecisionTreeRegressor\nm = DecisionTreeRegressor(max_depth=5)\nm.fit(x, y)\n"
     tree = Tree(ACC, TreePolicy(drafts=3))
@@ -182,7 +200,7 @@ def test_draft_ideas_name_classes_for_the_task_kind_of_target():
     assert target_kind(MetricSpec("score", "higher")) is None and target_kind(MetricSpec(None)) is None
     assert draft_idea(0, MetricSpec("rmse", "lower")).endswith("(make_pipeline(StandardScaler(), Ridge()))")
     assert draft_idea(4, MetricSpec("f1", "higher")) == ("a tree ensemble (RandomForestClassifier or "
-                                                         "GradientBoostingClassifier)")
+                                                         "HistGradientBoostingClassifier)")
     assert "MLPRegressor() for a numeric target, make_pipeline(StandardScaler(), SVC(probability=True))" in \
         draft_idea(2, MetricSpec("score", "higher"))
 
@@ -191,7 +209,7 @@ def test_draft_ideas_name_classes_for_the_task_kind_of_target():
     (MetricSpec("rmse", "lower"), "for example GradientBoostingRegressor, RandomForestRegressor, or SVR or "
                                   "MLPRegressor after a StandardScaler, whichever",
      'for example model = VotingRegressor([("current", Lasso()), ("other", RandomForestRegressor(random_state=0))])'),
-    (ACC, "for example GradientBoostingClassifier, RandomForestClassifier, or SVC",
+    (ACC, "for example HistGradientBoostingClassifier, RandomForestClassifier, or SVC",
      'VotingClassifier([("current", Lasso()), ("other", RandomForestClassifier(random_state=0))], voting="soft")'),
     (MetricSpec("score", "higher"), "for example a gradient-boosted or random-forest ensemble",
      "VotingRegressor or VotingClassifier over the two"),
@@ -302,4 +320,4 @@ def test_the_prompt_says_which_ml_packages_scripts_can_import(monkeypatch):
     installed, missing = text.split(" Not installed (do not import): ")
     assert "scikit-learn" in installed and "pandas" in installed and "xgboost" not in installed
     assert "xgboost" in missing
-    assert text in tree_prompts.system_prompt("Predict y.", "data.csv", text)
+    assert text in tree_prompts.system_prompt("Predict y.", "data.csv", text, script="train.py", metric=ACC)
