@@ -320,4 +320,4 @@ def test_the_prompt_says_which_ml_packages_scripts_can_import(monkeypatch):
     installed, missing = text.split(" Not installed (do not import): ")
     assert "scikit-learn" in installed and "pandas" in installed and "xgboost" not in installed
     assert "xgboost" in missing
-    assert text in tree_prompts.system_prompt("Predict y.", "data.csv", text, script="train.py", metric=ACC)
+    assert text in tree_prompts.system_prompt("Predict y.", "data.csv", text)

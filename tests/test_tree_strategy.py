@@ -421,9 +421,6 @@ def test_a_node_past_its_time_limit_is_stopped_buggy_and_the_prompts_state_the_l
     assert "(the time limit for one node's script)" in run["observation"]
     p = prompts(m)
     assert "finish within 2 seconds on a CPU (it is stopped then" in p[0]
-    calls = [c for c in m.main.calls if c["purpose"] == "tree_node"]  # the rules: in the system message,
-    system, user = calls[1]["messages"][0]["content"], calls[1]["messages"][1]["content"]  # read once a run
-    assert "on a CPU (it is stopped then" in system and "on a CPU" not in user and "Every script must" in user
     assert "- Node 1 (draft): slow. -> failed: TimeoutError: the script did not finish within 2 seconds" in p[1]
     assert [n["metric"] for n in nodes[1:]] == [0.7, 0.8]
     tree = json.loads((result.run_dir / "run.json").read_text())["tree"]

@@ -3,11 +3,10 @@
 * ``data_preview``: a small, deterministic preview of the workspace (files and sizes; for
   each CSV its shape, columns with types and first rows; the start of small text files).
 * ``system_prompt`` / ``node_prompt``: what stays the same for the whole run (role, problem,
-  preview, ``installed_packages``, the rules every script must follow: ``prompts/tree_system.txt``,
-  so a local backend keeps its state on disk for the next run of the task and never reads it
-  twice in a run), and the prompt of one node (``prompts/tree_node.txt``): memory of earlier
+  preview, ``installed_packages``: ``prompts/tree_system.txt``, so a local backend keeps its
+  state on disk for the next run of the task), and the prompt of one node (``prompts/tree_node.txt``): memory of earlier
   nodes, the stage's instructions with the parent's code (and, to debug, its error output),
-  the human's latest feedback and the answer format.
+  and the human's latest feedback.
 * ``split_fences`` / ``extract_code`` / ``opens_python_block`` / ``plan_text`` /
   ``compile_error``: the fenced blocks read line by line, the script from them, whether there
   is one, the plan around it, and a syntax check that needs no run.
@@ -325,7 +324,7 @@ def duplicate_note(same: Node, metric: MetricSpec) -> str:
 
 
 def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None, feedback: str | None,
-                with_memory: bool = True, note: str | None = None) -> str:
+                with_memory: bool = True, note: str | None = None, time_limit_s: float | None = None) -> str:
     parent = tree.get(node.parent)
     metric = tree.metric
     if node.stage == "draft":
@@ -360,7 +359,10 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
                      if feedback and feedback.strip() else "")
     return render("agents.prompts", "tree_node",
                   memory=memory_text(tree) if with_memory else "", instructions=instructions, code=code,
-                  feedback=feedback_text, note=f"\n# Note\n{note.strip()}\n" if note else "", script=script)
+                  feedback=feedback_text, note=f"\n# Note\n{note.strip()}\n" if note else "",
+                  script=script, metric=metric.label, direction=metric.describe(),
+                  time_limit=f"within {duration_text(time_limit_s)}" if time_limit_s is not None
+                  else "in a few minutes at most")
 
 
 def installed_packages() -> str:
@@ -374,12 +376,6 @@ def installed_packages() -> str:
             + (f" Not installed (do not import): {', '.join(missing)}." if missing else ""))
 
 
-def system_prompt(problem: str, preview: str, packages: str, *, script: str, metric: MetricSpec,
-                  time_limit_s: float | None = None) -> str:
-    """What stays the same for the whole run, the rules every script must follow included:
-    in the node prompt those rules (153 tokens) were read again at every node, about 3 s of
-    each node's 10 s of prompt reading on two cores."""
+def system_prompt(problem: str, preview: str, packages: str) -> str:
     return render("agents.prompts", "tree_system", problem=problem.strip(), data_preview=preview,
-                  packages=packages, script=script, metric=metric.label, direction=metric.describe(),
-                  time_limit=f"within {duration_text(time_limit_s)}" if time_limit_s is not None
-                  else "in a few minutes at most").strip()
+                  packages=packages).strip()

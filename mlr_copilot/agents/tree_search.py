@@ -251,7 +251,8 @@ class TreeAgent:
         with_memory = True
         while True:
             prompt = node_prompt(self.tree, node, script=self.script, starter_code=self._starter,
-                                 feedback=feedback, with_memory=with_memory, note=note)
+                                 feedback=feedback, with_memory=with_memory, note=note,
+                                 time_limit_s=self.node_timeout_s)
             messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
             if prefill is not None:
                 messages.append({"role": "assistant", "content": prefill})
@@ -304,8 +305,7 @@ class TreeAgent:
             return
         workspace = self.env.workspace
         self._preview = data_preview(workspace)
-        self.system_prompt = system_prompt(self.problem, self._preview, installed_packages(), script=self.script,
-                                           metric=self.tree.metric, time_limit_s=self.node_timeout_s)
+        self.system_prompt = system_prompt(self.problem, self._preview, installed_packages())
         path = workspace / self.script
         try:
             self._starter = path.read_text(encoding="utf-8") if path.is_file() else None
