@@ -63,6 +63,12 @@ class _Loaded:
         self.lock = threading.Lock()
 
 
+USE_MMAP = False
+"""Read the weights into memory instead of mapping the file. On a CPU, llama.cpp repacks most
+weight matrices into its own faster layout after loading; with the file mapped, the pages it
+read to do so stay resident beside the repacked copy (measured on the embedded model: 2.30 GB
+resident after loading, 1.69 GB without the mapping; the same speed and the same logits)."""
+
 KV_STATE_CACHE_BYTES = 256 << 20
 """RAM for saved KV states of earlier prompts (least recently used out); about four 2k-token
 prompts of the 1.5B model (see ``prefix_cache.lean_ram_cache``)."""
@@ -158,7 +164,7 @@ class LlamaCppBackend:
         try:
             llm = llama_cpp.Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
                                   n_threads_batch=self.n_threads, n_batch=self.n_batch, seed=self.seed,
-                                  flash_attn=self.flash_attn, verbose=False)
+                                  flash_attn=self.flash_attn, use_mmap=USE_MMAP, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ConfigError(f"llama.cpp could not load {self.model_path}: {exc}. "
                               f"Is it a complete GGUF file?") from exc
