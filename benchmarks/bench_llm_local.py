@@ -139,14 +139,16 @@ def make_backend(args: argparse.Namespace) -> LlamaCppBackend:
 
 
 def machine() -> str:
-    flags = set()
+    flags, name = set(), "unknown CPU"
     with open("/proc/cpuinfo") as f:
         for line in f:
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
             if line.startswith("flags"):
                 flags = set(line.split(":", 1)[1].split())
                 break
-    shown = " ".join(x for x in ("avx", "avx2", "avx512f", "fma", "f16c") if x in flags)
-    return f"{os.cpu_count()} cores, CPU flags: {shown or 'none of avx/avx2/avx512f/fma/f16c'}"
+    shown = " ".join(x for x in ("avx", "avx2", "avx512f", "avx512_vnni", "amx_int8", "fma", "f16c") if x in flags)
+    return f"{os.cpu_count()} cores ({name}), CPU flags: {shown or 'none of avx/avx2/avx512f/fma/f16c'}"
 
 
 def run(args: argparse.Namespace) -> dict:
