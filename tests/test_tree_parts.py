@@ -47,6 +47,38 @@ def test_a_negative_value_of_a_metric_that_cannot_be_negative_is_refused(name, o
         assert "cannot be negative" in reading.problem and "neg_* scorers" in reading.problem
 
 
+@pytest.mark.parametrize("name, output, value, line", [
+    # the starter's own print line, kept by the model: read, and the reading names the line
+    ("rmse", "Cross-validated RMSE: 2.0685\nWrote predictions.csv with 500 rows\n", 2.0685,
+     "Cross-validated RMSE: 2.0685"),
+    ("rmse", "epoch 3 val_rmse=1.5\n", 1.5, "epoch 3 val_rmse=1.5"),
+    ("rmse", "Fold 1 RMSE: 2.0\nFold 2 RMSE: 2.2\nMean CV RMSE: 2.1 +/- 0.1\n", 2.1, "Mean CV RMSE: 2.1 +/- 0.1"),
+    ("rmse", "Held-out root mean squared error: 2.2\n", 2.2, "Held-out root mean squared error: 2.2"),
+    ("accuracy", "Train accuracy: 0.99\nTest accuracy: 93.1%\n", 0.931, "Test accuracy: 93.1%"),
+    ("accuracy", "test accuracy : 0.81, train accuracy: 0.99\n", 0.81, "test accuracy : 0.81, train accuracy: 0.99"),
+    # a Validation line wins over the others, wherever they are
+    ("accuracy", "Validation accuracy: 0.8\nTest accuracy: 0.9\n", 0.8, None),
+    # not read: no held-out word (it may be a training score), training, or another metric
+    ("accuracy", "Accuracy: 0.9\n", None, None),
+    ("rmse", "Train RMSE: 0.5\nIn-sample RMSE: 0.4\n", None, None),
+    ("rmse", "Test MSE: 4.0\nCV MAE: 1.2\n", None, None),
+    ("accuracy", "Balanced accuracy (validation): 0.7\n", None, None),
+])
+def test_a_held_out_line_that_names_the_metric_is_read_without_a_validation_line(name, output, value, line):
+    reading = parse_metric(output, MetricSpec(name, "lower" if name == "rmse" else "higher"))
+    assert reading.value == (None if value is None else pytest.approx(value))
+    assert reading.line == line
+    if value is None:
+        assert f"no line 'Validation {name}: <number>'" in reading.problem
+
+
+def test_a_held_out_line_is_checked_like_a_validation_line():
+    rmse = MetricSpec("rmse", "lower")
+    assert "cannot be negative" in parse_metric("Cross-validated RMSE: -2.06\n", rmse).problem
+    assert "not a finite number" in parse_metric("CV RMSE: nan\n", rmse).problem
+    assert parse_metric("Cross-validated RMSE: 2.0\n", MetricSpec(None)).value is None  # no name, no guess
+
+
 def test_any_metric_name_counts_when_the_task_names_none():
     assert parse_metric("Validation f1: 0.4\n", MetricSpec(None)).value == 0.4
 

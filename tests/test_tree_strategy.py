@@ -241,6 +241,30 @@ def test_missing_metric_nan_and_failed_exit_are_buggy_and_nothing_is_kept(tmp_pa
     assert (ws / "train.py").read_text() == STARTER and not (ws / "submission.csv").exists()
 
 
+def test_a_node_that_keeps_its_own_held_out_line_is_measured_and_the_record_says_so(tmp_path):
+    root = make_project(tmp_path)
+    own_line = script(None, tag="cv", extra="print('Cross-validated accuracy: 0.8')\n")
+    m = models([answer(own_line), good(0.7)])
+    result = run_experiment(options(root, max_steps=2, tree_drafts=2), models=m, feedback=NoFeedback())
+    assert [(n["metric"], n["buggy"]) for n in nodes_of(result.run_dir)] == [(0.8, False), (0.7, False)]
+    run = [s for s in steps_of(result.run_dir) if s["action"] == "Execute Script"]
+    assert run[0]["normalised"] == ["metric: read from the line 'Cross-validated accuracy: 0.8' "
+                                    "(no 'Validation accuracy: <number>' line)"]
+    assert not run[1].get("normalised")
+    assert "Best node: 1, validation accuracy 0.8" in result.final_answer
+    assert "# cv" in (result.run_dir / "workspace" / "submission.csv").read_text()
+
+
+def test_without_a_measured_node_the_last_nodes_files_are_not_left_for_grading(tmp_path):
+    root = make_project(tmp_path)
+    m = models([good(None), failing(), good(None, tag="last")])  # the last one runs and writes submission.csv, unmeasured
+    result = run_experiment(options(root, max_steps=3, tree_drafts=3), models=m, feedback=NoFeedback())
+    assert [n["buggy"] for n in nodes_of(result.run_dir)] == [True, True, True]
+    assert "The workspace is as the run began" in result.final_answer
+    ws = result.run_dir / "workspace"
+    assert (ws / "train.py").read_text() == STARTER and not (ws / "submission.csv").exists()
+
+
 def test_a_syntax_error_is_a_buggy_node_written_but_not_run(tmp_path):
     root = make_project(tmp_path)
     m = models([answer("print('Validation accuracy: 0.9'\n"), good(0.8)])

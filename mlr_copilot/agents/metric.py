@@ -5,6 +5,14 @@ The tree strategy asks every script to print one line ``Validation <metric>: <va
 whose name is the task's metric (any name when the task names none) and returns its value;
 a missing line, a value that is not a finite number, or a negative value of a metric that
 cannot be negative (a sign slip) gives ``None`` with the reason.
+
+Small models keep the print line of the starter script, which tasks write in their own way
+(``Cross-validated RMSE: 2.07``, ``val_rmse=2.07``, ``Test accuracy: 0.93`` after a
+``train_test_split``). Without a ``Validation`` line, the last line that names the task's
+metric with a held-out qualifier (validation, val, cv, cross-validated, held-out, dev,
+out-of-fold, fold, test: a task's real test labels are never in the workspace) is read
+instead, and the reading says which line it was. A line without a qualifier (``Accuracy:``)
+or about the training data is not read: it may be a training score.
 The direction (higher or lower is better) comes from ``task.json``, else from the problem.
 """
 from __future__ import annotations
@@ -56,6 +64,7 @@ class MetricReading:
     value: float | None
     name: str | None = None
     problem: str | None = None  # why there is no value
+    line: str | None = None  # the output line read, when it was not a ``Validation <metric>:`` line
 
 
 def _norm(name: str) -> str:
@@ -63,15 +72,24 @@ def _norm(name: str) -> str:
 
 
 def parse_metric(output: str, spec: MetricSpec) -> MetricReading:
-    """The value of the last ``Validation <name>: <value>`` line for ``spec.name`` in ``output``."""
+    """The value of the last ``Validation <name>: <value>`` line for ``spec.name`` in ``output``;
+    without one, of the last line naming the metric with a held-out qualifier (``line`` says which)."""
     found = list(METRIC_LINE.finditer(output or ""))
     if spec.name:
         want = _norm(spec.name)
         found = [m for m in found if _norm(m.group("name")) == want]
-    if not found:
-        return MetricReading(None, problem=f"no line 'Validation {spec.label}: <number>' in the output")
-    m = found[-1]
-    raw = m.group("value")
+    if found:
+        m = found[-1]
+        return _reading(m.group("name").strip(), m.group("value"))
+    loose = _held_out_line(output or "", spec.name) if spec.name else None
+    if loose is not None:
+        label, raw, line = loose
+        reading = _reading(spec.name, raw)
+        return MetricReading(reading.value, reading.name, reading.problem, line=line)
+    return MetricReading(None, problem=f"no line 'Validation {spec.label}: <number>' in the output")
+
+
+def _reading(name: str, raw: str) -> MetricReading:
     try:
         value = float(raw.rstrip("%"))
     except ValueError:
@@ -79,13 +97,54 @@ def parse_metric(output: str, spec: MetricSpec) -> MetricReading:
     if raw.endswith("%"):
         value /= 100.0
     if not math.isfinite(value):
-        return MetricReading(None, m.group("name").strip(), f"the validation {m.group('name').strip()} is "
-                             f"{raw}, not a finite number")
-    if value < 0 and _norm(m.group("name")) in NON_NEGATIVE:
-        return MetricReading(None, m.group("name").strip(), f"the validation {m.group('name').strip()} is "
-                             f"{raw}, but it cannot be negative (scikit-learn's neg_* scorers return minus the "
-                             f"score: print the value itself)")
-    return MetricReading(value, m.group("name").strip())
+        return MetricReading(None, name, f"the validation {name} is {raw}, not a finite number")
+    if value < 0 and _norm(name) in NON_NEGATIVE:
+        return MetricReading(None, name, f"the validation {name} is {raw}, but it cannot be negative "
+                             f"(scikit-learn's neg_* scorers return minus the score: print the value itself)")
+    return MetricReading(value, name)
+
+
+_LABELLED = re.compile(
+    r"(?<![\w.])(?P<label>[A-Za-z][\w .\-/()@]{0,60}?)\s*[:=]\s*"
+    r"(?P<value>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?:nan|inf(?:inity)?))(?![\w.])",
+    re.IGNORECASE)
+HELD_OUT_WORDS = frozenset({"val", "valid", "validation", "validated", "cv", "cross", "crossval", "holdout",
+                            "heldout", "held", "out", "dev", "oof", "fold", "folds", "kfold", "test"})
+TRAINING_WORDS = frozenset({"train", "training", "fit", "fitted", "insample"})
+_FILLER_WORDS = frozenset({"mean", "average", "avg", "final", "best", "set", "split", "data", "score", "on", "the",
+                           "of", "model", "overall", "metric", "k"})
+_ALIASES = {"rmse": ("rootmeansquarederror", "rootmeansquareerror"), "mse": ("meansquarederror",),
+            "mae": ("meanabsoluteerror",), "accuracy": ("acc",), "r2": ("rsquared",),
+            "logloss": ("crossentropy", "loss"), "rocauc": ("auc", "aucroc"), "auc": ("rocauc", "aucroc")}
+MAX_LINE_CHARS = 2000  # longer lines (arrays, progress bars) are not read for a metric
+
+
+def _held_out_line(output: str, metric: str) -> tuple[str, str, str] | None:
+    """(label, value, line) of the last ``<qualified label>: <value>`` pair whose label names
+    ``metric`` once the held-out words (and words like "mean", "set") are set aside, and that
+    is not about training."""
+    names = {_norm(metric), *_ALIASES.get(_norm(metric), ())}
+    last = None
+    for line in output.splitlines():
+        if len(line) > MAX_LINE_CHARS or ":" not in line and "=" not in line:
+            continue
+        for m in _LABELLED.finditer(line):
+            words = re.findall(r"[a-z0-9]+", m.group("label").lower())
+            if TRAINING_WORDS.intersection(words):
+                continue
+            starts = [0] + [i for i, w in enumerate(words) if i and w in HELD_OUT_WORDS]  # "epoch 3 val_rmse"
+            for start in starts:
+                if _names_held_out_metric(words[start:], names):
+                    last = (m.group("label").strip(), m.group("value"), line.strip()[:300])
+                    break
+    return last
+
+
+def _names_held_out_metric(words: list[str], names: set[str]) -> bool:
+    if not HELD_OUT_WORDS.intersection(words):
+        return False
+    rest = [w for w in words if w not in HELD_OUT_WORDS and not w.isdigit()]
+    return bool({"".join(rest), "".join(w for w in rest if w not in _FILLER_WORDS)} & names)
 
 
 def script_output(obs) -> str:

@@ -167,6 +167,7 @@ class TreeAgent:
         obs = self.env.execute("Execute Script", {"script_name": self.script}, step=step,
                                script_limit_s=self.node_timeout_s)
         node.run_s = round(obs.duration_s, 3)  # the script's own time, as traced (not the snapshot after it)
+        reading = None
         if getattr(obs, "timed_out", False):
             node.buggy, node.error = True, error_excerpt(obs.text) + "\n\n" + timeout_error(self.node_timeout_s)
         elif not obs.ok:
@@ -192,6 +193,10 @@ class TreeAgent:
                   "observation": obs.text, "full_observation": obs.text,
                   "full_observation_path": obs.full_text_path, "exit_code": obs.exit_code,
                   "parse_attempts": 1, "parse_errors": []}
+        if node.good and reading is not None and reading.line:  # the script's own line (often the starter's)
+            record["normalised"] = [f"metric: read from the line {reading.line!r} (no 'Validation "
+                                    f"{self.tree.metric.label}: <number>' line)"]
+            logger.info("Node %d: validation %s read from %r", node.id, self.tree.metric.label, reading.line)
         return self._close(node, record, t0)
 
     def _skip(self, node: Node, step: int, t0: float, base: dict[str, Any]) -> bool:
@@ -324,9 +329,10 @@ class TreeAgent:
             return None
 
     def _restore_best(self) -> Node | None:
+        """The best node's workspace; without one, the workspace as the run began (the files an
+        unmeasured node wrote, its submission among them, must not be taken for a result)."""
         best = self.tree.best()
-        if best is not None:
-            self.env.restore_to(best.steps[-1])
+        self.env.restore_to(best.steps[-1] if best is not None else 0)
         return best
 
     def final_answer_text(self, best: Node | None) -> str:
