@@ -56,6 +56,10 @@ def test_a_negative_value_of_a_metric_that_cannot_be_negative_is_refused(name, o
     ("rmse", "Held-out root mean squared error: 2.2\n", 2.2, "Held-out root mean squared error: 2.2"),
     ("accuracy", "Train accuracy: 0.99\nTest accuracy: 93.1%\n", 0.931, "Test accuracy: 93.1%"),
     ("accuracy", "test accuracy : 0.81, train accuracy: 0.99\n", 0.81, "test accuracy : 0.81, train accuracy: 0.99"),
+    ("accuracy", "Validation accuracy 0.93\n", 0.93, "Validation accuracy 0.93"),  # print("...", acc)
+    ("accuracy", "8/8 - loss: 0.3 - accuracy: 0.95 - val_loss: 0.4 - val_accuracy: 0.88\n", 0.88,
+     "8/8 - loss: 0.3 - accuracy: 0.95 - val_loss: 0.4 - val_accuracy: 0.88"),  # Keras' epoch line
+    ("accuracy", "Accuracy on the hold-out set: 0.9\nval acc 0.91\n", 0.91, "val acc 0.91"),
     # a Validation line wins over the others, wherever they are
     ("accuracy", "Validation accuracy: 0.8\nTest accuracy: 0.9\n", 0.8, None),
     # not read: no held-out word (it may be a training score), training, or another metric
@@ -63,6 +67,7 @@ def test_a_negative_value_of_a_metric_that_cannot_be_negative_is_refused(name, o
     ("rmse", "Train RMSE: 0.5\nIn-sample RMSE: 0.4\n", None, None),
     ("rmse", "Test MSE: 4.0\nCV MAE: 1.2\n", None, None),
     ("accuracy", "Balanced accuracy (validation): 0.7\n", None, None),
+    ("accuracy", "Validation accuracy went up by 0.05 after 3 epochs\n", None, None),
 ])
 def test_a_held_out_line_that_names_the_metric_is_read_without_a_validation_line(name, output, value, line):
     reading = parse_metric(output, MetricSpec(name, "lower" if name == "rmse" else "higher"))

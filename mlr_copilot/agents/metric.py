@@ -104,11 +104,11 @@ def _reading(name: str, raw: str) -> MetricReading:
     return MetricReading(value, name)
 
 
-_LABELLED = re.compile(
-    r"(?<![\w.])(?P<label>[A-Za-z][\w .\-/()@]{0,60}?)\s*[:=]\s*"
-    r"(?P<value>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?:nan|inf(?:inity)?))(?![\w.])",
-    re.IGNORECASE)
-HELD_OUT_WORDS = frozenset({"val", "valid", "validation", "validated", "cv", "cross", "crossval", "holdout",
+_VALUE = r"(?P<value>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?:nan|inf(?:inity)?))(?![\w.])"
+_LABELLED = (re.compile(r"(?<![\w.])(?P<label>[A-Za-z][\w .\-/()@]{0,60}?)\s*[:=]\s*" + _VALUE, re.IGNORECASE),
+             # print("Validation accuracy", acc): a label, spaces and the number that ends the line
+             re.compile(r"(?<![\w.])(?P<label>[A-Za-z][\w .\-/()@]{0,60}?)\s+" + _VALUE + r"\s*$", re.IGNORECASE))
+HELD_OUT_WORDS = frozenset({"val", "valid", "validation", "validated", "cv", "cross", "crossval", "holdout", "hold",
                             "heldout", "held", "out", "dev", "oof", "fold", "folds", "kfold", "test"})
 TRAINING_WORDS = frozenset({"train", "training", "fit", "fitted", "insample"})
 _FILLER_WORDS = frozenset({"mean", "average", "avg", "final", "best", "set", "split", "data", "score", "on", "the",
@@ -126,9 +126,10 @@ def _held_out_line(output: str, metric: str) -> tuple[str, str, str] | None:
     names = {_norm(metric), *_ALIASES.get(_norm(metric), ())}
     last = None
     for line in output.splitlines():
-        if len(line) > MAX_LINE_CHARS or ":" not in line and "=" not in line:
+        if len(line) > MAX_LINE_CHARS:
             continue
-        for m in _LABELLED.finditer(line):
+        pairs = [m for pattern in _LABELLED for m in pattern.finditer(line)]
+        for m in sorted(pairs, key=lambda m: m.start("value")):
             words = re.findall(r"[a-z0-9]+", m.group("label").lower())
             if TRAINING_WORDS.intersection(words):
                 continue
