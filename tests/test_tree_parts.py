@@ -5,7 +5,7 @@ from mlr_copilot.agents.metric import MetricSpec, direction_from_problem, metric
 from mlr_copilot.agents.tree import Tree, TreePolicy, code_hash, tree_nodes_from_steps
 from mlr_copilot.agents.tree_models import draft_idea, ensemble_example, fitted_model, model_name, target_kind
 from mlr_copilot.agents.tree_prompts import (compile_error, data_preview, error_excerpt, extract_code, last_error_line,
-                                             memory_text, node_prompt, outcome_text, plan_text)
+                                             memory_text, node_prompt, outcome_text, plan_text, text_column)
 from mlr_copilot.errors import ConfigError
 
 ACC = MetricSpec("accuracy", "higher")
@@ -273,6 +273,46 @@ def test_the_ensemble_line_names_the_current_model_and_a_different_kind():
     cut = "RandomForestRegressor(n_estimators=300, " + "x" * 120 + "…"  # shortened for the memory: not code
     assert '("current", <the current model>)' in ensemble_example(rmse, cut)
     compile(ensemble_example(rmse, gb).removeprefix("for example "), "line", "exec")
+
+
+def test_a_free_text_column_is_found_and_tabular_data_has_none(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.csv").write_text(
+        "id,city,text,label\n" + "".join(f"{i},Paris,the screen broke after a week of use {i},neg\n" for i in range(5)))
+    (tmp_path / "data" / "meta.csv").write_text("id,x\n1,2\n")
+    assert text_column(tmp_path) == "text"
+    (tmp_path / "data" / "train.csv").write_text("id,city,x,label\n1,New York City,0.5,a\n2,Rome,1.5,b\n")
+    assert text_column(tmp_path) is None  # short names are categories, not text
+    assert text_column(tmp_path / "missing") is None
+
+
+def test_text_data_gets_text_model_families_without_scaling():
+    rmse = MetricSpec("rmse", "lower")
+    idea = draft_idea(0, ACC, "review")
+    assert idea.startswith("word and word-pair TF-IDF features with a linear model (make_pipeline(TfidfVectorizer(")
+    assert "fit on the text column 'review'" in idea and "no StandardScaler" in idea
+    assert "StandardScaler()" not in "".join(draft_idea(i, m, "review") for i in range(3) for m in (ACC, rmse))
+    assert draft_idea(1, rmse, "review").startswith("word counts over the whole vocabulary")
+    tree = Tree(ACC, TreePolicy(drafts=1))
+    draft = tree.new_node("draft", None)
+    draft.code, draft.buggy, draft.metric = "m = make_pipeline(TfidfVectorizer(), ComplementNB())\nm.fit(x, y)\n", False, 0.5
+    texts, tabular = [], []
+    for _ in range(4):  # stronger model, ensemble, hyper-parameters, features: each for text
+        node = tree.new_node("improve", draft)
+        texts.append(node_prompt(tree, node, script="train.py", starter_code=None, feedback=None, text="review"))
+        tabular.append(node_prompt(tree, node, script="train.py", starter_code=None, feedback=None))
+        node.code, node.buggy, node.metric = draft.code, False, 0.4
+    assert "LogisticRegression(C=10, max_iter=1000) or ComplementNB on TfidfVectorizer" in texts[0]
+    assert 'VotingClassifier([("words", make_pipeline(TfidfVectorizer(' in texts[1]
+    assert "better text features (for example word pairs" in texts[3] and "scaling" not in texts[3]
+    for kind in (ACC, rmse):
+        compile(ensemble_example(kind, None, "review").removeprefix("for example ").split(", fit on")[0], "l", "exec")
+    # tabular data keeps its ideas word for word
+    assert ("better preprocessing or features (for example scaling, or new features computed from the columns), "
+            "applied to the test data the same way (a make_pipeline does it)") in tabular[3]
+    assert "sublinear_tf" not in "".join(tabular) and "char_wb" not in "".join(tabular)
+    assert draft_idea(0, ACC) == draft_idea(0, ACC, None) == ("a regularised linear model with standardised features "
+                                                              "(make_pipeline(StandardScaler(), LogisticRegression()))")
 
 
 def test_policy_drafts_first_then_improves_the_best_greedily():

@@ -4,7 +4,8 @@
   memory of earlier nodes (``RandomForestRegressor(n_estimators=300)``) and for the draft
   instruction (``RandomForestRegressor``).
 * ``target_kind`` / ``draft_idea``: whether the task predicts a number or classes (from the
-  metric's name), and the model family the n-th draft is asked to try, with classes for it.
+  metric's name), and the model family the n-th draft is asked to try, with classes for it
+  (text families when the input is a free-text column).
 * ``stronger_models`` / ``ensemble_example``: the models an improvement may move to, and the
   line that averages the current model with another kind, named as scikit-learn names them.
 """
@@ -29,6 +30,19 @@ DRAFT_IDEAS = (  # (family, for a numeric target, for classes), taken in turn: d
     ("a kernel method or a small neural network with standardised features",
      "make_pipeline(StandardScaler(), SVR()) or the same with MLPRegressor()",
      "make_pipeline(StandardScaler(), SVC(probability=True)) or the same with MLPClassifier()"),
+)
+TEXT_DRAFT_IDEAS = (  # the same, for data whose input is a free-text column: the tabular families above
+    # scale their features, and on sparse word counts StandardScaler() raises "Cannot center sparse
+    # matrices" (6 of 10 nodes of a tree run on review texts), or is fed the raw strings
+    ("word and word-pair TF-IDF features with a linear model",
+     "make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), Ridge())",
+     "make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LogisticRegression(C=10, max_iter=1000))"),
+    ("word counts over the whole vocabulary with naive Bayes or a linear SGD model",
+     "make_pipeline(TfidfVectorizer(min_df=2), SGDRegressor())",
+     "make_pipeline(CountVectorizer(), ComplementNB())"),
+    ("character n-gram TF-IDF features with a linear model",
+     "make_pipeline(TfidfVectorizer(analyzer=\"char_wb\", ngram_range=(2, 5)), Ridge())",
+     "make_pipeline(TfidfVectorizer(analyzer=\"char_wb\", ngram_range=(2, 5)), LogisticRegression(C=10, max_iter=1000))"),
 )
 NUMERIC_METRICS = ("rmse", "mse", "mae", "mape", "r2", "rmsle", "pearson", "spearman")
 CLASS_METRICS = ("accuracy", "f1", "auc", "roc", "logloss", "log_loss", "precision", "recall", "mcc", "kappa")
@@ -69,13 +83,23 @@ def target_kind(metric: MetricSpec) -> str | None:
     return None
 
 
-def draft_idea(index: int, metric: MetricSpec) -> str:
-    """The model family the ``index``-th draft is asked to try, with classes that fit the target."""
-    family, numeric, classes = DRAFT_IDEAS[index % len(DRAFT_IDEAS)]
+def draft_idea(index: int, metric: MetricSpec, text_column: str | None = None) -> str:
+    """The model family the ``index``-th draft is asked to try, with classes that fit the target
+    (text families when the input is the free-text column ``text_column``)."""
+    ideas = TEXT_DRAFT_IDEAS if text_column else DRAFT_IDEAS
+    family, numeric, classes = ideas[index % len(ideas)]
     kind = target_kind(metric)
     examples = {"numeric": numeric, "classes": classes}.get(kind, f"{numeric} for a numeric target, "
                                                                   f"{classes} for classes")
-    return f"{family} ({examples})"
+    return f"{family} ({examples}){text_note(text_column)}"
+
+
+def text_note(text_column: str | None) -> str:
+    """What a model of a free-text column must do, after its idea ("" for tabular data)."""
+    if not text_column:
+        return ""
+    return (f", fit on the text column {text_column!r} as the pipeline's input; keep its features sparse "
+            f"(no StandardScaler, no .toarray())")
 
 
 STRONGER = {  # the stronger models an improvement may try, by kind of target: told "a gradient-boosted
@@ -89,8 +113,18 @@ STRONGER = {  # the stronger models an improvement may try, by kind of target: t
 }
 
 
-def stronger_models(metric: MetricSpec) -> str:
+TEXT_STRONGER = {
+    "numeric": "Ridge or SGDRegressor on TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True) features",
+    "classes": "LogisticRegression(C=10, max_iter=1000) or ComplementNB on TfidfVectorizer(ngram_range=(1, 2), "
+               "sublinear_tf=True) features, or SGDClassifier(loss=\"modified_huber\")",
+    None: "a linear model on TfidfVectorizer(ngram_range=(1, 2)) features",
+}
+
+
+def stronger_models(metric: MetricSpec, text_column: str | None = None) -> str:
     """Models an improvement "to a stronger model" may try, named as scikit-learn names them."""
+    if text_column:
+        return TEXT_STRONGER[target_kind(metric)] + text_note(text_column)
     return STRONGER[target_kind(metric)]
 
 
@@ -107,10 +141,23 @@ ENSEMBLES = {"numeric": ("VotingRegressor([(\"current\", {current}), (\"other\",
 LINEAR = re.compile(r"Ridge|Lasso|Linear|Logistic|ElasticNet|SGD|Lars")
 
 
-def ensemble_example(metric: MetricSpec, current: str | None) -> str:
+TEXT_ENSEMBLES = {  # words and characters: two views of the same text column, each its own pipeline
+    "numeric": "VotingRegressor([(\"words\", make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), Ridge())), "
+               "(\"chars\", make_pipeline(TfidfVectorizer(analyzer=\"char_wb\", ngram_range=(2, 5)), Ridge()))])",
+    "classes": "VotingClassifier([(\"words\", make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), "
+               "LogisticRegression(C=10, max_iter=1000))), (\"chars\", make_pipeline(TfidfVectorizer("
+               "analyzer=\"char_wb\", ngram_range=(2, 5)), LogisticRegression(C=10, max_iter=1000)))], "
+               "voting=\"soft\")",
+}
+
+
+def ensemble_example(metric: MetricSpec, current: str | None, text_column: str | None = None) -> str:
     """How to average the current model (its expression in the code, when known) with another
-    kind, as one scikit-learn estimator: a linear model, or a forest when the current one is linear."""
+    kind, as one scikit-learn estimator: a linear model, or a forest when the current one is linear
+    (for a text column: word and character pipelines, each taking the text)."""
     kind = target_kind(metric)
+    if text_column and kind is not None:
+        return f"for example model = {TEXT_ENSEMBLES[kind]}{text_note(text_column)}"
     if kind is None:
         return "for example scikit-learn's VotingRegressor or VotingClassifier over the two"
     line, linear, forest = ENSEMBLES[kind]

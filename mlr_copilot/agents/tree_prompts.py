@@ -43,9 +43,15 @@ IMPROVE_IDEAS = (  # taken in turn, so successive improvements try different kin
     "an ensemble that averages the current model with a different kind of model ({ensemble})",
     "better hyper-parameters for the current model, set directly (for example more trees, another depth, "
     "learning rate or regularisation strength; no grid search, it takes too long)",
-    "better preprocessing or features (for example scaling, or new features computed from the columns), "
-    "applied to the test data the same way (a make_pipeline does it)",
+    "{preprocessing}",
 )
+PREPROCESSING = ("better preprocessing or features (for example scaling, or new features computed from the columns), "
+                 "applied to the test data the same way (a make_pipeline does it)")
+TEXT_PREPROCESSING = ("better text features (for example word pairs with ngram_range=(1, 2), sublinear_tf=True, "
+                      "min_df=2, or added character n-grams), inside the same make_pipeline so the test texts get "
+                      "them too")
+TEXT_MIN_CHARS = 25  # a column is free text when its values average this many characters
+TEXT_MIN_WORDS = 4  # and this many words
 ML_PACKAGES = (("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "sklearn"), ("scipy", "scipy"),
                ("torch", "torch"), ("torchvision", "torchvision"), ("xgboost", "xgboost"),
                ("lightgbm", "lightgbm"), ("catboost", "catboost"), ("tensorflow", "tensorflow"),
@@ -223,6 +229,28 @@ def _table_preview(path: Path, sep: str) -> str:
             + "\n".join("    " + line for line in head.splitlines()))
 
 
+def text_column(workspace: Path) -> str | None:
+    """The free-text column of the workspace's first tables (reviews, essays: values of at least
+    ``TEXT_MIN_CHARS`` characters and ``TEXT_MIN_WORDS`` words on average), or None for tabular
+    data: text asks for other model families than numeric columns do (``tree_models``)."""
+    import pandas as pd
+
+    tables = [p for p in _files(Path(workspace)) if p.suffix.lower() in TABLE_SUFFIXES][:PREVIEW_MAX_CSV]
+    for path in tables:
+        try:
+            df = pd.read_csv(path, sep=TABLE_SUFFIXES[path.suffix.lower()], nrows=200)
+        except Exception:  # noqa: BLE001 - a file pandas cannot read has no text column to offer
+            continue
+        for name in df.columns:
+            values = df[name].dropna()
+            if values.empty or not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+                continue
+            values = values.astype(str)
+            if values.str.len().mean() >= TEXT_MIN_CHARS and values.str.split().str.len().mean() >= TEXT_MIN_WORDS:
+                return str(name)
+    return None
+
+
 def data_preview(workspace: Path, *, skip: Sequence[str] = ()) -> str:
     """A short description of the files in ``workspace`` (see the module docstring)."""
     workspace = Path(workspace)
@@ -324,7 +352,9 @@ def duplicate_note(same: Node, metric: MetricSpec) -> str:
 
 
 def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None, feedback: str | None,
-                with_memory: bool = True, note: str | None = None, time_limit_s: float | None = None) -> str:
+                with_memory: bool = True, note: str | None = None, time_limit_s: float | None = None,
+                text: str | None = None) -> str:
+    """The prompt of one node; ``text`` is the data's free-text column (``text_column``), if any."""
     parent = tree.get(node.parent)
     metric = tree.metric
     if node.stage == "draft":
@@ -333,7 +363,7 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
         used = list(dict.fromkeys(name for name in (model_name(fitted_model(n.code)) for n in drafts) if name))
         instructions = ("Write a first complete solution. Reuse the starter's data loading and output "
                         "format, but choose the model yourself, still fast and reliable. The drafts try "
-                        f"different model families; this one: {draft_idea(len(drafts), metric)}, if it "
+                        f"different model families; this one: {draft_idea(len(drafts), metric, text)}, if it "
                         "suits this data (else another family)."
                         + (f" The starter fits {starter}." if starter else "")
                         + (f" Earlier drafts fit {', '.join(used)}." if used else ""))
@@ -341,8 +371,10 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
                 f"output format)\n```python\n{starter_code.rstrip()}\n```\n" if starter_code else "")
     elif node.stage == "improve":
         improves = sum(1 for n in tree.nodes if n.stage == "improve" and n.id < node.id)
-        ensemble = ensemble_example(metric, fitted_model(parent.code))
-        idea = IMPROVE_IDEAS[improves % len(IMPROVE_IDEAS)].format(stronger=stronger_models(metric), ensemble=ensemble)
+        ensemble = ensemble_example(metric, fitted_model(parent.code), text)
+        idea = IMPROVE_IDEAS[improves % len(IMPROVE_IDEAS)].format(
+            stronger=stronger_models(metric, text), ensemble=ensemble,
+            preprocessing=TEXT_PREPROCESSING if text else PREPROCESSING)
         instructions = (f"Improve node {parent.id} (validation {metric.label} {parent.metric:.6g}, "
                         f"{metric.describe()}). Make ONE concrete change that should improve the "
                         f"validation {metric.label}: {idea}. Keep the rest working.")

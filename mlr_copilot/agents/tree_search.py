@@ -37,7 +37,7 @@ from .tree_imports import repair_imports
 from .tree_revalidation import BUDGET_SHARE, describe, revalidate
 from .tree_prompts import (compile_error, data_preview, duplicate_note, error_excerpt, extract_code,
                            installed_packages, node_prompt, opens_python_block, outcome_text, plan_text,
-                           split_fences, system_prompt, timeout_error)
+                           split_fences, system_prompt, text_column, timeout_error)
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class TreeAgent:
         self.next_step = max((r["step"] for r in records), default=0) + 1
         self.pending_feedback = records[-1].get("feedback") if records else None
         self._preview: str | None = None
+        self._text_column: str | None = None  # the data's free-text column, which changes the model ideas
         self._starter: str | None = None
         self.system_prompt = ""  # with the problem and the preview, once the workspace is read
 
@@ -257,7 +258,7 @@ class TreeAgent:
         while True:
             prompt = node_prompt(self.tree, node, script=self.script, starter_code=self._starter,
                                  feedback=feedback, with_memory=with_memory, note=note,
-                                 time_limit_s=self.node_timeout_s)
+                                 time_limit_s=self.node_timeout_s, text=self._text_column)
             messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
             if prefill is not None:
                 messages.append({"role": "assistant", "content": prefill})
@@ -310,6 +311,7 @@ class TreeAgent:
             return
         workspace = self.env.workspace
         self._preview = data_preview(workspace)
+        self._text_column = text_column(workspace)
         self.system_prompt = system_prompt(self.problem, self._preview, installed_packages())
         path = workspace / self.script
         try:
