@@ -283,6 +283,9 @@ def test_a_free_text_column_is_found_and_tabular_data_has_none(tmp_path):
     assert text_column(tmp_path) == "text"
     (tmp_path / "data" / "train.csv").write_text("id,city,x,label\n1,New York City,0.5,a\n2,Rome,1.5,b\n")
     assert text_column(tmp_path) is None  # short names are categories, not text
+    (tmp_path / "data" / "train.csv").write_text("id,pixels,label\n" + "".join(
+        f"{i},{' '.join(str(v) for v in range(i, i + 30))},a\n" for i in range(5)))
+    assert text_column(tmp_path) is None  # numbers written as one string are not text
     assert text_column(tmp_path / "missing") is None
 
 

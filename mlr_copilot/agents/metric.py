@@ -9,7 +9,7 @@ cannot be negative (a sign slip) gives ``None`` with the reason.
 Small models keep the print line of the starter script, which tasks write in their own way
 (``Cross-validated RMSE: 2.07``, ``val_rmse=2.07``, ``Test accuracy: 0.93`` after a
 ``train_test_split``). Without a ``Validation`` line, the last line that names the task's
-metric with a held-out qualifier (validation, val, cv, cross-validated, held-out, dev,
+metric with a held-out qualifier (validation, val, cv, cross-validated, held-out, dev, oob,
 out-of-fold, fold, test: a task's real test labels are never in the workspace) is read
 instead, and the reading says which line it was. A line without a qualifier (``Accuracy:``)
 or about the training data is not read: it may be a training score.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 METRIC_LINE = re.compile(
     r"^[ \t>*#-]*validation[ \t]+(?P<name>[A-Za-z][\w \-/().@]{0,40}?)[ \t]*[:=][ \t]*"
@@ -83,9 +83,8 @@ def parse_metric(output: str, spec: MetricSpec) -> MetricReading:
         return _reading(m.group("name").strip(), m.group("value"))
     loose = _held_out_line(output or "", spec.name) if spec.name else None
     if loose is not None:
-        label, raw, line = loose
-        reading = _reading(spec.name, raw)
-        return MetricReading(reading.value, reading.name, reading.problem, line=line)
+        raw, line = loose
+        return replace(_reading(spec.name, raw), line=line)
     return MetricReading(None, problem=f"no line 'Validation {spec.label}: <number>' in the output")
 
 
@@ -109,7 +108,7 @@ _LABELLED = (re.compile(r"(?<![\w.])(?P<label>[A-Za-z][\w .\-/()@]{0,60}?)\s*[:=
              # print("Validation accuracy", acc): a label, spaces and the number that ends the line
              re.compile(r"(?<![\w.])(?P<label>[A-Za-z][\w .\-/()@]{0,60}?)\s+" + _VALUE + r"\s*$", re.IGNORECASE))
 HELD_OUT_WORDS = frozenset({"val", "valid", "validation", "validated", "cv", "cross", "crossval", "holdout", "hold",
-                            "heldout", "held", "out", "dev", "oof", "fold", "folds", "kfold", "test"})
+                            "heldout", "held", "out", "oob", "dev", "oof", "fold", "folds", "kfold", "test"})
 TRAINING_WORDS = frozenset({"train", "training", "fit", "fitted", "insample"})
 _FILLER_WORDS = frozenset({"mean", "average", "avg", "final", "best", "set", "split", "data", "score", "on", "the",
                            "of", "model", "overall", "metric", "k"})
@@ -119,8 +118,8 @@ _ALIASES = {"rmse": ("rootmeansquarederror", "rootmeansquareerror"), "mse": ("me
 MAX_LINE_CHARS = 2000  # longer lines (arrays, progress bars) are not read for a metric
 
 
-def _held_out_line(output: str, metric: str) -> tuple[str, str, str] | None:
-    """(label, value, line) of the last ``<qualified label>: <value>`` pair whose label names
+def _held_out_line(output: str, metric: str) -> tuple[str, str] | None:
+    """(value, line) of the last ``<qualified label>: <value>`` pair whose label names
     ``metric`` once the held-out words (and words like "mean", "set") are set aside, and that
     is not about training."""
     names = {_norm(metric), *_ALIASES.get(_norm(metric), ())}
@@ -136,7 +135,7 @@ def _held_out_line(output: str, metric: str) -> tuple[str, str, str] | None:
             starts = [0] + [i for i, w in enumerate(words) if i and w in HELD_OUT_WORDS]  # "epoch 3 val_rmse"
             for start in starts:
                 if _names_held_out_metric(words[start:], names):
-                    last = (m.group("label").strip(), m.group("value"), line.strip()[:300])
+                    last = (m.group("value"), line.strip()[:300])
                     break
     return last
 

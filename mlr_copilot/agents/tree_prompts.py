@@ -52,6 +52,7 @@ TEXT_PREPROCESSING = ("better text features (for example word pairs with ngram_r
                       "them too")
 TEXT_MIN_CHARS = 25  # a column is free text when its values average this many characters
 TEXT_MIN_WORDS = 4  # and this many words
+TEXT_MIN_LETTERS = 0.5  # and at least this share of their characters (spaces aside) are letters
 ML_PACKAGES = (("numpy", "numpy"), ("pandas", "pandas"), ("scikit-learn", "sklearn"), ("scipy", "scipy"),
                ("torch", "torch"), ("torchvision", "torchvision"), ("xgboost", "xgboost"),
                ("lightgbm", "lightgbm"), ("catboost", "catboost"), ("tensorflow", "tensorflow"),
@@ -231,8 +232,8 @@ def _table_preview(path: Path, sep: str) -> str:
 
 def text_column(workspace: Path) -> str | None:
     """The free-text column of the workspace's first tables (reviews, essays: values of at least
-    ``TEXT_MIN_CHARS`` characters and ``TEXT_MIN_WORDS`` words on average), or None for tabular
-    data: text asks for other model families than numeric columns do (``tree_models``)."""
+    ``TEXT_MIN_CHARS`` characters and ``TEXT_MIN_WORDS`` words on average, mostly letters), or
+    None for tabular data: text asks for other model families than numeric columns do (``tree_models``)."""
     import pandas as pd
 
     tables = [p for p in _files(Path(workspace)) if p.suffix.lower() in TABLE_SUFFIXES][:PREVIEW_MAX_CSV]
@@ -246,7 +247,9 @@ def text_column(workspace: Path) -> str | None:
             if values.empty or not (values.dtype == object or pd.api.types.is_string_dtype(values)):
                 continue
             values = values.astype(str)
-            if values.str.len().mean() >= TEXT_MIN_CHARS and values.str.split().str.len().mean() >= TEXT_MIN_WORDS:
+            letters = values.str.count(r"[^\W\d_]").sum() / max(1, values.str.count(r"\S").sum())
+            if (values.str.len().mean() >= TEXT_MIN_CHARS and values.str.split().str.len().mean() >= TEXT_MIN_WORDS
+                    and letters >= TEXT_MIN_LETTERS):  # not "12 34 56 ..." (pixels, vectors as strings)
                 return str(name)
     return None
 
