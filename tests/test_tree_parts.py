@@ -4,8 +4,9 @@ import pytest
 from mlr_copilot.agents.metric import MetricSpec, direction_from_problem, metric_spec_for, parse_metric
 from mlr_copilot.agents.tree import Tree, TreePolicy, code_hash, tree_nodes_from_steps
 from mlr_copilot.agents.tree_models import draft_idea, ensemble_example, fitted_model, model_name, target_kind
-from mlr_copilot.agents.tree_prompts import (compile_error, data_preview, error_excerpt, extract_code, last_error_line,
-                                             memory_text, node_prompt, outcome_text, plan_text, text_column)
+from mlr_copilot.agents.tree_preview import data_preview, text_column
+from mlr_copilot.agents.tree_prompts import (compile_error, error_excerpt, extract_code, last_error_line, memory_text,
+                                             node_prompt, outcome_text, plan_text)
 from mlr_copilot.errors import ConfigError
 
 ACC = MetricSpec("accuracy", "higher")

@@ -35,9 +35,10 @@ from .prediction_check import FIX_HINT as PREDICTION_HINT, prediction_problem
 from .tree import Node, Tree, TreePolicy, code_hash
 from .tree_imports import repair_imports
 from .tree_revalidation import BUDGET_SHARE, describe, revalidate
-from .tree_prompts import (compile_error, data_preview, duplicate_note, error_excerpt, extract_code,
-                           installed_packages, node_prompt, opens_python_block, outcome_text, plan_text,
-                           split_fences, system_prompt, text_column, timeout_error)
+from .tree_preview import data_preview, text_column
+from .tree_prompts import (compile_error, duplicate_note, error_excerpt, extract_code, installed_packages,
+                           node_prompt, opens_python_block, outcome_text, plan_text, split_fences, system_prompt,
+                           timeout_error)
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,127 @@
+"""What the tree strategy reads of the workspace before the first node, once per run.
+
+* ``data_preview``: a small, deterministic preview of the workspace (files and sizes; for
+  each CSV its shape, columns with types and first rows; the start of small text files),
+  shown in the system prompt.
+* ``text_column``: the free-text column of its tables, if any, which turns the model ideas of
+  ``tree_models`` to text ones.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+PREVIEW_MAX_FILES = 15
+PREVIEW_MAX_CSV = 4
+PREVIEW_HEAD_ROWS = 2
+PREVIEW_MAX_COLUMNS = 8  # wider tables show their first and last columns and a count
+PREVIEW_TEXT_CHARS = 400
+COUNT_ROWS_MAX_BYTES = 200 << 20  # larger files are not read to the end to count rows
+SKIP_NAMES = {"__pycache__", "research_log.log", ".ipynb_checkpoints"}
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+TEXT_SUFFIXES = {".txt", ".md", ".json", ".yaml", ".yml", ".cfg", ".ini"}
+TEXT_MIN_CHARS = 25  # a column is free text when its values average this many characters
+TEXT_MIN_WORDS = 4  # and this many words
+TEXT_MIN_LETTERS = 0.5  # and at least this share of their characters (spaces aside) are letters
+
+
+def _files(root: Path) -> list[Path]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_NAMES)
+        out += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".") and f not in SKIP_NAMES]
+    return out
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _count_rows(path: Path) -> str:
+    size = path.stat().st_size
+    if size > COUNT_ROWS_MAX_BYTES:
+        return "many"
+    with open(path, "rb") as f:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+        if size:
+            f.seek(-1, os.SEEK_END)
+            lines += f.read(1) != b"\n"
+    return str(max(0, lines - 1))
+
+
+def _table_preview(path: Path, sep: str) -> str:
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, sep=sep, nrows=200)
+    except Exception as exc:  # noqa: BLE001 - a file pandas cannot read is described, not fatal
+        return f"  (could not be read as a table: {type(exc).__name__})"
+    cols = [f"{c} ({df[c].dtype})" for c in df.columns]
+    if len(cols) > PREVIEW_MAX_COLUMNS:
+        cols = cols[:PREVIEW_MAX_COLUMNS - 2] + [f"... {len(cols) - PREVIEW_MAX_COLUMNS} more ..."] \
+            + cols[-2:]
+    head = df.head(PREVIEW_HEAD_ROWS).to_string(index=False, max_cols=PREVIEW_MAX_COLUMNS, max_colwidth=24)
+    return (f"  shape: {_count_rows(path)} rows x {len(df.columns)} columns\n"
+            f"  columns: {', '.join(cols)}\n  first rows:\n"
+            + "\n".join("    " + line for line in head.splitlines()))
+
+
+def text_column(workspace: Path) -> str | None:
+    """The free-text column of the workspace's first tables (reviews, essays: values of at least
+    ``TEXT_MIN_CHARS`` characters and ``TEXT_MIN_WORDS`` words on average, mostly letters), or
+    None for tabular data: text asks for other model families than numeric columns do (``tree_models``)."""
+    import pandas as pd
+
+    tables = [p for p in _files(Path(workspace)) if p.suffix.lower() in TABLE_SUFFIXES][:PREVIEW_MAX_CSV]
+    for path in tables:
+        try:
+            df = pd.read_csv(path, sep=TABLE_SUFFIXES[path.suffix.lower()], nrows=200)
+        except Exception:  # noqa: BLE001 - a file pandas cannot read has no text column to offer
+            continue
+        for name in df.columns:
+            values = df[name].dropna()
+            if values.empty or not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+                continue
+            values = values.astype(str)
+            letters = values.str.count(r"[^\W\d_]").sum() / max(1, values.str.count(r"\S").sum())
+            if (values.str.len().mean() >= TEXT_MIN_CHARS and values.str.split().str.len().mean() >= TEXT_MIN_WORDS
+                    and letters >= TEXT_MIN_LETTERS):  # not "12 34 56 ..." (pixels, vectors as strings)
+                return str(name)
+    return None
+
+
+def data_preview(workspace: Path, *, skip: Sequence[str] = ()) -> str:
+    """A short description of the files in ``workspace`` (see the module docstring)."""
+    workspace = Path(workspace)
+    files = [p for p in _files(workspace) if str(p.relative_to(workspace)) not in skip]
+    if not files:
+        return "(the working directory is empty)"
+    parts, tables = [], 0
+    for path in files[:PREVIEW_MAX_FILES]:
+        rel = path.relative_to(workspace).as_posix()
+        try:
+            size = path.stat().st_size
+        except OSError:
+            continue
+        line = f"- {rel} ({_size(size)})"
+        suffix = path.suffix.lower()
+        try:
+            if suffix in TABLE_SUFFIXES and tables < PREVIEW_MAX_CSV:
+                tables += 1
+                line += "\n" + _table_preview(path, TABLE_SUFFIXES[suffix])
+            elif suffix == ".py":
+                line += f", a Python script of {len(path.read_text(encoding='utf-8', errors='replace').splitlines())} lines"
+            elif suffix in TEXT_SUFFIXES and size <= 20_000:
+                text = path.read_text(encoding="utf-8", errors="replace")[:PREVIEW_TEXT_CHARS].rstrip()
+                line += "\n" + "\n".join("    " + ln for ln in text.splitlines())
+        except OSError:
+            pass
+        parts.append(line)
+    if len(files) > PREVIEW_MAX_FILES:
+        parts.append(f"- ... and {len(files) - PREVIEW_MAX_FILES} more files")
+    return "\n".join(parts)
