@@ -271,6 +271,42 @@ def test_edit_keeps_windows_line_ends(tmp_path):
     assert "-b = 2\n+b = 3" in obs
 
 
+SPLIT_SCRIPT = ("rows = list(range(10))\nfit_part, val_part = rows[:8], rows[8:]\n"
+                "mean = sum(fit_part) / len(fit_part)\nprint(f'Validation error: {abs(mean - val_part[0])}')\n")
+
+
+def test_an_edit_that_dropped_a_line_it_still_uses_gets_it_back_and_says_so(tmp_path):
+    dropped = "rows = list(range(10))\nmean = sum(fit_part) / len(fit_part) + 0\n" \
+              "print(f'Validation error: {abs(mean - val_part[0])}')\n"
+    ctx = make_ctx(tmp_path, edit=ScriptedLLM([fenced(dropped)]))
+    (ctx.workspace / "train.py").write_text(SPLIT_SCRIPT)
+    obs = run(ctx, "Edit Script (AI)", script_name="train.py", edit_instruction="add zero", save_name="train.py")
+    saved = (ctx.workspace / "train.py").read_text()
+    assert saved == SPLIT_SCRIPT.replace("len(fit_part)\n", "len(fit_part) + 0\n")
+    assert "put back `fit_part, val_part = rows[:8], rows[8:]`" in obs and "NameError" not in obs
+    assert "-fit_part, val_part" not in obs  # the diff is of the saved file
+    namespace: dict = {}
+    exec(compile(saved, "train.py", "exec"), namespace)  # noqa: S102 - the saved script runs
+    assert namespace["mean"] == 3.5
+
+
+def test_an_edit_that_reads_a_name_nothing_defines_is_saved_with_a_warning(tmp_path):
+    ctx = make_ctx(tmp_path, edit=ScriptedLLM([fenced(SPLIT_SCRIPT.replace("len(fit_part)", "n_fit"))]))
+    (ctx.workspace / "train.py").write_text(SPLIT_SCRIPT)
+    obs = run(ctx, "Edit Script (AI)", script_name="train.py", edit_instruction="use n", save_name="train.py")
+    assert "n_fit" in (ctx.workspace / "train.py").read_text()
+    assert "Warning: train.py reads n_fit, which it defines nowhere" in obs and "Undo Edit Script" in obs
+
+
+def test_a_segment_edit_that_dropped_a_line_used_below_it_gets_it_back(tmp_path):
+    ctx = make_ctx(tmp_path, edit=ScriptedLLM([fenced("rows = list(range(20))\n")]))
+    (ctx.workspace / "train.py").write_text(SPLIT_SCRIPT)
+    obs = run(ctx, "Edit Script Segment (AI)", script_name="train.py", start_line_number=1, end_line_number=2,
+              edit_instruction="more rows", save_name="train.py")
+    assert (ctx.workspace / "train.py").read_text() == SPLIT_SCRIPT.replace("range(10)", "range(20)")
+    assert "put back `fit_part, val_part = rows[:8], rows[8:]` (line 2" in obs
+
+
 # --- Edit Script Segment (AI) ----------------------------------------------------------------
 
 def test_segment_edit_replaces_only_those_lines(tmp_path):

@@ -494,3 +494,20 @@ def test_a_node_that_forgot_an_import_gets_it_and_runs_and_the_record_says_so(tm
     assert write["action_input"]["content"].startswith("# 0.6\nimport math\nimport csv\n")
     assert write["normalised"] == ["content: added `import math` (the script used the name without importing it)"]
     assert steps_of(result.run_dir)[2]["normalised"] == []  # nothing missing, nothing added
+
+
+def test_an_improvement_that_dropped_a_line_of_its_parent_gets_it_back_and_is_measured(tmp_path):
+    root = make_project(tmp_path)
+    write = "open('submission.csv', 'w').write('id,label\\n')\n"
+    parent = f"import csv\nrate = 0.6\nprint(f'Validation accuracy: {{rate}}')\n{write}"
+    child = f"import csv\nprint(f'Validation accuracy: {{rate + 0.2:.1f}}')\n{write}"
+    m = models([answer(parent), answer(child)])
+    result = run_experiment(options(root, max_steps=2, tree_drafts=1, tree_debug_prob=0.0), models=m,
+                            feedback=NoFeedback())
+    nodes = nodes_of(result.run_dir)
+    assert [(n["stage"], n["parent"], n["buggy"], n["metric"]) for n in nodes] == [
+        ("draft", None, False, 0.6), ("improve", 1, False, 0.8)]
+    write_step = steps_of(result.run_dir)[2]
+    assert write_step["action_input"]["content"].startswith("import csv\nrate = 0.6\nprint(")
+    assert write_step["normalised"] == ["content: put back `rate = 0.6` (line 2 of the script it rewrote): "
+                                        "the new script reads rate but defines it nowhere"]

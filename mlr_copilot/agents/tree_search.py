@@ -3,8 +3,9 @@ Environment, records and feedback as the action loop.
 
 One node: the workspace goes back to the run's start (step 0), the policy picks the stage and
 parent (``tree.Tree``), the main model writes the whole main script from one prompt
-(``tree_prompts``), imports it uses but forgot are added and scikit-learn names imported from
-the wrong module moved (``tree_imports``, listed in the record's ``normalised``), the code is
+(``tree_prompts``), lines of the script it rewrote (parent's or starter) that it dropped but
+uses are put back, forgotten imports added and misplaced scikit-learn imports moved
+(``env.definition_repair``, each listed in the record's ``normalised``), the code is
 checked to compile and written with Write File (one step), then run with Execute Script (a
 second step), its metric read from the output (``metric``) and its test predictions compared
 with the training targets (``prediction_check``). An answer that ends before its code is
@@ -27,13 +28,13 @@ from ..errors import LLMContextTooLongError, RunStopped
 from ..feedback import FeedbackChannel, StepView
 from ..llm.base import Completion, Models, continues_answers
 from ..llm.client import set_step
+from ..env.definition_repair import repair_script
 from ..logs import utc_now
 from ..records import RunStatus
 from .experiment import AgentState, EnvironmentLike, StepRecorder
 from .metric import MetricSpec, parse_metric, script_output
 from .prediction_check import FIX_HINT as PREDICTION_HINT, prediction_problem
 from .tree import Node, Tree, TreePolicy, code_hash
-from .tree_imports import repair_imports
 from .tree_revalidation import BUDGET_SHARE, describe, revalidate
 from .tree_preview import data_preview, text_column
 from .tree_prompts import (compile_error, duplicate_note, error_excerpt, extract_code, installed_packages,
@@ -139,7 +140,8 @@ class TreeAgent:
         if code is None:
             node.buggy, node.error = True, "The answer held no ```python code block, so nothing was written or run."
             return self._skip(node, step, t0, base)
-        code, repaired = repair_imports(code)
+        repair = repair_script(self._rewritten(node), code)
+        code, repaired = repair.code, repair.notes
         node.code, node.code_hash = code, code_hash(code)
         same = self.tree.find_code(node.code_hash)
         if same is not None and same is not node:
@@ -242,7 +244,7 @@ class TreeAgent:
             retried.append(CONTINUED_NOTE)
             completion = self._continue(node, feedback, completion)
             code = extract_code(completion.text)
-        note = self._retry_note(code)
+        note = self._retry_note(node, code)
         if note:  # without the stop at the closing fence when the first answer was cut at another block
             retried.append(note)
             completion, prompt = self._ask(node, feedback, note=note, temperature=RETRY_TEMPERATURE,
@@ -298,12 +300,17 @@ class TreeAgent:
         return Completion(text=prefill + more.text, model=more.model, usage=first.usage + more.usage,
                           latency_s=first.latency_s + more.latency_s, cost_usd=cost, stop_reason=more.stop_reason)
 
-    def _retry_note(self, code: str | None) -> str | None:
+    def _retry_note(self, node: Node, code: str | None) -> str | None:
         """Why the answer would be lost (no code block, or code already tried), or None."""
         if code is None:
             return NO_CODE_NOTE
-        same = self.tree.find_code(code_hash(repair_imports(code)[0]))
+        same = self.tree.find_code(code_hash(repair_script(self._rewritten(node), code).code))
         return duplicate_note(same, self.tree.metric) if same is not None else None
+
+    def _rewritten(self, node: Node) -> str | None:
+        """The script a node's code rewrites: its parent's, or the starter for a draft."""
+        parent = self.tree.get(node.parent)
+        return parent.code if parent is not None else self._starter
 
     # ------------------------------------------------------------------ helpers
     def _load_start(self) -> None:

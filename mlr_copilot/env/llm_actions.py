@@ -20,6 +20,7 @@ from ..templates import render
 from .actions import Arg, action
 from .context import ActionContext
 from .data_preview import PreviewUnavailable, is_structured, preview
+from .definition_repair import repair_script
 from .file_io import existing_file, open_regular, read_bytes_bounded, write_text_atomic
 from .files import backup_before_write
 from . import research_log
@@ -160,10 +161,11 @@ def edit_script(ctx: ActionContext, script_name: str, edit_instruction: str, sav
         old, newline = "", "\n"
         prompt = render("env.prompts", "create_script", file_name=script_name,
                         edit_instruction=edit_instruction, language=language)
-    new = _edit_reply(ctx, models.edit, prompt, script_name, language)
-    _write(ctx, target, _with_final_newline(new), newline)
-    diff = unified_diff(old, _with_final_newline(new), script_name, save_name)
-    return _edit_observation(ctx, save_name, diff)
+    new = _with_final_newline(_edit_reply(ctx, models.edit, prompt, script_name, language))
+    new, repair_note = _repaired(old, new, save_name, language)
+    _write(ctx, target, new, newline)
+    diff = unified_diff(old, new, script_name, save_name)
+    return _edit_observation(ctx, save_name, diff) + repair_note
 
 
 @action("Edit Script Segment (AI)",
@@ -207,9 +209,13 @@ def edit_script_segment(ctx: ActionContext, script_name: str, start_line_number:
     if new_segment and (segment.endswith("\n") or end < len(lines)):
         new_segment += "\n"
     new = "".join(lines[:start - 1]) + new_segment + "".join(lines[end:])
-    _write(ctx, target, new, newline)
-    diff = unified_diff(segment, new_segment, script_name, save_name, line_offset=start - 1)
-    return note + _edit_observation(ctx, save_name, diff)
+    repaired, repair_note = _repaired(old, new, save_name, language)
+    _write(ctx, target, repaired, newline)
+    if repaired == new:
+        diff = unified_diff(segment, new_segment, script_name, save_name, line_offset=start - 1)
+    else:  # lines outside the segment changed too: the diff shows the whole file
+        diff = unified_diff(old, repaired, script_name, save_name)
+    return note + _edit_observation(ctx, save_name, diff) + repair_note
 
 
 def _edit_reply(ctx: ActionContext, llm: LLM, prompt: str, what: str, language: str) -> str:
@@ -231,6 +237,25 @@ def _edit_reply(ctx: ActionContext, llm: LLM, prompt: str, what: str, language: 
         raise ActionError(f"The edit model returned no code for {what}; nothing was written. "
                           "Rephrase the edit instruction.")
     return code
+
+
+def _repaired(old: str, new: str, save_name: str, language: str) -> tuple[str, str]:
+    """(the edited Python script with the lines it dropped but uses put back and its imports
+    fixed, a note saying what changed and which names are still undefined, for the
+    observation). The edit model rewrites whole files and often loses a line it was not asked
+    to touch; finding that out by running costs the agent two steps, and the small models
+    rarely find the lost line again (``definition_repair``)."""
+    if language != "python":
+        return new, ""
+    repair = repair_script(old or None, new)
+    note = ""
+    if repair.notes:
+        note += "\n\nBefore saving, the edited script was repaired (shown in the diff above):\n" + \
+            "\n".join(f"- {n}" for n in repair.notes)
+    if repair.unbound:
+        note += (f"\n\nWarning: {save_name} reads {', '.join(repair.unbound)}, which it defines nowhere: "
+                 "running it will stop with a NameError. Fix the edit, or take it back with Undo Edit Script.")
+    return repair.code, note
 
 
 EDIT_CHANGED_NOTHING = "The edit changed nothing."  # agents read it: such an edit is not a change

@@ -3,7 +3,7 @@ the wrong module are moved to the module that defines them; nothing else is touc
 import subprocess
 import sys
 
-from mlr_copilot.agents.tree_imports import add_missing_imports, fix_misplaced_imports, repair_imports
+from mlr_copilot.env.import_repair import add_missing_imports, fix_misplaced_imports, repair_imports
 
 FORGETFUL = '''"""Fit a ridge pipeline."""
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Imports a node's script uses but forgot, added before it runs.
+"""Imports a rewritten script uses but forgot, added before it runs (tree nodes, and the
+loop's AI edits through ``definition_repair.repair_script``).
 
 The embedded model's most common bug: it rewrites a script's imports and then uses a name it
 dropped (``make_pipeline``, ``train_test_split``), or names a class it never imported. In four
@@ -96,7 +97,7 @@ def add_missing_imports(code: str) -> tuple[str, list[str]]:
     lines = [line for line in dict.fromkeys(import_line(n) for n in undefined_names(tree)) if line]
     if not lines:
         return code, []
-    at = _insert_line(tree)
+    at = import_insert_line(tree)
     src = code.splitlines(keepends=True)
     added = "".join(f"{line}\n" for line in lines)
     logger.info("Added imports the script used without importing them: %s", "; ".join(lines))
@@ -121,7 +122,7 @@ def fix_misplaced_imports(code: str) -> tuple[str, list[str]]:
                 or not (node.module == "sklearn" or node.module.startswith("sklearn.")):
             continue
         module = _module(node.module)
-        if module is None or not _whole_lines(src, node):
+        if module is None or not fills_its_lines(src, node):
             continue
         moved = {a.name: line for a in node.names if a.name != "*" and not hasattr(module, a.name)
                  and (line := import_line(a.name)) and line.startswith("from sklearn.")}
@@ -154,7 +155,7 @@ def repair_imports(code: str) -> tuple[str, list[str]]:
     return code, moved + [f"added `{line}` (the script used the name without importing it)" for line in added]
 
 
-def _whole_lines(src: list[str], node: ast.stmt) -> bool:
+def fills_its_lines(src: list[str], node: ast.stmt) -> bool:
     """Whether ``node`` fills its lines: nothing but spaces before it, a comment at most after."""
     first, last = src[node.lineno - 1], src[node.end_lineno - 1]
     return not first[:node.col_offset].strip() and last[node.end_col_offset:].strip()[:1] in ("", "#")
@@ -164,7 +165,7 @@ def _spelled(alias: ast.alias) -> str:
     return alias.name + (f" as {alias.asname}" if alias.asname else "")
 
 
-def _insert_line(tree: ast.Module) -> int:
+def import_insert_line(tree: ast.Module) -> int:
     """Index of the source line before which imports go: the first import that is not a
     ``__future__`` one, else after the docstring and ``__future__`` imports."""
     after = 0
