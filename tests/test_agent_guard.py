@@ -115,6 +115,32 @@ def test_the_prompt_lists_each_tool_on_one_line_with_typed_inputs_and_an_example
     assert json.dumps({"script_name": "train.py"}) in system  # the task's main script
 
 
+def test_text_data_gets_a_text_tasks_worked_example_and_tabular_data_keeps_its_own(tmp_path):
+    root = make_project(tmp_path)
+    models = scripted_models([step("done", "Final Answer", {"final_answer": "x"})])
+    run_experiment(options(root), models=models, feedback=NoFeedback())
+    tabular = models.main.calls[0]["messages"][0]["content"]
+    assert "a stronger model of the same kind (regressor or classifier) from sklearn.ensemble" in tabular
+    assert "for example a stronger model, feature scaling, or better settings." in tabular
+    assert "TfidfVectorizer" not in tabular
+    data = root / "workspaces" / "toy" / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("id,review,stars\n" + "".join(
+        f"{i},the cable stopped working after a week {i},low\n" for i in range(6)))
+    (root / "tasks" / "toy").mkdir(parents=True)
+    (root / "tasks" / "toy" / "task.json").write_text(json.dumps({"metric": "accuracy", "direction": "higher"}))
+    models = scripted_models([step("done", "Final Answer", {"final_answer": "x"})])
+    run_experiment(options(root), models=models, feedback=NoFeedback())
+    text = models.main.calls[0]["messages"][0]["content"]
+    assert "another task whose input is free text" in text and "sklearn.ensemble" not in text
+    assert ("Replace the text features by TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2), "
+            "fitted on the training texts only, and the model by LogisticRegression(C=10, max_iter=1000).") in text
+    assert "for example TF-IDF features of words and word pairs with a linear model, or better settings." in text
+    assert text.replace(text[text.index("An example"):text.index("Always respond")], "") == \
+        tabular.replace(tabular[tabular.index("An example"):tabular.index("Always respond")], "").replace(
+            "a stronger model, feature scaling,", "TF-IDF features of words and word pairs with a linear model,")
+
+
 def test_a_script_rerun_whose_only_change_is_its_own_output_is_a_repeat(tmp_path):
     root = make_project(tmp_path)
     (root / "workspaces" / "toy" / "main.py").write_text(

@@ -39,6 +39,28 @@ def test_a_failed_run_asks_for_a_fix_and_a_failed_edit_is_not_a_change():
     assert "the run in step 4 failed" in text and "NameError" in text and "Undo Edit Script" in text
 
 
+def test_the_same_error_after_a_fix_asks_to_take_the_changes_back():
+    traceback = ("The script has been executed. Here is the output:\nTraceback (most recent call last):\n"
+                 "  File \"train.py\", line {n}, in <module>\nNameError: name 'fit_part' is not defined\n\n"
+                 "Exit code: 1 (the script failed), after 1.6 s.")
+    h = [mem(1, "Execute Script", RUN_OK, script_name="train.py"),
+         mem(2, "Edit Script (AI)", EDITED, script_name="train.py"),
+         mem(3, "Execute Script", traceback.format(n=21), script_name="train.py")]
+    assert "fix the cause with Edit Script (AI)" in where_we_are(h)  # a first failure: fix it
+    h += [mem(4, "Edit Script (AI)", EDITED, script_name="train.py"),
+          mem(5, "Execute Script", traceback.format(n=18), script_name="train.py")]
+    text = where_we_are(h)
+    assert ("the run in step 5 failed with the same error as the run in step 3 (NameError: name 'fit_part' is "
+            "not defined), although the script was changed in between: that fix did not work") in text
+    assert "Take the changes back with Undo Edit Script" in text and "fix the cause" not in text
+    # a different error after the fix is progress: back to fixing
+    h += [mem(6, "Edit Script (AI)", EDITED, script_name="train.py"), mem(7, "Execute Script", RUN_FAIL)]
+    assert "fix the cause with Edit Script (AI)" in where_we_are(h)
+    # the same error run twice with no change between is not a failed fix
+    h2 = h[:3] + [mem(4, "Execute Script", traceback.format(n=21), script_name="train.py")]
+    assert "fix the cause with Edit Script (AI)" in where_we_are(h2)
+
+
 def test_a_change_made_before_any_run_is_measured_then_answered_not_changed_again():
     h = [mem(1, "Edit Script (AI)", EDITED, script_name="train.py"),
          mem(2, "Execute Script", RUN_BETTER, script_name="train.py")]

@@ -22,6 +22,7 @@ REWRITE_ACTIONS = frozenset({"Edit Script (AI)", "Edit Script Segment (AI)", "Wr
 RUN_ACTION = "Execute Script"
 _EXIT = re.compile(r"Exit code: (-?\d+)")
 _NUMBER_LINE = re.compile(r"[A-Za-z][\w .()/-]*[:=]\s*-?\d")
+_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)\b.*?)\s*$", re.MULTILINE)
 MAX_MEASURED = 4
 
 
@@ -96,6 +97,12 @@ def _next_move(history: Sequence[StepLike], runs: list, good: list) -> str:
     if last_edit is not None and (last_run is None or last_edit.step > last_run.step):
         return f"run the changed script with Execute Script to measure the change made in step {last_edit.step}."
     if last_run is not None and failed(last_run):
+        same = _same_error_after_a_fix(runs, edits)
+        if same is not None:
+            return (f"the run in step {last_run.step} failed with the same error as the run in step {same.step} "
+                    f"({error_line(last_run.observation)[:160]}), although the script was changed in between: "
+                    "that fix did not work. Take the changes back with Undo Edit Script (one change each time) "
+                    "until the script runs as it last did, then try a different change.")
         detail = key_lines(last_run.observation)
         return (f"the run in step {last_run.step} failed ({detail[:200]}); fix the cause with Edit Script (AI), "
                 "or take the change back with Undo Edit Script.")
@@ -109,6 +116,23 @@ def _next_move(history: Sequence[StepLike], runs: list, good: list) -> str:
                else "the starting script, whose result this run did not measure")
     return (f"compare the last result (step {good[-1].step}) with {against}: if it is clearly better, give "
             "the Final Answer with the numbers measured; otherwise try another change with Edit Script (AI).")
+
+
+def error_line(observation: str) -> str | None:
+    """The last exception line of a script's output ("NameError: name 'x' is not defined")."""
+    found = _ERROR_LINE.findall(observation)
+    return found[-1] if found else None
+
+
+def _same_error_after_a_fix(runs: list, edits: list) -> StepLike | None:
+    """The run before the last one when both failed on the same exception line with a change
+    between them: small models then repeat the same fix; taking the change back breaks the loop."""
+    if len(runs) < 2 or not failed(runs[-2]):
+        return None
+    before, last = runs[-2], runs[-1]
+    error = error_line(last.observation)
+    fixed = any(before.step < m.step < last.step for m in edits)
+    return before if fixed and error is not None and error == error_line(before.observation) else None
 
 
 def unfinished_work(history: Sequence[StepLike]) -> str | None:

@@ -30,6 +30,9 @@ from ..redact import scrub
 from ..run_config import STRATEGIES, RunConfig
 from .experiment import COMPACT_AGENT_MAX_TOKENS, DEFAULT_AGENT_MAX_TOKENS, AgentConfig, AgentState, ExperimentAgent
 from .run_repair import call_usage
+from .metric import metric_spec_for
+from .tree_models import target_kind
+from .tree_preview import text_column
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +223,8 @@ class RunSession:
             research_log_entries=log_entries, prompt_style=prompt_style,
             max_tokens=COMPACT_AGENT_MAX_TOKENS if prompt_style == "compact" else DEFAULT_AGENT_MAX_TOKENS,
             measure_first=(prompt_style == "compact") if options.measure_first is None else options.measure_first,
-            main_script=self.task.script)
+            main_script=self.task.script, text_column=text_column(env.workspace),
+            target_kind=target_kind(metric_spec_for(self.task, self.problem)))
         return ExperimentAgent(env, self.models, self.problem, feedback=self.feedback, recorder=self.recorder,
                                config=config, state=self.state)
 

@@ -1,0 +1,42 @@
+"""The worked example in the action loop's system prompt, fitted to the kind of data.
+
+Small models copy the example's edit instruction nearly word for word. The tabular example
+asks for "a stronger model of the same kind from sklearn.ensemble, with 300 trees"; on review
+texts (a probe task, 2026-12-03) the embedded model copied it, the edit model fitted a
+RandomForestRegressor to the rating names and the run never measured a change. When the
+workspace's data has a free-text column (``tree_preview.text_column``), the example is a text
+task instead: TF-IDF features of words and word pairs with a linear model of the kind the
+target needs, as the tree strategy's text drafts ask (``tree_models``). Tabular data keeps the
+example word for word.
+"""
+from __future__ import annotations
+
+from ..templates import render
+
+TABULAR_CHANGE_IDEAS = "a stronger model, feature scaling, or better settings"
+TEXT_CHANGE_IDEAS = "TF-IDF features of words and word pairs with a linear model, or better settings"
+_CLASSES = {"task": "it sorts support tickets into topics by their text, measured by validation accuracy, "
+                    "higher is better",
+            "metric": "accuracy", "baseline": "0.712", "new": "0.861", "moved": "rose",
+            "model": "LogisticRegression(C=10, max_iter=1000)"}
+TEXT_EXAMPLES = {
+    "classes": _CLASSES,
+    "numeric": {"task": "it predicts the grade of essays from their text, measured by validation MAE, lower is better",
+                "metric": "MAE", "baseline": "0.642", "new": "0.517", "moved": "fell", "model": "Ridge(alpha=1.0)"},
+    None: {**_CLASSES, "model": "a linear model of the kind the target needs (LogisticRegression(C=10, "
+                                "max_iter=1000) for classes, Ridge(alpha=1.0) for numbers)"},
+}
+
+
+def worked_example(script: str, text_column: str | None = None, target_kind: str | None = None) -> str:
+    """The example run, naming the task's main script; a text task's when ``text_column`` is set
+    (``target_kind``: "classes", "numeric" or None, as ``tree_models.target_kind`` reads the metric)."""
+    if text_column is None:
+        return render("agents.prompts", "experiment_example", script=script).strip()
+    return render("agents.prompts", "experiment_example_text", script=script,
+                  **TEXT_EXAMPLES.get(target_kind, TEXT_EXAMPLES[None])).strip()
+
+
+def change_ideas(text_column: str | None = None) -> str:
+    """The system prompt's examples of one clear change."""
+    return TEXT_CHANGE_IDEAS if text_column is not None else TABULAR_CHANGE_IDEAS
