@@ -13,13 +13,15 @@ statements it needs that the new script lost as well): an import among the impor
 else just before the new script's first top-level statement that reads it. This happens only
 when each such statement can go where all it reads is already bound and it rebinds nothing the
 new script binds; otherwise nothing is put back. Each statement put back is reported, so
-nothing changes silently. ``repair_script`` then applies the import repairs (``import_repair``).
+nothing changes silently. ``repair_script`` then applies the import repairs (``import_repair``)
+and drops keyword arguments a scikit-learn class does not take (``argument_repair``).
 """
 from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
 
+from .argument_repair import drop_unknown_keywords
 from .import_repair import fills_its_lines, import_insert_line, repair_imports, undefined_names
 
 DEFINITIONS = (ast.Assign, ast.AnnAssign, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -38,14 +40,16 @@ class Repair:
 
 def repair_script(old: str | None, new: str) -> Repair:
     """``new`` with the definitions it dropped from ``old`` put back, then misplaced and
-    forgotten imports fixed. Code that does not parse comes back unchanged."""
+    forgotten imports fixed and unknown keywords of scikit-learn classes dropped. Code that
+    does not parse comes back unchanged."""
     code, notes = restore_dropped_definitions(old, new) if old else (new, [])
     code, import_notes = repair_imports(code)
+    code, keyword_notes = drop_unknown_keywords(code)
     try:
         unbound = undefined_names(ast.parse(code))
     except (SyntaxError, ValueError):
         unbound = []
-    return Repair(code, notes + import_notes, unbound)
+    return Repair(code, notes + import_notes + keyword_notes, unbound)
 
 
 def restore_dropped_definitions(old: str, new: str) -> tuple[str, list[str]]:
