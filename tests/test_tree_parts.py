@@ -4,7 +4,7 @@ import pytest
 from mlr_copilot.agents.metric import MetricSpec, direction_from_problem, metric_spec_for, parse_metric
 from mlr_copilot.agents.tree import Tree, TreePolicy, code_hash, tree_nodes_from_steps
 from mlr_copilot.agents.tree_models import draft_idea, ensemble_example, fitted_model, model_name, target_kind
-from mlr_copilot.agents.tree_preview import data_preview, text_column
+from mlr_copilot.agents.tree_preview import data_preview, mixed_columns, text_column
 from mlr_copilot.agents.tree_prompts import (compile_error, error_excerpt, extract_code, last_error_line, memory_text,
                                              node_prompt, outcome_text, plan_text)
 from mlr_copilot.errors import ConfigError
@@ -288,6 +288,34 @@ def test_a_free_text_column_is_found_and_tabular_data_has_none(tmp_path):
         f"{i},{' '.join(str(v) for v in range(i, i + 30))},a\n" for i in range(5)))
     assert text_column(tmp_path) is None  # numbers written as one string are not text
     assert text_column(tmp_path / "missing") is None
+
+
+def test_categories_and_gaps_of_the_input_columns_are_found_and_the_drafts_told_to_use_them(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [(i, ["basic", "plus", "premium"][i % 3], "" if i % 4 == 0 else str(20 + i), f"Customer {i}", "yes")
+            for i in range(12)]
+    (data / "past.csv").write_text("id,plan,fee,name,churned\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    (data / "new.csv").write_text("id,plan,fee,name\n" + "".join(",".join(map(str, r[:4])) + "\n" for r in rows))
+    (data / "sample_submission.csv").write_text("id,churned\n1,no\n")
+    # the target (only in one input table) and names (one per row) are not categories
+    assert mixed_columns(tmp_path) == (["plan"], ["fee"])
+    (data / "new.csv").unlink()
+    assert mixed_columns(tmp_path) == ([], [])  # one table: its target cannot be told apart
+    tree = Tree(ACC, TreePolicy(drafts=1))
+    draft = tree.new_node("draft", None)
+    prompt = node_prompt(tree, draft, script="train.py", starter_code=None, feedback=None,
+                         columns=(["plan"], ["fee"]))
+    assert ("The input column plan holds text categories and the input column fee has missing values: use every "
+            "input column, through a ColumnTransformer inside the pipeline with make_pipeline(SimpleImputer(strategy="
+            "\"most_frequent\"), OneHotEncoder(handle_unknown=\"ignore\")) for the categories and SimpleImputer() "
+            "for the numeric columns") in prompt
+    draft.code, draft.buggy, draft.metric = "m = make_pipeline(OneHotEncoder(), SimpleImputer(), Ridge())\n", False, 0.5
+    improve = tree.new_node("improve", draft)
+    assert "ColumnTransformer" not in node_prompt(tree, improve, script="train.py", starter_code=None, feedback=None,
+                                                  columns=(["plan"], ["fee"]))  # it encodes and fills already
+    plain = node_prompt(tree, tree.new_node("draft", None), script="train.py", starter_code=None, feedback=None)
+    assert "ColumnTransformer" not in plain and "categories" not in plain
 
 
 def test_text_data_gets_text_model_families_without_scaling():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import Sequence
 
 from .metric import MetricSpec
 
@@ -100,6 +101,31 @@ def text_note(text_column: str | None) -> str:
         return ""
     return (f", fit on the text column {text_column!r} as the pipeline's input; keep its features sparse "
             f"(no StandardScaler, no .toarray())")
+
+
+ENCODES = re.compile(r"OneHotEncoder|OrdinalEncoder|TargetEncoder|get_dummies|CategoricalNB")
+FILLS = re.compile(r"SimpleImputer|IterativeImputer|KNNImputer|fillna|HistGradientBoosting")
+
+
+def columns_note(categories: Sequence[str], gaps: Sequence[str], code: str | None = None) -> str:
+    """How to use input columns of text categories and with missing values ("" when there are
+    none, or when ``code``, the script improved, already encodes and fills them)."""
+    categories = list(categories) if code is None or not ENCODES.search(code) else []
+    gaps = list(gaps) if code is None or not FILLS.search(code) else []
+    if not categories and not gaps:
+        return ""
+    said = ([f"{_columns(categories)} {'holds' if len(categories) == 1 else 'hold'} text categories"]
+            if categories else []) + \
+        ([f"{_columns(gaps)} {'has' if len(gaps) == 1 else 'have'} missing values"] if gaps else [])
+    steps = (['make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")) '
+              "for the categories"] if categories else []) + (["SimpleImputer() for the numeric columns"] if gaps else [])
+    return (f" The {' and the '.join(said)}: use every input column, through a "
+            f"ColumnTransformer inside the pipeline with {' and '.join(steps)}, so the test rows get the same "
+            f"treatment.")
+
+
+def _columns(names: Sequence[str]) -> str:
+    return f"input column {names[0]}" if len(names) == 1 else f"input columns {', '.join(names)}"
 
 
 STRONGER = {  # the stronger models an improvement may try, by kind of target: told "a gradient-boosted

@@ -5,10 +5,13 @@
   shown in the system prompt.
 * ``text_column``: the free-text column of its tables, if any, which turns the model ideas of
   ``tree_models`` to text ones.
+* ``mixed_columns``: input columns of text categories and with missing values, which the
+  drafts are told to encode and fill.
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +27,9 @@ TEXT_SUFFIXES = {".txt", ".md", ".json", ".yaml", ".yml", ".cfg", ".ini"}
 TEXT_MIN_CHARS = 25  # a column is free text when its values average this many characters
 TEXT_MIN_WORDS = 4  # and this many words
 TEXT_MIN_LETTERS = 0.5  # and at least this share of their characters (spaces aside) are letters
+TABLE_SAMPLE_ROWS = 500  # rows read of each table to judge its columns
+CATEGORY_MAX_VALUES = 50  # a text column with more distinct values is a name or an id, not a category
+SUBMISSION_NAME = re.compile(r"sample|submission", re.IGNORECASE)  # output formats, not data
 
 
 def _files(root: Path) -> list[Path]:
@@ -75,24 +81,61 @@ def text_column(workspace: Path) -> str | None:
     """The free-text column of the workspace's first tables (reviews, essays: values of at least
     ``TEXT_MIN_CHARS`` characters and ``TEXT_MIN_WORDS`` words on average, mostly letters), or
     None for tabular data: text asks for other model families than numeric columns do (``tree_models``)."""
+    for _, df in _tables(workspace):
+        for name in df.columns:
+            if _is_text(df[name].dropna()):
+                return str(name)
+    return None
+
+
+def mixed_columns(workspace: Path) -> tuple[list[str], list[str]]:
+    """(input columns holding text categories, input columns with missing values) of the
+    workspace's tables. Input columns are those two tables share (the test table has no target);
+    with a single table, the target cannot be told apart, so nothing is reported. Drafts copy the
+    starter's column list and numeric-only models: on a churn table with plan, region and payment
+    names and gaps, each draft of a tree run used two numeric columns of eight."""
+    import pandas as pd
+
+    frames = [df for path, df in _tables(workspace) if not SUBMISSION_NAME.search(path.name)]
+    if len(frames) < 2:
+        return [], []
+    shared = [c for c in frames[0].columns if sum(c in df.columns for df in frames) > 1]
+    categories, gaps = [], []
+    for name in shared:
+        values = pd.concat([df[name] for df in frames if name in df.columns], ignore_index=True)
+        present = values.dropna()
+        if len(present) < len(values):
+            gaps.append(str(name))
+        first = frames[0][name].dropna()  # a category repeats within one table
+        if first.empty or not (first.dtype == object or pd.api.types.is_string_dtype(first)):
+            continue
+        if not _is_text(first) and first.nunique() <= min(CATEGORY_MAX_VALUES, len(first) // 2):
+            categories.append(str(name))
+    return categories, gaps
+
+
+def _tables(workspace: Path):
+    """(path, first rows) of the workspace's first tables that pandas can read."""
     import pandas as pd
 
     tables = [p for p in _files(Path(workspace)) if p.suffix.lower() in TABLE_SUFFIXES][:PREVIEW_MAX_CSV]
     for path in tables:
         try:
-            df = pd.read_csv(path, sep=TABLE_SUFFIXES[path.suffix.lower()], nrows=200)
-        except Exception:  # noqa: BLE001 - a file pandas cannot read has no text column to offer
+            yield path, pd.read_csv(path, sep=TABLE_SUFFIXES[path.suffix.lower()], nrows=TABLE_SAMPLE_ROWS)
+        except Exception:  # noqa: BLE001 - a file pandas cannot read tells us nothing
             continue
-        for name in df.columns:
-            values = df[name].dropna()
-            if values.empty or not (values.dtype == object or pd.api.types.is_string_dtype(values)):
-                continue
-            values = values.astype(str)
-            letters = values.str.count(r"[^\W\d_]").sum() / max(1, values.str.count(r"\S").sum())
-            if (values.str.len().mean() >= TEXT_MIN_CHARS and values.str.split().str.len().mean() >= TEXT_MIN_WORDS
-                    and letters >= TEXT_MIN_LETTERS):  # not "12 34 56 ..." (pixels, vectors as strings)
-                return str(name)
-    return None
+
+
+def _is_text(values) -> bool:
+    """Whether non-missing values are free text (not "12 34 56 ...": pixels, vectors as strings)."""
+    import pandas as pd
+
+    if values.empty or not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return False
+    values = values.astype(str)
+    letters = values.str.count(r"[^\W\d_]").sum() / max(1, values.str.count(r"\S").sum())
+    return bool(values.str.len().mean() >= TEXT_MIN_CHARS and values.str.split().str.len().mean() >= TEXT_MIN_WORDS
+                and letters >= TEXT_MIN_LETTERS)
 
 
 def data_preview(workspace: Path, *, skip: Sequence[str] = ()) -> str:

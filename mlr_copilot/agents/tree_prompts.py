@@ -17,11 +17,12 @@ from __future__ import annotations
 import importlib.util
 import re
 from pathlib import Path
+from typing import Sequence
 
 from ..templates import render
 from .metric import MetricSpec
 from .tree import Node, Tree
-from .tree_models import draft_idea, ensemble_example, fitted_model, model_name, stronger_models
+from .tree_models import columns_note, draft_idea, ensemble_example, fitted_model, model_name, stronger_models
 
 MEMORY_NODES = 12  # at most this many earlier nodes are listed in the prompt
 MEMORY_DROP = 6  # past that, the oldest lines go this many at a time (see memory_text)
@@ -238,8 +239,9 @@ def duplicate_note(same: Node, metric: MetricSpec) -> str:
 
 def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None, feedback: str | None,
                 with_memory: bool = True, note: str | None = None, time_limit_s: float | None = None,
-                text: str | None = None) -> str:
-    """The prompt of one node; ``text`` is the data's free-text column (``text_column``), if any."""
+                text: str | None = None, columns: tuple[Sequence[str], Sequence[str]] = ((), ())) -> str:
+    """The prompt of one node; ``text`` is the data's free-text column (``text_column``), if any;
+    ``columns`` its input columns of text categories and with gaps (``mixed_columns``)."""
     parent = tree.get(node.parent)
     metric = tree.metric
     if node.stage == "draft":
@@ -250,6 +252,7 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
                         "format, but choose the model yourself, still fast and reliable. The drafts try "
                         f"different model families; this one: {draft_idea(len(drafts), metric, text)}, if it "
                         "suits this data (else another family)."
+                        + columns_note(*columns)
                         + (f" The starter fits {starter}." if starter else "")
                         + (f" Earlier drafts fit {', '.join(used)}." if used else ""))
         code = (f"\n# The starter {script} in the working directory (it runs; reuse its data loading and "
@@ -262,7 +265,8 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
             preprocessing=TEXT_PREPROCESSING if text else PREPROCESSING)
         instructions = (f"Improve node {parent.id} (validation {metric.label} {parent.metric:.6g}, "
                         f"{metric.describe()}). Make ONE concrete change that should improve the "
-                        f"validation {metric.label}: {idea}. Keep the rest working.")
+                        f"validation {metric.label}: {idea}. Keep the rest working."
+                        + columns_note(*columns, code=parent.code))
         code = f"\n# The script of node {parent.id}\n```python\n{(parent.code or '').rstrip()}\n```\n"
     else:
         where = failing_line(parent.error, script, parent.code)

@@ -3,18 +3,17 @@ Environment, records and feedback as the action loop.
 
 One node: the workspace goes back to the run's start (step 0), the policy picks the stage and
 parent (``tree.Tree``), the main model writes the whole main script from one prompt
-(``tree_prompts``), lines of the script it rewrote (parent's or starter) that it dropped but
-uses are put back, forgotten imports added and misplaced scikit-learn imports moved
-(``env.definition_repair``, each listed in the record's ``normalised``), the code is
-checked to compile and written with Write File (one step), then run with Execute Script (a
-second step), its metric read from the output (``metric``) and its test predictions compared
-with the training targets (``prediction_check``). An answer that ends before its code is
+(``tree_prompts``), repaired (``env.definition_repair``: dropped lines put back, imports and
+keyword arguments fixed, each listed in the record's ``normalised``), checked to compile and
+written with Write File (one step), then run with Execute Script (a second step), its metric
+read from the output (``metric``) and its test predictions compared with the training targets
+(``prediction_check``). An answer that ends before its code is
 continued where the backend can (``llm.base.continues_answers``); a node without a code block,
 or repeating code already tried, is asked once more, then recorded in a step of its own and
 not run. Each step record carries the ``node`` object; ``run.json`` carries the tree summary.
-Human feedback after a node goes into the next node's prompt.
-At the end the workspace is restored to the best node's snapshot and a Final Answer states
-the best metric and the plans that led to it. ``--max-steps`` counts nodes.
+Human feedback after a node goes into the next node's prompt. At the end the workspace is
+restored to the best node's snapshot, and a Final Answer states the best metric and the plans
+that led to it (``--max-steps`` counts nodes).
 """
 from __future__ import annotations
 
@@ -36,7 +35,7 @@ from .metric import MetricSpec, parse_metric, script_output
 from .prediction_check import FIX_HINT as PREDICTION_HINT, prediction_problem
 from .tree import Node, Tree, TreePolicy, code_hash
 from .tree_revalidation import BUDGET_SHARE, describe, revalidate
-from .tree_preview import data_preview, text_column
+from .tree_preview import data_preview, mixed_columns, text_column
 from .tree_prompts import (compile_error, duplicate_note, error_excerpt, extract_code, installed_packages,
                            node_prompt, opens_python_block, outcome_text, plan_text, split_fences, system_prompt,
                            timeout_error)
@@ -83,6 +82,7 @@ class TreeAgent:
         self.pending_feedback = records[-1].get("feedback") if records else None
         self._preview: str | None = None
         self._text_column: str | None = None  # the data's free-text column, which changes the model ideas
+        self._columns: tuple[list[str], list[str]] = ([], [])  # input columns of categories, with gaps
         self._starter: str | None = None
         self.system_prompt = ""  # with the problem and the preview, once the workspace is read
 
@@ -261,7 +261,7 @@ class TreeAgent:
         while True:
             prompt = node_prompt(self.tree, node, script=self.script, starter_code=self._starter,
                                  feedback=feedback, with_memory=with_memory, note=note,
-                                 time_limit_s=self.node_timeout_s, text=self._text_column)
+                                 time_limit_s=self.node_timeout_s, text=self._text_column, columns=self._columns)
             messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
             if prefill is not None:
                 messages.append({"role": "assistant", "content": prefill})
@@ -309,8 +309,7 @@ class TreeAgent:
 
     def _rewritten(self, node: Node) -> str | None:
         """The script a node's code rewrites: its parent's, or the starter for a draft."""
-        parent = self.tree.get(node.parent)
-        return parent.code if parent is not None else self._starter
+        return parent.code if (parent := self.tree.get(node.parent)) is not None else self._starter
 
     # ------------------------------------------------------------------ helpers
     def _load_start(self) -> None:
@@ -320,6 +319,7 @@ class TreeAgent:
         workspace = self.env.workspace
         self._preview = data_preview(workspace)
         self._text_column = text_column(workspace)
+        self._columns = mixed_columns(workspace)
         self.system_prompt = system_prompt(self.problem, self._preview, installed_packages())
         path = workspace / self.script
         try:
