@@ -3,8 +3,8 @@ import pytest
 
 from mlr_copilot.agents.metric import MetricSpec, direction_from_problem, metric_spec_for, parse_metric
 from mlr_copilot.agents.tree import Tree, TreePolicy, code_hash, tree_nodes_from_steps
-from mlr_copilot.agents.tree_models import draft_idea, ensemble_example, fitted_model, model_name, target_kind
-from mlr_copilot.agents.tree_preview import data_preview, mixed_columns, text_column
+from mlr_copilot.agents.tree_models import columns_note, draft_idea, ensemble_example, fitted_model, model_name, target_kind
+from mlr_copilot.agents.tree_preview import InputColumns, data_preview, mixed_columns, text_column
 from mlr_copilot.agents.tree_prompts import (compile_error, error_excerpt, extract_code, last_error_line, memory_text,
                                              node_prompt, outcome_text, plan_text)
 from mlr_copilot.errors import ConfigError
@@ -298,22 +298,24 @@ def test_categories_and_gaps_of_the_input_columns_are_found_and_the_drafts_told_
     (data / "past.csv").write_text("id,plan,fee,name,churned\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
     (data / "new.csv").write_text("id,plan,fee,name\n" + "".join(",".join(map(str, r[:4])) + "\n" for r in rows))
     (data / "sample_submission.csv").write_text("id,churned\n1,no\n")
-    # the target (only in one input table) and names (one per row) are not categories
-    assert mixed_columns(tmp_path) == (["plan"], ["fee"])
+    # the target (only in one input table), ids and names (one per row) are not input categories or numbers
+    columns = mixed_columns(tmp_path)
+    assert columns == InputColumns(categories=("plan",), numbers=("fee",), gaps=("fee",))
     (data / "new.csv").unlink()
-    assert mixed_columns(tmp_path) == ([], [])  # one table: its target cannot be told apart
+    assert mixed_columns(tmp_path) == InputColumns()  # one table: its target cannot be told apart
     tree = Tree(ACC, TreePolicy(drafts=1))
     draft = tree.new_node("draft", None)
-    prompt = node_prompt(tree, draft, script="train.py", starter_code=None, feedback=None,
-                         columns=(["plan"], ["fee"]))
+    prompt = node_prompt(tree, draft, script="train.py", starter_code=None, feedback=None, columns=columns)
     assert ("The input column plan holds text categories and the input column fee has missing values: use every "
-            "input column, through a ColumnTransformer inside the pipeline with make_pipeline(SimpleImputer(strategy="
-            "\"most_frequent\"), OneHotEncoder(handle_unknown=\"ignore\")) for the categories and SimpleImputer() "
-            "for the numeric columns") in prompt
+            "input column, with ColumnTransformer([(\"categories\", make_pipeline(SimpleImputer(strategy="
+            "\"most_frequent\"), OneHotEncoder(handle_unknown=\"ignore\")), ['plan']), (\"numbers\", "
+            "SimpleImputer(), ['fee'])]) as the first step of the pipeline") in prompt
+    wide = columns_note(InputColumns(numbers=tuple(f"x{i}" for i in range(40)), gaps=("x1",)))
+    assert '("numbers", SimpleImputer(), make_column_selector(dtype_include="number"))' in wide
     draft.code, draft.buggy, draft.metric = "m = make_pipeline(OneHotEncoder(), SimpleImputer(), Ridge())\n", False, 0.5
     improve = tree.new_node("improve", draft)
     assert "ColumnTransformer" not in node_prompt(tree, improve, script="train.py", starter_code=None, feedback=None,
-                                                  columns=(["plan"], ["fee"]))  # it encodes and fills already
+                                                  columns=columns)  # it encodes and fills already
     plain = node_prompt(tree, tree.new_node("draft", None), script="train.py", starter_code=None, feedback=None)
     assert "ColumnTransformer" not in plain and "categories" not in plain
 

@@ -103,25 +103,39 @@ def text_note(text_column: str | None) -> str:
             f"(no StandardScaler, no .toarray())")
 
 
+MAX_LISTED_COLUMNS = 12  # more are selected by type in the ColumnTransformer a prompt suggests
 ENCODES = re.compile(r"OneHotEncoder|OrdinalEncoder|TargetEncoder|get_dummies|CategoricalNB")
 FILLS = re.compile(r"SimpleImputer|IterativeImputer|KNNImputer|fillna|HistGradientBoosting")
 
 
-def columns_note(categories: Sequence[str], gaps: Sequence[str], code: str | None = None) -> str:
-    """How to use input columns of text categories and with missing values ("" when there are
-    none, or when ``code``, the script improved, already encodes and fills them)."""
-    categories = list(categories) if code is None or not ENCODES.search(code) else []
-    gaps = list(gaps) if code is None or not FILLS.search(code) else []
+def columns_note(columns, code: str | None = None) -> str:
+    """How to use input columns of text categories and with missing values (``columns``, an
+    ``InputColumns``): a ColumnTransformer that names them, to copy. "" when there are none, or
+    when ``code``, the script improved, already encodes and fills them."""
+    categories = list(columns.categories) if code is None or not ENCODES.search(code) else []
+    gaps = list(columns.gaps) if code is None or not FILLS.search(code) else []
     if not categories and not gaps:
         return ""
     said = ([f"{_columns(categories)} {'holds' if len(categories) == 1 else 'hold'} text categories"]
             if categories else []) + \
         ([f"{_columns(gaps)} {'has' if len(gaps) == 1 else 'have'} missing values"] if gaps else [])
-    steps = (['make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")) '
-              "for the categories"] if categories else []) + (["SimpleImputer() for the numeric columns"] if gaps else [])
-    return (f" The {' and the '.join(said)}: use every input column, through a "
-            f"ColumnTransformer inside the pipeline with {' and '.join(steps)}, so the test rows get the same "
-            f"treatment.")
+    parts = []
+    if columns.categories:
+        parts.append(f'("categories", make_pipeline(SimpleImputer(strategy="most_frequent"), '
+                     f'OneHotEncoder(handle_unknown="ignore")), {_listed(columns.categories, "object")})')
+    if columns.numbers:
+        parts.append(f'("numbers", SimpleImputer(), {_listed(columns.numbers, "number")})')
+    return (f" The {' and the '.join(said)}: use every input column, with "
+            f"ColumnTransformer([{', '.join(parts)}]) as the first step of the pipeline, so the test rows get "
+            f"the same treatment.")
+
+
+def _listed(names: Sequence[str], dtype: str) -> str:
+    """The columns as code: their names, or a selector when there are too many to list."""
+    if len(names) > MAX_LISTED_COLUMNS:
+        return f'make_column_selector(dtype_include="{dtype}")' if dtype == "number" else \
+            "make_column_selector(dtype_include=object)"
+    return repr(list(names))
 
 
 def _columns(names: Sequence[str]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -30,6 +31,7 @@ TEXT_MIN_LETTERS = 0.5  # and at least this share of their characters (spaces as
 TABLE_SAMPLE_ROWS = 500  # rows read of each table to judge its columns
 CATEGORY_MAX_VALUES = 50  # a text column with more distinct values is a name or an id, not a category
 SUBMISSION_NAME = re.compile(r"sample|submission", re.IGNORECASE)  # output formats, not data
+ID_NAME = re.compile(r"(^|[_\s])id$|^id[_\s]", re.IGNORECASE)
 
 
 def _files(root: Path) -> list[Path]:
@@ -88,30 +90,39 @@ def text_column(workspace: Path) -> str | None:
     return None
 
 
-def mixed_columns(workspace: Path) -> tuple[list[str], list[str]]:
-    """(input columns holding text categories, input columns with missing values) of the
-    workspace's tables. Input columns are those two tables share (the test table has no target);
-    with a single table, the target cannot be told apart, so nothing is reported. Drafts copy the
-    starter's column list and numeric-only models: on a churn table with plan, region and payment
-    names and gaps, each draft of a tree run used two numeric columns of eight."""
+@dataclass(frozen=True)
+class InputColumns:
+    """The input columns two tables of the workspace share, by kind (``mixed_columns``)."""
+    categories: tuple[str, ...] = ()  # text categories (plan names, regions)
+    numbers: tuple[str, ...] = ()  # numeric, ids left out
+    gaps: tuple[str, ...] = ()  # with missing values, of either kind
+
+
+def mixed_columns(workspace: Path) -> InputColumns:
+    """The input columns of the workspace's tables: those two tables share (the test table has
+    no target); with a single table the target cannot be told apart, so none are given. Drafts
+    copy the starter's column list and numeric-only models: on a churn table with plan, region
+    and payment names and gaps, each draft of a tree run used two numeric columns of eight."""
     import pandas as pd
 
     frames = [df for path, df in _tables(workspace) if not SUBMISSION_NAME.search(path.name)]
     if len(frames) < 2:
-        return [], []
+        return InputColumns()
     shared = [c for c in frames[0].columns if sum(c in df.columns for df in frames) > 1]
-    categories, gaps = [], []
+    categories, numbers, gaps = [], [], []
     for name in shared:
-        values = pd.concat([df[name] for df in frames if name in df.columns], ignore_index=True)
-        present = values.dropna()
-        if len(present) < len(values):
+        first = frames[0][name]
+        if any(df[name].isna().any() for df in frames if name in df.columns):
             gaps.append(str(name))
-        first = frames[0][name].dropna()  # a category repeats within one table
-        if first.empty or not (first.dtype == object or pd.api.types.is_string_dtype(first)):
-            continue
-        if not _is_text(first) and first.nunique() <= min(CATEGORY_MAX_VALUES, len(first) // 2):
+        present = first.dropna()
+        if pd.api.types.is_numeric_dtype(first):
+            unique_ints = pd.api.types.is_integer_dtype(first) and present.is_unique
+            if not (ID_NAME.search(str(name)) or unique_ints):
+                numbers.append(str(name))
+        elif not present.empty and not _is_text(present) \
+                and present.nunique() <= min(CATEGORY_MAX_VALUES, len(present) // 2):  # names repeat, ids do not
             categories.append(str(name))
-    return categories, gaps
+    return InputColumns(tuple(categories), tuple(numbers), tuple(gaps))
 
 
 def _tables(workspace: Path):

@@ -17,11 +17,11 @@ from __future__ import annotations
 import importlib.util
 import re
 from pathlib import Path
-from typing import Sequence
 
 from ..templates import render
 from .metric import MetricSpec
 from .tree import Node, Tree
+from .tree_preview import InputColumns
 from .tree_models import columns_note, draft_idea, ensemble_example, fitted_model, model_name, stronger_models
 
 MEMORY_NODES = 12  # at most this many earlier nodes are listed in the prompt
@@ -239,7 +239,7 @@ def duplicate_note(same: Node, metric: MetricSpec) -> str:
 
 def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None, feedback: str | None,
                 with_memory: bool = True, note: str | None = None, time_limit_s: float | None = None,
-                text: str | None = None, columns: tuple[Sequence[str], Sequence[str]] = ((), ())) -> str:
+                text: str | None = None, columns: InputColumns = InputColumns()) -> str:
     """The prompt of one node; ``text`` is the data's free-text column (``text_column``), if any;
     ``columns`` its input columns of text categories and with gaps (``mixed_columns``)."""
     parent = tree.get(node.parent)
@@ -252,7 +252,7 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
                         "format, but choose the model yourself, still fast and reliable. The drafts try "
                         f"different model families; this one: {draft_idea(len(drafts), metric, text)}, if it "
                         "suits this data (else another family)."
-                        + columns_note(*columns)
+                        + columns_note(columns)
                         + (f" The starter fits {starter}." if starter else "")
                         + (f" Earlier drafts fit {', '.join(used)}." if used else ""))
         code = (f"\n# The starter {script} in the working directory (it runs; reuse its data loading and "
@@ -266,7 +266,7 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
         instructions = (f"Improve node {parent.id} (validation {metric.label} {parent.metric:.6g}, "
                         f"{metric.describe()}). Make ONE concrete change that should improve the "
                         f"validation {metric.label}: {idea}. Keep the rest working."
-                        + columns_note(*columns, code=parent.code))
+                        + columns_note(columns, code=parent.code))
         code = f"\n# The script of node {parent.id}\n```python\n{(parent.code or '').rstrip()}\n```\n"
     else:
         where = failing_line(parent.error, script, parent.code)

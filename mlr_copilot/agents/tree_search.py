@@ -35,7 +35,7 @@ from .metric import MetricSpec, parse_metric, script_output
 from .prediction_check import FIX_HINT as PREDICTION_HINT, prediction_problem
 from .tree import Node, Tree, TreePolicy, code_hash
 from .tree_revalidation import BUDGET_SHARE, describe, revalidate
-from .tree_preview import data_preview, mixed_columns, text_column
+from .tree_preview import InputColumns, data_preview, mixed_columns, text_column
 from .tree_prompts import (compile_error, duplicate_note, error_excerpt, extract_code, installed_packages,
                            node_prompt, opens_python_block, outcome_text, plan_text, split_fences, system_prompt,
                            timeout_error)
@@ -82,7 +82,7 @@ class TreeAgent:
         self.pending_feedback = records[-1].get("feedback") if records else None
         self._preview: str | None = None
         self._text_column: str | None = None  # the data's free-text column, which changes the model ideas
-        self._columns: tuple[list[str], list[str]] = ([], [])  # input columns of categories, with gaps
+        self._columns = InputColumns()  # the data's input columns of categories and with gaps
         self._starter: str | None = None
         self.system_prompt = ""  # with the problem and the preview, once the workspace is read
 
