@@ -307,9 +307,10 @@ def test_categories_and_gaps_of_the_input_columns_are_found_and_the_drafts_told_
     draft = tree.new_node("draft", None)
     prompt = node_prompt(tree, draft, script="train.py", starter_code=None, feedback=None, columns=columns)
     assert ("The input column plan holds text categories and the input column fee has missing values: use every "
-            "input column, with ColumnTransformer([(\"categories\", make_pipeline(SimpleImputer(strategy="
-            "\"most_frequent\"), OneHotEncoder(handle_unknown=\"ignore\")), ['plan']), (\"numbers\", "
-            "SimpleImputer(), ['fee'])]) as the first step of the pipeline") in prompt
+            "input column, not only those the starter picks: make ColumnTransformer([(\"categories\", make_pipeline("
+            "SimpleImputer(strategy=\"most_frequent\"), OneHotEncoder(handle_unknown=\"ignore\")), ['plan']), "
+            "(\"numbers\", SimpleImputer(), ['fee'])]) the first step of the pipeline and give it the whole "
+            "table") in prompt
     wide = columns_note(InputColumns(numbers=tuple(f"x{i}" for i in range(40)), gaps=("x1",)))
     assert '("numbers", SimpleImputer(), make_column_selector(dtype_include="number"))' in wide
     draft.code, draft.buggy, draft.metric = "m = make_pipeline(OneHotEncoder(), SimpleImputer(), Ridge())\n", False, 0.5

@@ -125,9 +125,9 @@ def columns_note(columns, code: str | None = None) -> str:
                      f'OneHotEncoder(handle_unknown="ignore")), {_listed(columns.categories, "object")})')
     if columns.numbers:
         parts.append(f'("numbers", SimpleImputer(), {_listed(columns.numbers, "number")})')
-    return (f" The {' and the '.join(said)}: use every input column, with "
-            f"ColumnTransformer([{', '.join(parts)}]) as the first step of the pipeline, so the test rows get "
-            f"the same treatment.")
+    return (f" The {' and the '.join(said)}: use every input column, not only those the starter picks: make "
+            f"ColumnTransformer([{', '.join(parts)}]) the first step of the pipeline and give it the whole table, "
+            f"so the test rows get the same treatment.")
 
 
 def _listed(names: Sequence[str], dtype: str) -> str:
