@@ -1,11 +1,12 @@
-"""Keyword arguments a scikit-learn class does not take, dropped before the script runs.
+"""Keyword arguments a scikit-learn class or function does not take, dropped before the script runs.
 
 When the embedded model swaps one model for another it keeps the old one's settings:
 ``LogisticRegression(n_estimators=300)``, ``RandomForestRegressor(learning_rate=0.1)``,
 ``MLPClassifier(max_depth=1)``. Each is a certain ``TypeError: ... got an unexpected keyword
 argument``: 11 of the 224 tree nodes run in the suites and probes of 2026-12-03 failed so,
-each costing a node (and a debug node to find it out). Only calls of a class the script
-imports from scikit-learn are touched, only keywords its ``__init__`` does not name (a class
+each costing a node (and a debug node to find it out); functions get the same
+(``accuracy_score(..., average="macro")``). Only calls of a class or function the script
+imports from scikit-learn by name are touched, only keywords its signature does not name (one
 taking ``**kwargs`` is left alone), and each keyword dropped is reported.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ MAX_CALLS = 20  # calls rewritten at most: each one is parsed again after the la
 
 
 def drop_unknown_keywords(code: str) -> tuple[str, list[str]]:
-    """(the code without the keyword arguments its scikit-learn classes do not take, a note
+    """(the code without the keyword arguments its scikit-learn classes and functions do not take, a note
     per call changed). Code that does not parse comes back unchanged."""
     notes: list[str] = []
     for _ in range(MAX_CALLS):
@@ -42,7 +43,7 @@ def _fix_one_call(code: str) -> tuple[str, str | None]:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return code, None
-    classes = _sklearn_classes(tree)
+    classes = _sklearn_callables(tree)
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes):
             continue
@@ -55,7 +56,7 @@ def _fix_one_call(code: str) -> tuple[str, str | None]:
         start, end = _offset(code, node.func.end_lineno, node.func.end_col_offset), \
             _offset(code, node.end_lineno, node.end_col_offset)
         note = (f"dropped {', '.join(f'`{k}=`' for k in unknown)} from `{node.func.id}(...)`, which does not take "
-                f"{'it' if len(unknown) == 1 else 'them'} (a setting of another model)")
+                f"{'it' if len(unknown) == 1 else 'them'}")
         return code[:start] + "(" + ", ".join(kept) + ")" + code[end:], note
     return code, None
 
@@ -67,8 +68,8 @@ def _offset(code: str, lineno: int, col: int) -> int:
     return before + len(lines[lineno - 1].encode()[:col].decode(errors="replace"))
 
 
-def _sklearn_classes(tree: ast.Module) -> dict[str, type]:
-    """Local name: class, for each class the script imports from a scikit-learn module."""
+def _sklearn_callables(tree: ast.Module) -> dict[str, type]:
+    """Local name: class or function, for each one the script imports from a scikit-learn module."""
     found: dict[str, type] = {}
     for node in ast.walk(tree):
         if not (isinstance(node, ast.ImportFrom) and node.module and not node.level
@@ -80,15 +81,15 @@ def _sklearn_classes(tree: ast.Module) -> dict[str, type]:
             continue
         for alias in node.names:
             value = getattr(module, alias.name, None)
-            if inspect.isclass(value):
+            if inspect.isclass(value) or inspect.isfunction(value):
                 found[alias.asname or alias.name] = value
     return found
 
 
-def _keywords(cls: type) -> set[str] | None:
-    """The keyword names ``cls(...)`` takes; None when it takes any (``**kwargs``) or is unknown."""
+def _keywords(target) -> set[str] | None:
+    """The keyword names ``target(...)`` takes; None when it takes any (``**kwargs``) or is unknown."""
     try:
-        parameters = inspect.signature(cls).parameters.values()
+        parameters = inspect.signature(target).parameters.values()
     except (TypeError, ValueError):
         return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
