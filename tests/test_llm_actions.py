@@ -285,6 +285,7 @@ def test_an_edit_that_dropped_a_line_it_still_uses_gets_it_back_and_says_so(tmp_
     assert saved == SPLIT_SCRIPT.replace("len(fit_part)\n", "len(fit_part) + 0\n")
     assert "put back `fit_part, val_part = rows[:8], rows[8:]`" in obs and "NameError" not in obs
     assert "-fit_part, val_part" not in obs  # the diff is of the saved file
+    assert obs.index("put back") < obs.index("Here is the diff")  # before the diff, which long observations cut
     namespace: dict = {}
     exec(compile(saved, "train.py", "exec"), namespace)  # noqa: S102 - the saved script runs
     assert namespace["mean"] == 3.5

@@ -14,7 +14,7 @@ else just before the new script's first top-level statement that reads it. This 
 when each such statement can go where all it reads is already bound and it rebinds nothing the
 new script binds; otherwise nothing is put back. Each statement put back is reported, so
 nothing changes silently. ``repair_script`` then applies the import repairs (``import_repair``)
-and drops keyword arguments a scikit-learn class does not take (``argument_repair``).
+and drops keyword arguments a scikit-learn class or function does not take (``argument_repair``).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class Repair:
 
 def repair_script(old: str | None, new: str) -> Repair:
     """``new`` with the definitions it dropped from ``old`` put back, then misplaced and
-    forgotten imports fixed and unknown keywords of scikit-learn classes dropped. Code that
+    forgotten imports fixed and unknown keywords of scikit-learn calls dropped. Code that
     does not parse comes back unchanged."""
     code, notes = restore_dropped_definitions(old, new) if old else (new, [])
     code, import_notes = repair_imports(code)
@@ -63,7 +63,7 @@ def restore_dropped_definitions(old: str, new: str) -> tuple[str, list[str]]:
     if not missing:
         return new, []
     old_src = old.splitlines(keepends=True)
-    new_bound = {name for stmt in new_tree.body for name in binds_anywhere(stmt)}
+    new_bound = {name for stmt in new_tree.body for name in _binds_anywhere(stmt)}
     chosen = _statements_to_restore(old_tree, old_src, missing, new_bound)
     src = new.splitlines(keepends=True)
     if src and not src[-1].endswith("\n"):
@@ -129,7 +129,7 @@ def _placement(chosen: list[ast.stmt], new_tree: ast.Module, src: list[str]) -> 
                 index[k] = min(index[k], index[j])
     placed = []
     for k, stmt in enumerate(chosen):
-        bound = {n for top in body[:max(0, index[k])] for n in binds_anywhere(top)}
+        bound = {n for top in body[:max(0, index[k])] for n in _binds_anywhere(top)}
         bound |= {n for j in range(len(chosen)) if j != k and (index[j], j) < (index[k], k)
                   for n in _binds(chosen[j])}
         if index[k] >= 0 and not _reads(stmt) <= bound:
@@ -165,7 +165,7 @@ def _binds(stmt: ast.stmt) -> set[str]:
     return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
-def binds_anywhere(stmt: ast.stmt) -> set[str]:
+def _binds_anywhere(stmt: ast.stmt) -> set[str]:
     """Every name a statement binds at any depth, as ``undefined_names`` counts them."""
     names = set()
     for node in ast.walk(stmt):

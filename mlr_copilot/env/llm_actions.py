@@ -165,7 +165,7 @@ def edit_script(ctx: ActionContext, script_name: str, edit_instruction: str, sav
     new, repair_note = _repaired(old, new, save_name, language)
     _write(ctx, target, new, newline)
     diff = unified_diff(old, new, script_name, save_name)
-    return _edit_observation(ctx, save_name, diff) + repair_note
+    return _edit_observation(ctx, save_name, diff, repair_note)
 
 
 @action("Edit Script Segment (AI)",
@@ -215,7 +215,7 @@ def edit_script_segment(ctx: ActionContext, script_name: str, start_line_number:
         diff = unified_diff(segment, new_segment, script_name, save_name, line_offset=start - 1)
     else:  # lines outside the segment changed too: the diff shows the whole file
         diff = unified_diff(old, repaired, script_name, save_name)
-    return note + _edit_observation(ctx, save_name, diff) + repair_note
+    return note + _edit_observation(ctx, save_name, diff, repair_note)
 
 
 def _edit_reply(ctx: ActionContext, llm: LLM, prompt: str, what: str, language: str) -> str:
@@ -250,7 +250,7 @@ def _repaired(old: str, new: str, save_name: str, language: str) -> tuple[str, s
     repair = repair_script(old or None, new)
     note = ""
     if repair.notes:
-        note += "\n\nBefore saving, the edited script was repaired (shown in the diff above):\n" + \
+        note += "\n\nBefore saving, the edited script was repaired (the diff below shows it):\n" + \
             "\n".join(f"- {n}" for n in repair.notes)
     if repair.unbound:
         note += (f"\n\nWarning: {save_name} reads {', '.join(repair.unbound)}, which it defines nowhere: "
@@ -261,10 +261,14 @@ def _repaired(old: str, new: str, save_name: str, language: str) -> tuple[str, s
 EDIT_CHANGED_NOTHING = "The edit changed nothing."  # agents read it: such an edit is not a change
 
 
-def _edit_observation(ctx: ActionContext, save_name: str, diff: str) -> str:
+def _edit_observation(ctx: ActionContext, save_name: str, diff: str, repair_note: str = "") -> str:
+    """What the agent reads after an AI edit; a repair note comes before the diff, which long
+    observations cut."""
     if not diff:
-        return f"The edited file is saved to {save_name}. {EDIT_CHANGED_NOTHING}"
+        return f"The edited file is saved to {save_name}. {EDIT_CHANGED_NOTHING}{repair_note}"
     diff = clip_middle(diff, ctx.config.observation_budget, "characters of the diff")
+    if repair_note:
+        return f"The edited file is saved to {save_name}.{repair_note}\n\nHere is the diff, {EDIT_DIFF_NOTE}:\n\n{diff}"
     return f"The edited file is saved to {save_name}. Here is the diff, {EDIT_DIFF_NOTE}:\n\n{diff}"
 
 
