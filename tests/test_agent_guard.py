@@ -104,11 +104,15 @@ def test_a_wrongly_typed_argument_is_a_format_error_naming_it_and_costs_no_step(
     assert "start_line_number" in correction and "Action Input" in correction
 
 
-def test_the_prompt_lists_each_tool_on_one_line_with_typed_inputs_and_an_example(tmp_path):
-    root = make_project(tmp_path)
+def _system_prompt(root) -> str:
+    """The system prompt of a one-step run (a Final Answer) of the toy task under ``root``."""
     models = scripted_models([step("done", "Final Answer", {"final_answer": "x"})])
     run_experiment(options(root), models=models, feedback=NoFeedback())
-    system = models.main.calls[0]["messages"][0]["content"]
+    return models.main.calls[0]["messages"][0]["content"]
+
+
+def test_the_prompt_lists_each_tool_on_one_line_with_typed_inputs_and_an_example(tmp_path):
+    system = _system_prompt(make_project(tmp_path))
     assert '- Inspect Script Lines {"script_name": string, "start_line_number": integer' in system
     assert '- Execute Script {"script_name": string, "arguments"?: string}' in system
     assert "An example of a good run" in system
@@ -117,9 +121,7 @@ def test_the_prompt_lists_each_tool_on_one_line_with_typed_inputs_and_an_example
 
 def test_text_data_gets_a_text_tasks_worked_example_and_tabular_data_keeps_its_own(tmp_path):
     root = make_project(tmp_path)
-    models = scripted_models([step("done", "Final Answer", {"final_answer": "x"})])
-    run_experiment(options(root), models=models, feedback=NoFeedback())
-    tabular = models.main.calls[0]["messages"][0]["content"]
+    tabular = _system_prompt(root)
     assert "a stronger model of the same kind (regressor or classifier) from sklearn.ensemble" in tabular
     assert "for example a stronger model, feature scaling, or better settings." in tabular
     assert "TfidfVectorizer" not in tabular
@@ -129,9 +131,7 @@ def test_text_data_gets_a_text_tasks_worked_example_and_tabular_data_keeps_its_o
         f"{i},the cable stopped working after a week {i},low\n" for i in range(6)))
     (root / "tasks" / "toy").mkdir(parents=True)
     (root / "tasks" / "toy" / "task.json").write_text(json.dumps({"metric": "accuracy", "direction": "higher"}))
-    models = scripted_models([step("done", "Final Answer", {"final_answer": "x"})])
-    run_experiment(options(root), models=models, feedback=NoFeedback())
-    text = models.main.calls[0]["messages"][0]["content"]
+    text = _system_prompt(root)
     assert "another task whose input is free text" in text and "sklearn.ensemble" not in text
     assert ("Replace the text features by TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2), "
             "fitted on the training texts only, and the model by LogisticRegression(C=10, max_iter=1000).") in text
