@@ -293,14 +293,16 @@ def test_a_free_text_column_is_found_and_tabular_data_has_none(tmp_path):
 def test_categories_and_gaps_of_the_input_columns_are_found_and_the_drafts_told_to_use_them(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    rows = [(i, ["basic", "plus", "premium"][i % 3], "" if i % 4 == 0 else str(20 + i), f"Customer {i}", "yes")
-            for i in range(12)]
-    (data / "past.csv").write_text("id,plan,fee,name,churned\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
-    (data / "new.csv").write_text("id,plan,fee,name\n" + "".join(",".join(map(str, r[:4])) + "\n" for r in rows))
+    rows = [(i, ["basic", "plus", "premium"][i % 3], "" if i % 4 == 0 else str(20 + i), f"Customer {i}", i * 5 % 12,
+             "yes") for i in range(12)]
+    (data / "past.csv").write_text("id,plan,fee,name,visits,churned\n" + "".join(",".join(map(str, r)) + "\n"
+                                                                              for r in rows))
+    (data / "new.csv").write_text("id,plan,fee,name,visits\n" + "".join(",".join(map(str, r[:5])) + "\n"
+                                                                        for r in rows))
     (data / "sample_submission.csv").write_text("id,churned\n1,no\n")
     # the target (only in one input table), ids and names (one per row) are not input categories or numbers
     columns = mixed_columns(tmp_path)
-    assert columns == InputColumns(categories=("plan",), numbers=("fee",), gaps=("fee",))
+    assert columns == InputColumns(categories=("plan",), numbers=("fee", "visits"), gaps=("fee",))
     (data / "new.csv").unlink()
     assert mixed_columns(tmp_path) == InputColumns()  # one table: its target cannot be told apart
     tree = Tree(ACC, TreePolicy(drafts=1))
@@ -309,7 +311,7 @@ def test_categories_and_gaps_of_the_input_columns_are_found_and_the_drafts_told_
     assert ("The input column plan holds text categories and the input column fee has missing values: use every "
             "input column, not only those the starter picks: make ColumnTransformer([(\"categories\", make_pipeline("
             "SimpleImputer(strategy=\"most_frequent\"), OneHotEncoder(handle_unknown=\"ignore\")), ['plan']), "
-            "(\"numbers\", SimpleImputer(), ['fee'])]) the first step of the pipeline and give it the whole "
+            "(\"numbers\", SimpleImputer(), ['fee', 'visits'])]) the first step of the pipeline and give it the whole "
             "table") in prompt
     wide = columns_note(InputColumns(numbers=tuple(f"x{i}" for i in range(40)), gaps=("x1",)))
     assert '("numbers", SimpleImputer(), make_column_selector(dtype_include="number"))' in wide

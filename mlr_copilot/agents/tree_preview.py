@@ -116,8 +116,8 @@ def mixed_columns(workspace: Path) -> InputColumns:
             gaps.append(str(name))
         present = first.dropna()
         if pd.api.types.is_numeric_dtype(first):
-            unique_ints = pd.api.types.is_integer_dtype(first) and present.is_unique
-            if not (ID_NAME.search(str(name)) or unique_ints):
+            counter = pd.api.types.is_integer_dtype(first) and present.is_unique and present.is_monotonic_increasing
+            if not (ID_NAME.search(str(name)) or counter):  # an id, or a row number
                 numbers.append(str(name))
         elif not present.empty and not _is_text(present) \
                 and present.nunique() <= min(CATEGORY_MAX_VALUES, len(present) // 2):  # names repeat, ids do not
