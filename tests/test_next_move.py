@@ -79,6 +79,30 @@ def test_a_final_answer_is_premature_until_a_change_was_made_and_measured():
     assert unfinished_work(h) is None
 
 
+def test_a_final_answer_after_a_failed_run_or_with_nothing_improved_is_premature():
+    """Seen in a wine loop run: a change failed, the agent undid it, ran the baseline again and
+    answered that the model "is already performing well"; the run ended at +0.0%."""
+    from mlr_copilot.agents.next_move import unfinished_work
+    h = [mem(1, "Execute Script", RUN_OK, script_name="train.py"),
+         mem(2, "Edit Script (AI)", EDITED, script_name="train.py"),
+         mem(3, "Execute Script", RUN_FAIL, script_name="train.py")]
+    assert "the last run (step 3) failed" in unfinished_work(h)
+    h += [mem(4, "Undo Edit Script", "Content of train.py after undo the most recent edit: ...",
+              script_name="train.py"),
+          mem(5, "Execute Script", RUN_OK, script_name="train.py")]
+    reason = unfinished_work(h)
+    assert "every run so far measured the same as the first (Validation accuracy: 0.7659)" in reason
+    assert "nothing has improved yet" in reason
+    text = where_we_are(h)
+    assert "the same as the first (step 1): no change has improved it yet" in text
+    assert "give the Final Answer" not in text
+    # a different result, better or worse, is the agent's to judge
+    h += [mem(6, "Edit Script (AI)", EDITED, script_name="train.py"),
+          mem(7, "Execute Script", RUN_BETTER, script_name="train.py")]
+    assert unfinished_work(h) is None
+    assert "give the Final Answer" in where_we_are(h)
+
+
 def test_an_edit_of_a_file_whose_last_change_never_ran_is_an_unrun_change():
     from mlr_copilot.agents.next_move import unrun_change
     edit = {"script_name": "train.py", "edit_instruction": "x", "save_name": "train.py"}

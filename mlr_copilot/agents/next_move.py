@@ -111,6 +111,9 @@ def _next_move(history: Sequence[StepLike], runs: list, good: list) -> str:
     if not edits:
         return ("improve the script with one clear change using Edit Script (AI), saving it under the same "
                 "name (for example a stronger model, feature scaling or better settings).")
+    if _no_change_measured(runs) is not None:
+        return (f"the last result (step {good[-1].step}) is the same as the first (step {good[0].step}): no change "
+                "has improved it yet. Try a different change with Edit Script (AI).")
     baseline = good[0] if good[0].step < edits[0].step else None
     against = (f"the baseline (step {baseline.step})" if baseline is not None
                else "the starting script, whose result this run did not measure")
@@ -147,4 +150,19 @@ def unfinished_work(history: Sequence[StepLike]) -> str | None:
     if not edits:
         return ("nothing has been changed yet, so there is no improvement to report: change the script "
                 "with Edit Script (AI), then run it")
+    if failed(runs[-1]):
+        return (f"the last run (step {runs[-1].step}) failed, so the script as it stands gives no result: "
+                "fix it with Edit Script (AI), or take the change back with Undo Edit Script and run it")
+    same = _no_change_measured(runs)
+    if same is not None:
+        return (f"every run so far measured the same as the first ({same}), so nothing has improved yet: "
+                "try a different change with Edit Script (AI), then run it")
     return None
+
+
+def _no_change_measured(runs: list) -> str | None:
+    """The first run's measured line when every later successful run printed exactly the same
+    one: the edits since then changed no result (small models undo a failed change, rerun the
+    baseline and report it as done)."""
+    good = [measured(m) for m in runs if not failed(m) and measured(m)]
+    return good[0] if len(good) >= 2 and len(set(good)) == 1 else None
