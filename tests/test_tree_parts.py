@@ -323,6 +323,34 @@ def test_categories_and_gaps_of_the_input_columns_are_found_and_the_drafts_told_
     assert "ColumnTransformer" not in plain and "categories" not in plain
 
 
+def test_a_starter_that_keeps_some_input_columns_by_name_is_told_the_line_that_keeps_them_all():
+    """Churn tree runs: drafts kept the starter's `columns = ["tenure_months", "age"]` and gave the
+    ColumnTransformer of the note that table, which raised "Some column names are not columns of the
+    dataframe"; the starter's .fillna(0) would then put a 0 among the plan names."""
+    columns = InputColumns(categories=("plan",), numbers=("fee", "visits"), gaps=("fee",))
+    starter = ('import pandas as pd\npast = pd.read_csv("data/past.csv")\ncolumns = ["fee", "visits"]\n'
+               'X = past[columns].fillna(0)\n')
+    tree = Tree(ACC, TreePolicy(drafts=1))
+    draft = tree.new_node("draft", None)
+    prompt = node_prompt(tree, draft, script="train.py", starter_code=starter, feedback=None, columns=columns)
+    assert ("`columns = [\"fee\", \"visits\"]` keeps 2 of the 3 input columns: make it "
+            "`columns = ['plan', 'fee', 'visits']`, and take out .fillna(...)") in prompt
+    every = starter.replace('["fee", "visits"]', '["plan", "fee", "visits"]')
+    assert "keeps 2" not in node_prompt(tree, draft, script="train.py", starter_code=every, feedback=None,
+                                        columns=columns)
+    # a debug of the error that names a column the list leaves out is told the same line
+    draft.code, draft.buggy = starter.replace(".fillna(0)", ""), True
+    draft.error = ("Traceback (most recent call last):\nValueError: Some column names are not columns of the "
+                   "dataframe: {'plan'}")
+    debug = tree.new_node("debug", draft)
+    prompt = node_prompt(tree, debug, script="train.py", starter_code=starter, feedback=None, columns=columns)
+    assert ("The error names input columns the script leaves out: `columns = [\"fee\", \"visits\"]` keeps 2 of the "
+            "3 input columns: make it `columns = ['plan', 'fee', 'visits']`.") in prompt
+    draft.error = "Traceback (most recent call last):\nNameError: name 'x' is not defined"
+    assert "leaves out" not in node_prompt(tree, tree.new_node("debug", draft), script="train.py",
+                                           starter_code=starter, feedback=None, columns=columns)
+
+
 def test_text_data_gets_text_model_families_without_scaling():
     rmse = MetricSpec("rmse", "lower")
     idea = draft_idea(0, ACC, "review")

@@ -108,14 +108,16 @@ ENCODES = re.compile(r"OneHotEncoder|OrdinalEncoder|TargetEncoder|get_dummies|Ca
 FILLS = re.compile(r"SimpleImputer|IterativeImputer|KNNImputer|fillna|HistGradientBoosting")
 
 
-def columns_note(columns, code: str | None = None) -> str:
+def columns_note(columns, code: str | None = None, reused: str | None = None) -> str:
     """How to use input columns of text categories and with missing values (``columns``, an
-    ``InputColumns``): a ColumnTransformer that names them, to copy. "" when there are none, or
+    ``InputColumns``): a ColumnTransformer that names them, to copy, and the line of ``reused``
+    (the script the node starts from) that keeps fewer columns. "" when there are none, or
     when ``code``, the script improved, already encodes and fills them."""
     categories = list(columns.categories) if code is None or not ENCODES.search(code) else []
     gaps = list(columns.gaps) if code is None or not FILLS.search(code) else []
     if not categories and not gaps:
         return ""
+    picked = picked_columns(reused, columns)
     said = ([f"{_columns(categories)} {'holds' if len(categories) == 1 else 'hold'} text categories"]
             if categories else []) + \
         ([f"{_columns(gaps)} {'has' if len(gaps) == 1 else 'have'} missing values"] if gaps else [])
@@ -127,7 +129,39 @@ def columns_note(columns, code: str | None = None) -> str:
         parts.append(f'("numbers", SimpleImputer(), {_listed(columns.numbers, "number")})')
     return (f" The {' and the '.join(said)}: use every input column, not only those the starter picks: make "
             f"ColumnTransformer([{', '.join(parts)}]) the first step of the pipeline and give it the whole table, "
-            f"so the test rows get the same treatment.")
+            f"so the test rows get the same treatment." + (" " + widen_columns(picked, columns, reused) if picked else ""))
+
+
+def picked_columns(code: str | None, columns) -> tuple[str, str, list[str]] | None:
+    """(name, line, the columns it keeps) of the top-level assignment in ``code`` that keeps some of the input columns
+    by name (``columns = ["tenure_months", "age"]``), when it keeps fewer than all of them. Drafts
+    reuse the starter's list: in churn tree runs they then gave the ColumnTransformer a table of
+    two columns ("Some column names are not columns of the dataframe: {'plan', ...}")."""
+    inputs = set(columns.categories) | set(columns.numbers)
+    try:
+        tree = ast.parse(code or "")
+    except (SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and isinstance(node.value, (ast.List, ast.Tuple)) and node.value.elts \
+                and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.value.elts) \
+                and {e.value for e in node.value.elts} < inputs:
+            return (node.targets[0].id, " ".join((ast.get_source_segment(code, node) or "").split()),
+                    [e.value for e in node.value.elts])
+    return None
+
+
+def widen_columns(picked: tuple[str, str, list[str]], columns, code: str | None) -> str:
+    """The sentence that turns the picked columns into all of them (``picked_columns``), and
+    takes out a ``.fillna(`` where there are categories: a 0 among text categories makes
+    OneHotEncoder raise "Encoders require their input argument must be uniformly strings or numbers"."""
+    name, line, kept = picked
+    inputs = list(columns.categories) + list(columns.numbers)
+    fills = columns.categories and ".fillna(" in (code or "")
+    return (f"`{line}` keeps {len(kept)} of the {len(inputs)} input columns: make it `{name} = {inputs!r}`"
+            + (", and take out .fillna(...) (the SimpleImputer fills the gaps; a 0 among text categories "
+               "breaks OneHotEncoder)." if fills else "."))
 
 
 def _listed(names: Sequence[str], dtype: str) -> str:

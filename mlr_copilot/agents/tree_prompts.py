@@ -22,7 +22,8 @@ from ..templates import render
 from .metric import MetricSpec
 from .tree import Node, Tree
 from .tree_preview import InputColumns
-from .tree_models import columns_note, draft_idea, ensemble_example, fitted_model, model_name, stronger_models
+from .tree_models import (columns_note, draft_idea, ensemble_example, fitted_model, model_name, picked_columns,
+                          stronger_models, widen_columns)
 
 MEMORY_NODES = 12  # at most this many earlier nodes are listed in the prompt
 MEMORY_DROP = 6  # past that, the oldest lines go this many at a time (see memory_text)
@@ -252,7 +253,7 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
                         "format, but choose the model yourself, still fast and reliable. The drafts try "
                         f"different model families; this one: {draft_idea(len(drafts), metric, text)}, if it "
                         "suits this data (else another family)."
-                        + columns_note(columns)
+                        + columns_note(columns, reused=starter_code)
                         + (f" The starter fits {starter}." if starter else "")
                         + (f" Earlier drafts fit {', '.join(used)}." if used else ""))
         code = (f"\n# The starter {script} in the working directory (it runs; reuse its data loading and "
@@ -266,14 +267,15 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
         instructions = (f"Improve node {parent.id} (validation {metric.label} {parent.metric:.6g}, "
                         f"{metric.describe()}). Make ONE concrete change that should improve the "
                         f"validation {metric.label}: {idea}. Keep the rest working."
-                        + columns_note(columns, code=parent.code))
+                        + columns_note(columns, code=parent.code, reused=parent.code))
         code = f"\n# The script of node {parent.id}\n```python\n{(parent.code or '').rstrip()}\n```\n"
     else:
         where = failing_line(parent.error, script, parent.code)
         instructions = (f"The script of node {parent.id} failed with: {last_error_line(parent.error)}"
                         + (f"\nThe error was raised at {where}" if where else "")
                         + "\nFind the bug and fix it (change the code that causes the error); return the "
-                          "whole corrected script.")
+                          "whole corrected script."
+                        + left_out_columns(parent, columns))
         code = (f"\n# The script of node {parent.id}\n```python\n{(parent.code or '').rstrip()}\n```\n"
                 f"\n# What went wrong when it ran\n```\n{parent.error.strip()}\n```\n")
     feedback_text = (f"\n# Human feedback (follow it in this version)\n{feedback.strip()}\n"
@@ -284,6 +286,19 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
                   script=script, metric=metric.label, direction=metric.describe(),
                   time_limit=f"within {duration_text(time_limit_s)}" if time_limit_s is not None
                   else "in a few minutes at most")
+
+
+def left_out_columns(parent: Node, columns: InputColumns) -> str:
+    """For a debug: when the error names an input column that the script's own column list
+    leaves out, the line that keeps them all (``widen_columns``)."""
+    picked = picked_columns(parent.code, columns)
+    if picked is None:
+        return ""
+    error = last_error_line(parent.error or "")
+    left_out = [c for c in (*columns.categories, *columns.numbers) if c not in picked[2] and re.search(
+        rf"(?<![\w]){re.escape(c)}(?![\w])", error)]
+    return f"\nThe error names input columns the script leaves out: {widen_columns(picked, columns, parent.code)}" \
+        if left_out else ""
 
 
 def installed_packages() -> str:
