@@ -349,6 +349,11 @@ def test_a_starter_that_keeps_some_input_columns_by_name_is_told_the_line_that_k
     draft.error = "Traceback (most recent call last):\nNameError: name 'x' is not defined"
     assert "leaves out" not in node_prompt(tree, tree.new_node("debug", draft), script="train.py",
                                            starter_code=starter, feedback=None, columns=columns)
+    # other errors get what they usually mean
+    draft.error = "Traceback (most recent call last):\nValueError: could not convert string to float: 'basic'"
+    assert ("\nWhat this error usually means: a column of text reached a step that needs numbers: encode text "
+            "categories with OneHotEncoder") in node_prompt(tree, tree.new_node("debug", draft), script="train.py",
+                                                             starter_code=starter, feedback=None, columns=columns)
 
 
 def test_text_data_gets_text_model_families_without_scaling():

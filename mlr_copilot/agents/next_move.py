@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 from typing import Protocol, Sequence
 
 from ..env.llm_actions import EDIT_CHANGED_NOTHING
+from .error_hints import error_hint
 from .research_log import key_lines
 
 EDIT_ACTIONS = frozenset({"Edit Script (AI)", "Edit Script Segment (AI)", "Write File", "Copy File",
@@ -104,8 +105,10 @@ def _next_move(history: Sequence[StepLike], runs: list, good: list) -> str:
                     "that fix did not work. Take the changes back with Undo Edit Script (one change each time) "
                     "until the script runs as it last did, then try a different change.")
         detail = key_lines(last_run.observation)
-        return (f"the run in step {last_run.step} failed ({detail[:200]}); fix the cause with Edit Script (AI), "
-                "or take the change back with Undo Edit Script.")
+        hint = error_hint(last_run.observation)
+        return (f"the run in step {last_run.step} failed ({detail[:200]}); "
+                + (f"this error usually means that {hint}. Fix" if hint else "fix")
+                + " the cause with Edit Script (AI), or take the change back with Undo Edit Script.")
     if not good:
         return "run the main script unchanged with Execute Script to measure the baseline."
     if not edits:

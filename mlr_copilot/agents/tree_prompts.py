@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..templates import render
 from .metric import MetricSpec
+from .error_hints import error_hint
 from .tree import Node, Tree
 from .tree_preview import InputColumns
 from .tree_models import (columns_note, draft_idea, ensemble_example, fitted_model, model_name, picked_columns,
@@ -275,7 +276,7 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
                         + (f"\nThe error was raised at {where}" if where else "")
                         + "\nFind the bug and fix it (change the code that causes the error); return the "
                           "whole corrected script."
-                        + left_out_columns(parent, columns))
+                        + (left_out_columns(parent, columns) or error_meaning(parent.error)))
         code = (f"\n# The script of node {parent.id}\n```python\n{(parent.code or '').rstrip()}\n```\n"
                 f"\n# What went wrong when it ran\n```\n{parent.error.strip()}\n```\n")
     feedback_text = (f"\n# Human feedback (follow it in this version)\n{feedback.strip()}\n"
@@ -299,6 +300,12 @@ def left_out_columns(parent: Node, columns: InputColumns) -> str:
         rf"(?<![\w]){re.escape(c)}(?![\w])", error)]
     return f"\nThe error names input columns the script leaves out: {widen_columns(picked, columns, parent.code)}" \
         if left_out else ""
+
+
+def error_meaning(error: str | None) -> str:
+    """What the error usually means (``error_hints``), as a line of a debug prompt."""
+    hint = error_hint(error or "")
+    return f"\nWhat this error usually means: {hint}." if hint else ""
 
 
 def installed_packages() -> str:
