@@ -36,6 +36,8 @@ CASES = [
     (lambda: TfidfVectorizer().fit(REVIEWS + [np.nan]), 'fillna("")'),
     (lambda: LogisticRegression().fit(TABLE[["fee"]], [0, 1, 0, 1]), "SimpleImputer"),
     (lambda: StandardScaler().fit(np.ones((3, 4))).transform(np.ones((3, 2))), "the same fitted pipeline"),
+    (lambda: LogisticRegression().fit(pd.get_dummies(TABLE[["plan"]]), [0, 1, 0, 1]).predict(TABLE[["plan"]]),
+     "the same fitted pipeline"),
     (lambda: LogisticRegression().fit(np.ones((3, 2)), [0, 1]), "one train_test_split call"),
     (lambda: pd.DataFrame({"id": pd.Series(range(10)), "y": np.zeros(4)}), "the test table"),
     (lambda: pd.DataFrame({"id": range(10)}).assign(y=np.zeros(4)), "the test table"),

@@ -35,9 +35,10 @@ HINTS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), hint) fo
     (r"Input (?:X )?contains NaN",
      "some values are missing: fill them with SimpleImputer in the pipeline (or use "
      "HistGradientBoostingClassifier/Regressor, which accept missing values)"),
-    (r"X has \d+ features, but \w+ is expecting \d+ features",
+    (r"X has \d+ features, but \w+ is expecting \d+ features|feature names should match those that were passed",
      "the rows given to predict or transform do not have the columns the model was fit on: prepare "
-     "validation and test rows exactly as the training rows (the same columns, the same fitted pipeline)"),
+     "validation and test rows exactly as the training rows (the same encoding and columns, or the same "
+     "fitted pipeline)"),
     (r"Found input variables with inconsistent numbers of samples",
      "the features and the labels have different numbers of rows: split them together in one "
      "train_test_split call and score predictions against the labels of the same rows"),

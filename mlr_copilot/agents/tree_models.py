@@ -129,7 +129,8 @@ def columns_note(columns, code: str | None = None, reused: str | None = None) ->
         parts.append(f'("numbers", SimpleImputer(), {_listed(columns.numbers, "number")})')
     return (f" The {' and the '.join(said)}: use every input column, not only those the starter picks: make "
             f"ColumnTransformer([{', '.join(parts)}]) the first step of the pipeline and give it the whole table, "
-            f"so the test rows get the same treatment." + (" " + widen_columns(picked, columns, reused) if picked else ""))
+            f"so the test rows get the same treatment."
+            + (" " + widen_columns(picked, columns, reused) if picked else ""))
 
 
 def picked_columns(code: str | None, columns) -> tuple[str, str, list[str]] | None:
