@@ -20,3 +20,30 @@ def test_tabular_data_keeps_the_ensemble_example():
     tabular = worked_example("fit.py")
     assert "a stronger model of the same kind (regressor or classifier) from sklearn.ensemble" in tabular
     assert "Validation MAE: 3.21" in tabular and "Tfidf" not in tabular
+
+
+def test_tables_with_text_categories_get_an_example_that_encodes_this_tasks_columns():
+    """A churn probe's loop run never used its plan, region and payment columns: the example
+    asked for a stronger model, and the agent copied it."""
+    import json
+    import re
+
+    from mlr_copilot.agents.tree_preview import InputColumns
+    from mlr_copilot.agents.worked_example import change_ideas
+
+    columns = InputColumns(categories=("plan", "region"), numbers=("fee", "age"), gaps=("fee",))
+    text = worked_example("churn.py", None, "classes", columns)
+    assert "the tables hold text categories (plan, region) and missing values (fee); encoded and filled" in text
+    actions = [json.loads(m) for m in re.findall(r"^Action Input: (\{.*\})$", text, re.MULTILINE)]
+    edit = next(a for a in actions if "edit_instruction" in a)  # every Action Input stays valid JSON
+    assert edit["edit_instruction"].startswith(
+        "Use every input column, plan, region, fee, age: make the model a pipeline whose first step is "
+        "ColumnTransformer([('categories', make_pipeline(SimpleImputer(strategy='most_frequent'), "
+        "OneHotEncoder(handle_unknown='ignore')), ['plan', 'region']), ('numbers', SimpleImputer(), ['fee', 'age'])])")
+    assert "$" not in text and "sklearn.ensemble" not in text
+    assert change_ideas(None, columns).startswith("every input column (text categories one-hot encoded")
+    # numbers with gaps but no categories, and free text, keep their own examples word for word
+    gaps_only = InputColumns(numbers=("fee", "age"), gaps=("fee",))
+    assert worked_example("churn.py", None, "classes", gaps_only) == worked_example("churn.py")
+    assert change_ideas(None, gaps_only) == change_ideas()
+    assert worked_example("churn.py", "review", "classes", columns) == worked_example("churn.py", "review", "classes")

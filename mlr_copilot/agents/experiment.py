@@ -28,6 +28,7 @@ from ..templates import render
 from .guards import check_arguments, repeated_step, spec_without
 from .next_move import REWRITE_ACTIONS, target_file, unfinished_work, unrun_change, where_we_are
 from .research_log import LogFile, ResearchLog, key_lines
+from .tree_preview import InputColumns
 from .worked_example import change_ideas, worked_example
 from .parsing import FormatError, corrective_message, parse_response
 
@@ -87,6 +88,7 @@ class AgentConfig:
     main_script: str = "train.py"  # the task's main script, named in the prompt's worked example
     text_column: str | None = None  # the data's free-text column: the worked example is a text task's
     target_kind: str | None = None  # "classes" or "numeric" (from the metric), for that example's model
+    input_columns: InputColumns = InputColumns()  # of text categories and with gaps: the example encodes them
 
 
 @dataclass
@@ -140,8 +142,9 @@ class ExperimentAgent:
             "agents.prompts", "experiment_system",
             tools="\n".join(a.render_brief() for a in self.offered),
             problem=self.problem,
-            example=worked_example(self.config.main_script, self.config.text_column, self.config.target_kind),
-            change_ideas=change_ideas(self.config.text_column),
+            example=worked_example(self.config.main_script, self.config.text_column, self.config.target_kind,
+                                   self.config.input_columns),
+            change_ideas=change_ideas(self.config.text_column, self.config.input_columns),
             action_names=", ".join(a.name for a in self.offered),
         )
 

@@ -32,7 +32,7 @@ from .experiment import COMPACT_AGENT_MAX_TOKENS, DEFAULT_AGENT_MAX_TOKENS, Agen
 from .run_repair import call_usage
 from .metric import metric_spec_for
 from .tree_models import target_kind
-from .tree_preview import text_column
+from .tree_preview import mixed_columns, text_column
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +224,7 @@ class RunSession:
             max_tokens=COMPACT_AGENT_MAX_TOKENS if prompt_style == "compact" else DEFAULT_AGENT_MAX_TOKENS,
             measure_first=(prompt_style == "compact") if options.measure_first is None else options.measure_first,
             main_script=self.task.script, text_column=text_column(env.workspace),
+            input_columns=mixed_columns(env.workspace),
             target_kind=target_kind(metric_spec_for(self.task, self.problem)))
         return ExperimentAgent(env, self.models, self.problem, feedback=self.feedback, recorder=self.recorder,
                                config=config, state=self.state)

@@ -121,16 +121,22 @@ def columns_note(columns, code: str | None = None, reused: str | None = None) ->
     said = ([f"{_columns(categories)} {'holds' if len(categories) == 1 else 'hold'} text categories"]
             if categories else []) + \
         ([f"{_columns(gaps)} {'has' if len(gaps) == 1 else 'have'} missing values"] if gaps else [])
+    return (f" The {' and the '.join(said)}: use every input column, not only those the starter picks: make "
+            f"{column_transformer(columns)} the first step of the pipeline and give it the whole table, "
+            f"so the test rows get the same treatment."
+            + (" " + widen_columns(picked, columns, reused) if picked else ""))
+
+
+def column_transformer(columns) -> str:
+    """The ColumnTransformer, as code, that one-hot encodes and fills ``columns``' categories and
+    fills its numbers (an ``InputColumns``)."""
     parts = []
     if columns.categories:
         parts.append(f'("categories", make_pipeline(SimpleImputer(strategy="most_frequent"), '
                      f'OneHotEncoder(handle_unknown="ignore")), {_listed(columns.categories, "object")})')
     if columns.numbers:
         parts.append(f'("numbers", SimpleImputer(), {_listed(columns.numbers, "number")})')
-    return (f" The {' and the '.join(said)}: use every input column, not only those the starter picks: make "
-            f"ColumnTransformer([{', '.join(parts)}]) the first step of the pipeline and give it the whole table, "
-            f"so the test rows get the same treatment."
-            + (" " + widen_columns(picked, columns, reused) if picked else ""))
+    return f"ColumnTransformer([{', '.join(parts)}])"
 
 
 def picked_columns(code: str | None, columns) -> tuple[str, str, list[str]] | None:

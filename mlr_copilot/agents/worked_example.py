@@ -6,15 +6,22 @@ texts (a probe task, 2026-12-03) the embedded model copied it, the edit model fi
 RandomForestRegressor to the rating names and the run never measured a change. When the
 workspace's data has a free-text column (``tree_preview.text_column``), the example is a text
 task instead: TF-IDF features of words and word pairs with a linear model of the kind the
-target needs, as the tree strategy's text drafts ask (``tree_models``). Tabular data keeps the
-example word for word.
+target needs, as the tree strategy's text drafts ask (``tree_models``). When the tables hold
+input columns of text categories (``tree_preview.mixed_columns``: a churn probe's plan, region
+and payment names, which the starter left out and no loop step ever used), the example encodes
+them in a ColumnTransformer that names this task's columns, as the tree's note does. Other
+tabular data keeps the example word for word.
 """
 from __future__ import annotations
 
 from ..templates import render
+from .tree_models import MAX_LISTED_COLUMNS, column_transformer
+from .tree_preview import InputColumns
 
 TABULAR_CHANGE_IDEAS = "a stronger model, feature scaling, or better settings"
 TEXT_CHANGE_IDEAS = "TF-IDF features of words and word pairs with a linear model, or better settings"
+COLUMNS_CHANGE_IDEAS = ("every input column (text categories one-hot encoded, missing values filled), a stronger "
+                        "model, or better settings")
 _CLASSES = {"task": "it sorts support tickets into topics by their text, measured by validation accuracy, "
                     "higher is better",
             "metric": "accuracy", "baseline": "0.712", "new": "0.861", "moved": "rose",
@@ -28,15 +35,27 @@ TEXT_EXAMPLES = {
 }
 
 
-def worked_example(script: str, text_column: str | None = None, target_kind: str | None = None) -> str:
+def worked_example(script: str, text_column: str | None = None, target_kind: str | None = None,
+                   columns: InputColumns = InputColumns()) -> str:
     """The example run, naming the task's main script; a text task's when ``text_column`` is set
-    (``target_kind``: "classes", "numeric" or None, as ``tree_models.target_kind`` reads the metric)."""
-    if text_column is None:
-        return render("agents.prompts", "experiment_example", script=script).strip()
-    return render("agents.prompts", "experiment_example_text", script=script,
-                  **TEXT_EXAMPLES.get(target_kind, TEXT_EXAMPLES[None])).strip()
+    (``target_kind``: "classes", "numeric" or None, as ``tree_models.target_kind`` reads the metric),
+    else one that encodes the input columns of text categories (``columns``) when there are any."""
+    if text_column is not None:
+        return render("agents.prompts", "experiment_example_text", script=script,
+                      **TEXT_EXAMPLES.get(target_kind, TEXT_EXAMPLES[None])).strip()
+    if columns.categories:
+        inputs = list(columns.categories) + list(columns.numbers)
+        gaps = (f" and missing values ({', '.join(columns.gaps)})" if columns.gaps else "")
+        why = (f"the tables hold text categories ({', '.join(columns.categories)}){gaps}; "
+               f"{'encoded and filled' if gaps else 'encoded'}, every input column can be used, not only some.")
+        return render("agents.prompts", "experiment_example_columns", script=script, why=why,
+                      inputs=", ".join(inputs) if len(inputs) <= MAX_LISTED_COLUMNS else "all of them",
+                      transformer=column_transformer(columns).replace('"', "'")).strip()  # inside a JSON string
+    return render("agents.prompts", "experiment_example", script=script).strip()
 
 
-def change_ideas(text_column: str | None = None) -> str:
+def change_ideas(text_column: str | None = None, columns: InputColumns = InputColumns()) -> str:
     """The system prompt's examples of one clear change."""
-    return TEXT_CHANGE_IDEAS if text_column is not None else TABULAR_CHANGE_IDEAS
+    if text_column is not None:
+        return TEXT_CHANGE_IDEAS
+    return COLUMNS_CHANGE_IDEAS if columns.categories else TABULAR_CHANGE_IDEAS
