@@ -122,4 +122,7 @@ def test_an_edit_that_changed_nothing_is_not_a_change():
     h = [mem(1, "Execute Script", RUN_OK, script_name="train.py"),
          mem(2, "Edit Script (AI)", "The edited file is saved to train.py. The edit changed nothing.", **edit)]
     assert unrun_change("Edit Script (AI)", edit, h) is None
-    assert "improve the script" in where_we_are(h)
+    text = where_we_are(h)
+    assert "the edit of step 2 changed nothing" in text and "Ask for a different change that names exactly" in text
+    h.append(mem(3, "Execute Script", RUN_OK, script_name="train.py"))
+    assert "changed nothing" not in where_we_are(h)  # only right after it
