@@ -225,6 +225,27 @@ def test_a_second_edit_before_the_first_was_run_is_asked_again_once(tmp_path):
     assert "mean 2.5" in steps[1]["observation"]
 
 
+def test_an_edit_that_changed_nothing_asked_again_with_other_numbers_is_asked_again(tmp_path):
+    """A digits run asked for 1500, 2000, 2500 and 3000 trees of a decision tree: four edits in
+    a row that changed nothing."""
+    from test_agent_e2e import BUGGY
+    root = make_project(tmp_path)
+    trees = {"script_name": "main.py", "edit_instruction": "Use 1500 trees.", "save_name": "main.py"}
+    main = [step("more trees", "Edit Script (AI)", trees),
+            step("even more", "Edit Script (AI)", dict(trees, edit_instruction="Use 2000 trees.")),
+            step("run it", "Execute Script", {"script_name": "main.py"}),
+            step("done", "Final Answer", {"final_answer": "It fails with a NameError."})]
+    models = scripted_models(main, [BUGGY])  # the edit model gives the file back unchanged
+    result = run_experiment(options(root), models=models, feedback=NoFeedback())
+    steps = _steps(result.run_dir)
+    assert [s["action"] for s in steps] == ["Edit Script (AI)", "Execute Script", "Final Answer"]
+    assert "The edit changed nothing" in steps[0]["observation"]
+    assert steps[1]["parse_errors"] == ["repeated edit: Edit Script (AI) as in step 1, other numbers only"]
+    retry = [c for c in models.main.calls if c["purpose"] == "agent_step"][2]
+    assert "with other numbers only. That edit changed nothing" in retry["messages"][-1]["content"]
+    assert "Edit Script (AI)" not in retry["response_spec"].actions
+
+
 def test_a_model_that_insists_on_a_repeat_loses_that_step_not_the_run(tmp_path):
     """Without a grammar (a server backend) nothing stops a small model from repeating itself
     at every retry; once its retries are spent the answer is run, and the run goes on."""

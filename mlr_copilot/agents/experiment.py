@@ -304,6 +304,9 @@ class ExperimentAgent:
                                   f"before the change of step {unrun.step} was run")
                     correction = render("agents.prompts", "unrun_change", action=parsed.action, step=unrun.step,
                                         file=target)
+                elif repeated.action_input != parsed.action_input:  # an edit that changed nothing, other numbers
+                    errors.append(f"repeated edit: {parsed.action} as in step {repeated.step}, other numbers only")
+                    correction = render("agents.prompts", "repeated_edit", action=parsed.action, step=repeated.step)
                 else:
                     errors.append(f"repeated action: {parsed.action} with the input of step {repeated.step}")
                     correction = render("agents.prompts", "repeated_action", action=parsed.action,

@@ -7,24 +7,29 @@ really make into a corrective retry of the model (a parse attempt), never a wast
   not take is left out, and that is recorded too.
 * ``repeated_step``: the loop guard. The same action with the same input as one of the last
   ``REPEAT_WINDOW_STEPS`` steps, while nothing changed since that could change its
-  observation, is not run again.
+  observation, is not run again; nor is an edit that changed nothing, asked again with other
+  numbers in its instruction.
 * ``spec_without``: the response format without some actions, for the retry's grammar.
 """
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Protocol, Sequence
 
+from ..env.llm_actions import EDIT_CHANGED_NOTHING
 from ..errors import ActionInputError, FormatError
 from ..llm.base import ResponseSpec
 
 REPEAT_WINDOW_STEPS = 5  # the loop guard looks this many steps back for the same action
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 class Remembered(Protocol):
     step: int
     action: str
     action_input: dict
+    observation: str
     feedback: str | None
 
 
@@ -54,10 +59,23 @@ def repeated_step(action: str, action_input: dict, history: Sequence[Remembered]
     since that would give a different observation: no file changed except by scripts' own
     runs (their outputs do not make a rerun useful), and no human feedback was given."""
     key = action_key(action, action_input)
+    blurred = action_key(action, _numbers_blurred(action_input))
     for memory in reversed(history[-REPEAT_WINDOW_STEPS:]):
-        if action_key(memory.action, memory.action_input) == key:
+        if action_key(memory.action, memory.action_input) == key or (
+                EDIT_CHANGED_NOTHING in memory.observation[:300]
+                and action_key(memory.action, _numbers_blurred(memory.action_input)) == blurred):
             return None if _changed_since(memory, history, workspace_digest) else memory
     return None
+
+
+def _numbers_blurred(action_input: dict) -> dict:
+    """The input with the numbers of its edit instruction blurred: an edit that changed nothing,
+    asked again with other numbers, changes nothing again (a digits run asked for 1500, 2000,
+    2500 and 3000 trees of a decision tree, four steps in a row)."""
+    instruction = action_input.get("edit_instruction")
+    if not isinstance(instruction, str):
+        return action_input
+    return {**action_input, "edit_instruction": _NUMBER.sub("#", instruction)}
 
 
 def _changed_since(memory: Remembered, history: Sequence[Remembered],

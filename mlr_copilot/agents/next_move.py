@@ -92,17 +92,17 @@ def where_we_are(history: Sequence[StepLike]) -> str:
 
 
 def _next_move(history: Sequence[StepLike], runs: list, good: list) -> str:
-    if history and history[-1].action in REWRITE_ACTIONS and EDIT_CHANGED_NOTHING in history[-1].observation[:300]:
-        # in a digits run the agent then asked for "1500 trees", "2000 trees"... of a decision
-        # tree, four edits that changed nothing, and the run ended without another measurement
-        return (f"the edit of step {history[-1].step} changed nothing: the script has no such setting, or already "
-                "has it. Ask for a different change that names exactly what to replace (for example the model "
-                "class and its settings), or run the script if an earlier change is not measured yet.")
     edits = [m for m in history if changed_files(m)]
     last_run = runs[-1] if runs else None
     last_edit = edits[-1] if edits else None
     if last_edit is not None and (last_run is None or last_edit.step > last_run.step):
         return f"run the changed script with Execute Script to measure the change made in step {last_edit.step}."
+    if history and history[-1].action in REWRITE_ACTIONS and EDIT_CHANGED_NOTHING in history[-1].observation[:300]:
+        # in a digits run the agent then asked for "1500 trees", "2000 trees"... of a decision
+        # tree, four edits that changed nothing, and the run ended without another measurement
+        return (f"the edit of step {history[-1].step} changed nothing: the script has no such setting, or already "
+                "has it. Ask for a different change that names exactly what to replace (for example the model "
+                "class and its settings).")
     if last_run is not None and failed(last_run):
         same = _same_error_after_a_fix(runs, edits)
         if same is not None:
