@@ -42,6 +42,15 @@ def test_tables_with_text_categories_get_an_example_that_encodes_this_tasks_colu
         "OneHotEncoder(handle_unknown='ignore')), ['plan', 'region']), ('numbers', SimpleImputer(), ['fee', 'age'])])")
     assert "$" not in text and "sklearn.ensemble" not in text
     assert change_ideas(None, columns).startswith("every input column (text categories one-hot encoded")
+    from mlr_copilot.agents.next_move import where_we_are
+    from mlr_copilot.agents.worked_example import first_change
+    from test_next_move import RUN_OK, mem
+    measured = [mem(1, "Execute Script", RUN_OK, script_name="churn.py")]
+    assert "(for example every input column, with the text categories one-hot encoded and the gaps filled in a " \
+           "ColumnTransformer, as in the example)" in where_we_are(measured, first_change(None, columns))
+    for plain in (first_change(None, InputColumns(numbers=("fee",), gaps=("fee",))), first_change("review", columns)):
+        assert plain is None
+        assert "(for example a stronger model, feature scaling or better settings)" in where_we_are(measured, plain)
     # numbers with gaps but no categories, and free text, keep their own examples word for word
     gaps_only = InputColumns(numbers=("fee", "age"), gaps=("fee",))
     assert worked_example("churn.py", None, "classes", gaps_only) == worked_example("churn.py")

@@ -29,7 +29,7 @@ from .guards import check_arguments, repeated_step, spec_without
 from .next_move import REWRITE_ACTIONS, target_file, unfinished_work, unrun_change, where_we_are
 from .research_log import LogFile, ResearchLog, key_lines
 from .tree_preview import InputColumns
-from .worked_example import change_ideas, worked_example
+from .worked_example import change_ideas, first_change, worked_example
 from .parsing import FormatError, corrective_message, parse_response
 
 logger = logging.getLogger(__name__)
@@ -243,7 +243,7 @@ class ExperimentAgent:
             plan = history[-1].entries.get("Research Plan and Status", "").strip()
             if plan:
                 parts.append(f"Your plan after step {history[-1].step}: {plan}")
-            parts.append(where_we_are(history))
+            parts.append(where_we_are(history, first_change(self.config.text_column, self.config.input_columns)))
         history_text = ("Here are your previous steps:\n" + "\n\n".join(parts)) if parts else \
             "This is your first step: you know nothing about the files yet."
         feedback = (f"Latest human feedback (take it into account now): {self.state.feedback}"

@@ -25,6 +25,7 @@ _EXIT = re.compile(r"Exit code: (-?\d+)")
 _NUMBER_LINE = re.compile(r"[A-Za-z][\w .()/-]*[:=]\s*-?\d")
 _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)\b.*?)\s*$", re.MULTILINE)
 MAX_MEASURED = 4
+FIRST_CHANGE = "a stronger model, feature scaling or better settings"  # tabular data's examples
 
 
 class StepLike(Protocol):
@@ -79,19 +80,21 @@ def measured(memory: StepLike) -> str:
     return "; ".join(lines[:3])
 
 
-def where_we_are(history: Sequence[StepLike]) -> str:
-    """A few lines: what the scripts measured so far, and the usual next move."""
+def where_we_are(history: Sequence[StepLike], ideas: str | None = None) -> str:
+    """A few lines: what the scripts measured so far, and the usual next move; ``ideas`` are
+    the examples of a first change the data calls for (``worked_example.first_change``): the
+    agent follows this line more than the system prompt's example."""
     runs = [m for m in history if m.action == RUN_ACTION]
     good = [m for m in runs if not failed(m) and measured(m)]
     lines = []
     if good:
         shown = good[:1] + good[1:][-(MAX_MEASURED - 1):]
         lines.append("Measured so far: " + " | ".join(f"step {m.step}: {measured(m)}" for m in shown))
-    lines.append("Usual next move: " + _next_move(history, runs, good))
+    lines.append("Usual next move: " + _next_move(history, runs, good, ideas or FIRST_CHANGE))
     return "\n".join(lines)
 
 
-def _next_move(history: Sequence[StepLike], runs: list, good: list) -> str:
+def _next_move(history: Sequence[StepLike], runs: list, good: list, ideas: str) -> str:
     edits = [m for m in history if changed_files(m)]
     last_run = runs[-1] if runs else None
     last_edit = edits[-1] if edits else None
@@ -119,7 +122,7 @@ def _next_move(history: Sequence[StepLike], runs: list, good: list) -> str:
         return "run the main script unchanged with Execute Script to measure the baseline."
     if not edits:
         return ("improve the script with one clear change using Edit Script (AI), saving it under the same "
-                "name (for example a stronger model, feature scaling or better settings).")
+                f"name (for example {ideas}).")
     if _no_change_measured(runs) is not None:
         return (f"the last result (step {good[-1].step}) is the same as the first (step {good[0].step}): no change "
                 "has improved it yet. Try a different change with Edit Script (AI).")

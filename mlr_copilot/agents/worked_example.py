@@ -54,6 +54,17 @@ def worked_example(script: str, text_column: str | None = None, target_kind: str
     return render("agents.prompts", "experiment_example", script=script).strip()
 
 
+def first_change(text_column: str | None = None, columns: InputColumns = InputColumns()) -> str | None:
+    """The examples of a first change in the compact prompt's usual next move, when the data
+    calls for others than tabular data's: on the churn probe the agent copied that line's "a
+    stronger model, feature scaling" and never the columns example. (Free text keeps the line:
+    its example alone was followed on the review probe.)"""
+    if text_column is None and columns.categories:
+        return ("every input column, with the text categories one-hot encoded and the gaps filled in a "
+                "ColumnTransformer, as in the example")
+    return None
+
+
 def change_ideas(text_column: str | None = None, columns: InputColumns = InputColumns()) -> str:
     """The system prompt's examples of one clear change."""
     if text_column is not None:
