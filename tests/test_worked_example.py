@@ -37,17 +37,19 @@ def test_tables_with_text_categories_get_an_example_that_encodes_this_tasks_colu
     actions = [json.loads(m) for m in re.findall(r"^Action Input: (\{.*\})$", text, re.MULTILINE)]
     edit = next(a for a in actions if "edit_instruction" in a)  # every Action Input stays valid JSON
     assert edit["edit_instruction"].startswith(
-        "Use every input column, plan, region, fee, age: make the model a pipeline whose first step is "
+        "Use every input column, plan, region, fee, age: make the model a pipeline of "
         "ColumnTransformer([('categories', make_pipeline(SimpleImputer(strategy='most_frequent'), "
-        "OneHotEncoder(handle_unknown='ignore')), ['plan', 'region']), ('numbers', SimpleImputer(), ['fee', 'age'])])")
+        "OneHotEncoder(handle_unknown='ignore')), ['plan', 'region']), ('numbers', SimpleImputer(), ['fee', 'age'])]) "
+        "and LogisticRegression(max_iter=1000), and fit")
+    assert "and Ridge(), and fit" in worked_example("churn.py", None, "numeric", columns)
     assert "$" not in text and "sklearn.ensemble" not in text
     assert change_ideas(None, columns).startswith("every input column (text categories one-hot encoded")
     from mlr_copilot.agents.next_move import where_we_are
     from mlr_copilot.agents.worked_example import first_change
     from test_next_move import RUN_OK, mem
     measured = [mem(1, "Execute Script", RUN_OK, script_name="churn.py")]
-    assert "(for example every input column, with the text categories one-hot encoded and the gaps filled in a " \
-           "ColumnTransformer, as in the example)" in where_we_are(measured, first_change(None, columns))
+    assert f'(for example the edit instruction "{edit["edit_instruction"]}")' in where_we_are(
+        measured, first_change(None, columns, "classes"))
     for plain in (first_change(None, InputColumns(numbers=("fee",), gaps=("fee",))), first_change("review", columns)):
         assert plain is None
         assert "(for example a stronger model, feature scaling or better settings)" in where_we_are(measured, plain)

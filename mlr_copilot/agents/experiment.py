@@ -243,7 +243,8 @@ class ExperimentAgent:
             plan = history[-1].entries.get("Research Plan and Status", "").strip()
             if plan:
                 parts.append(f"Your plan after step {history[-1].step}: {plan}")
-            parts.append(where_we_are(history, first_change(self.config.text_column, self.config.input_columns)))
+            parts.append(where_we_are(history, first_change(self.config.text_column, self.config.input_columns,
+                                                            self.config.target_kind)))
         history_text = ("Here are your previous steps:\n" + "\n\n".join(parts)) if parts else \
             "This is your first step: you know nothing about the files yet."
         feedback = (f"Latest human feedback (take it into account now): {self.state.feedback}"

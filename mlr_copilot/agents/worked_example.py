@@ -44,24 +44,38 @@ def worked_example(script: str, text_column: str | None = None, target_kind: str
         return render("agents.prompts", "experiment_example_text", script=script,
                       **TEXT_EXAMPLES.get(target_kind, TEXT_EXAMPLES[None])).strip()
     if columns.categories:
-        inputs = list(columns.categories) + list(columns.numbers)
         gaps = (f" and missing values ({', '.join(columns.gaps)})" if columns.gaps else "")
         why = (f"the tables hold text categories ({', '.join(columns.categories)}){gaps}; "
                f"{'encoded and filled' if gaps else 'encoded'}, every input column can be used, not only some.")
         return render("agents.prompts", "experiment_example_columns", script=script, why=why,
-                      inputs=", ".join(inputs) if len(inputs) <= MAX_LISTED_COLUMNS else "all of them",
-                      transformer=column_transformer(columns).replace('"', "'")).strip()  # inside a JSON string
+                      instruction=columns_instruction(columns, target_kind)).strip()
     return render("agents.prompts", "experiment_example", script=script).strip()
 
 
-def first_change(text_column: str | None = None, columns: InputColumns = InputColumns()) -> str | None:
+def columns_instruction(columns: InputColumns, target_kind: str | None) -> str:
+    """The edit instruction that uses every input column: a ColumnTransformer naming this task's
+    columns, then a linear model of the target's kind (a model left as it was, a depth-1 tree in
+    a churn run, measured the same on every column). Single quotes: it sits in a JSON string."""
+    inputs = list(columns.categories) + list(columns.numbers)
+    model = COLUMNS_MODELS.get(target_kind, COLUMNS_MODELS[None])
+    return (f"Use every input column, {', '.join(inputs) if len(inputs) <= MAX_LISTED_COLUMNS else 'all of them'}: "
+            f"make the model a pipeline of {column_transformer(columns)} and {model}, and fit and predict it on "
+            "those columns of the tables as they are, with no .fillna. Keep the data loading, the printed "
+            "validation metric and the output file exactly as they are.").replace('"', "'")
+
+
+COLUMNS_MODELS = {"classes": "LogisticRegression(max_iter=1000)", "numeric": "Ridge()",
+                  None: "LogisticRegression(max_iter=1000) for classes or Ridge() for numbers"}
+
+
+def first_change(text_column: str | None = None, columns: InputColumns = InputColumns(),
+                 target_kind: str | None = None) -> str | None:
     """The examples of a first change in the compact prompt's usual next move, when the data
     calls for others than tabular data's: on the churn probe the agent copied that line's "a
     stronger model, feature scaling" and never the columns example. (Free text keeps the line:
     its example alone was followed on the review probe.)"""
-    if text_column is None and columns.categories:
-        return ("every input column, with the text categories one-hot encoded and the gaps filled in a "
-                "ColumnTransformer, as in the example")
+    if text_column is None and columns.categories:  # the whole instruction: "as in the example" was copied as is
+        return f'the edit instruction "{columns_instruction(columns, target_kind)}"'
     return None
 
 
