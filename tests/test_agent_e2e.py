@@ -163,19 +163,44 @@ def test_unknown_task_is_a_clear_error(tmp_path):
 
 def test_long_observations_are_summarised_for_the_prompt_and_kept_whole_in_the_log(tmp_path):
     root = make_project(tmp_path)
-    (root / "workspaces" / "toy" / "loud.py").write_text("for i in range(400):\n    print('epoch', i, 'loss', 1/(i+1))\n")
-    main = [step("run", "Execute Script", {"script_name": "loud.py"}),
+    many = root / "workspaces" / "toy" / "runs"
+    many.mkdir()
+    for i in range(300):
+        (many / f"checkpoint_epoch_{i:03d}_of_a_long_training_run.pt").write_text("x")
+    main = [step("look", "List Files", {"dir_path": "runs"}),
             step("done", "Final Answer", {"final_answer": "ok"})]
     models = Models(main=ScriptedLLM(main, model="main"),
-                    fast=ScriptedLLM(["SUMMARY: loss falls from 1.0 to 0.0025"], repeat_last=True, model="fast"),
+                    fast=ScriptedLLM(["SUMMARY: 300 checkpoints, epochs 0 to 299"], repeat_last=True, model="fast"),
                     edit=ScriptedLLM([], model="edit"))
     result = run_experiment(options(root), models=models, feedback=NoFeedback())
     first = [r for r in read_jsonl(result.run_dir / "agent_log" / "full_log.jsonl") if r["type"] == "step"][0]
-    assert "epoch 399" in first["full_observation"]
+    assert "epoch_299" in first["full_observation"]
     assert first["observation"].startswith("[The observation was") and "SUMMARY" in first["observation"]
     assert any(c["purpose"] == "summarize_observation" for c in models.fast.calls)
-    assert "SUMMARY: loss falls" in models.main.calls[1]["messages"][-1]["content"]
-    assert "epoch 200" not in models.main.calls[1]["messages"][-1]["content"]
+    assert "SUMMARY: 300 checkpoints" in models.main.calls[1]["messages"][-1]["content"]
+    assert "epoch_200" not in models.main.calls[1]["messages"][-1]["content"]
+
+
+def test_a_long_script_output_is_cut_not_summarised_keeping_its_error_and_exit_code(tmp_path):
+    """A churn run's 87-line traceback, summarised by the model, lost its exception and exit
+    code: nothing after saw that the run had failed, and the agent answered on a broken script."""
+    root = make_project(tmp_path)
+    (root / "workspaces" / "toy" / "loud.py").write_text(
+        "for i in range(400):\n    print('epoch', i, 'loss', 1/(i+1))\n"
+        "print('Validation loss: 0.0025')\n" + "".join(f"print('debug line {i}')\n" for i in range(200))
+        + "raise TypeError('Encoders require their input argument must be uniformly strings or numbers')\n")
+    main = [step("run", "Execute Script", {"script_name": "loud.py"}),
+            step("done", "Final Answer", {"final_answer": "ok"})]
+    models = scripted_models(main)
+    result = run_experiment(options(root), models=models, feedback=NoFeedback())
+    first = [r for r in read_jsonl(result.run_dir / "agent_log" / "full_log.jsonl") if r["type"] == "step"][0]
+    assert "epoch 399" in first["full_observation"]
+    prompt = models.main.calls[1]["messages"][-1]["content"]
+    assert "epoch 0 loss" in prompt and "lines of output left out" in prompt
+    assert "Validation loss: 0.0025" in prompt  # a key line from the middle
+    assert "TypeError: Encoders require their input" in prompt and "Exit code: 1" in prompt
+    assert not any(c["purpose"] == "summarize_observation" for c in models.fast.calls)
+    assert len(first["observation"]) <= 4000
 
 
 def test_memory_limit_option_stops_a_greedy_script_with_a_clear_error(tmp_path):

@@ -28,6 +28,7 @@ from ..templates import render
 from .guards import check_arguments, repeated_step, spec_without
 from .next_move import REWRITE_ACTIONS, target_file, unfinished_work, unrun_change, where_we_are
 from .research_log import LogFile, ResearchLog, key_lines
+from .script_output import script_output_excerpt
 from .tree_preview import InputColumns
 from .worked_example import change_ideas, first_change, worked_example
 from .parsing import FormatError, corrective_message, parse_response
@@ -363,6 +364,8 @@ class ExperimentAgent:
         limit = self.config.observation_prompt_chars
         if len(text) <= limit:
             return text
+        if action == "Execute Script":  # exact, and keeps the exception and the exit code
+            return script_output_excerpt(text, limit)
         blocks = [text[i:i + SUMMARY_BLOCK_CHARS] for i in range(0, len(text), SUMMARY_BLOCK_CHARS)]
         summaries = []
         for i, block in enumerate(blocks, 1):
