@@ -48,20 +48,28 @@ HINTS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), hint) fo
     (r"Some column names are not columns of the dataframe|columns are missing",
      "the ColumnTransformer was given a table without the columns it names: give it a table that "
      "holds every input column it lists"),
-    (r"not in index|^\s*KeyError: ['\"]",
+    (r"not in index|^KeyError: ['\"]",
      "the script asks for a column the table does not have: use only the columns the data files hold "
      "(see the data preview or List Files), and never the target in the test table"),
 ))
 
 
+_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)\b.*?)\s*$", re.MULTILINE)
+
+
+def error_line(output: str) -> str | None:
+    """The last exception line of a script's output ("NameError: name 'x' is not defined")."""
+    found = _ERROR_LINE.findall(output or "")
+    return found[-1] if found else None
+
+
 def error_hint(error: str) -> str | None:
     """What the last error of ``error`` (a script's output) usually means; None when no hint fits."""
-    lines = [ln for ln in (error or "").splitlines() if ln.strip()]
-    last = next((ln for ln in reversed(lines) if re.match(r"^\s*[\w.]*(?:Error|Exception)\b", ln)), None)
+    last = error_line(error)
     if last is None:
         return None
     hint = next((hint for pattern, hint in HINTS if pattern.search(last)), None)
-    if hint is not None and "not in index" not in last and last.lstrip().startswith("KeyError") \
+    if hint is not None and "not in index" not in last and last.startswith("KeyError") \
             and "pandas" not in error:
         return None  # a dict's missing key, not a table's column
     return hint

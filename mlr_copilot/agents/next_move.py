@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import Protocol, Sequence
 
 from ..env.llm_actions import EDIT_CHANGED_NOTHING
-from .error_hints import error_hint
+from .error_hints import error_hint, error_line
 from .research_log import key_lines
 
 EDIT_ACTIONS = frozenset({"Edit Script (AI)", "Edit Script Segment (AI)", "Write File", "Copy File",
@@ -23,7 +23,6 @@ REWRITE_ACTIONS = frozenset({"Edit Script (AI)", "Edit Script Segment (AI)", "Wr
 RUN_ACTION = "Execute Script"
 _EXIT = re.compile(r"Exit code: (-?\d+)")
 _NUMBER_LINE = re.compile(r"[A-Za-z][\w .()/-]*[:=]\s*-?\d")
-_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)\b.*?)\s*$", re.MULTILINE)
 MAX_MEASURED = 4
 FIRST_CHANGE = "a stronger model, feature scaling or better settings"  # tabular data's examples
 
@@ -131,12 +130,6 @@ def _next_move(history: Sequence[StepLike], runs: list, good: list, ideas: str) 
                else "the starting script, whose result this run did not measure")
     return (f"compare the last result (step {good[-1].step}) with {against}: if it is clearly better, give "
             "the Final Answer with the numbers measured; otherwise try another change with Edit Script (AI).")
-
-
-def error_line(observation: str) -> str | None:
-    """The last exception line of a script's output ("NameError: name 'x' is not defined")."""
-    found = _ERROR_LINE.findall(observation)
-    return found[-1] if found else None
 
 
 def _same_error_after_a_fix(runs: list, edits: list) -> StepLike | None:
