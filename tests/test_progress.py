@@ -20,7 +20,10 @@ def test_a_running_script_reports_elapsed_time_and_its_last_line(tmp_path):
     finally:
         progress.listen("script", None)
     assert "done" in obs.text
-    assert seen and seen[0][0] >= 1.0 and seen[0][1] == "epoch 1 loss 0.5"
+    assert seen and seen[0][0] >= 1.0
+    # the script sleeps 1.6 s after its print, so a report (about one a second) follows it; the
+    # first report may come before the print on a loaded machine (a clean-clone run saw it at 1.37 s)
+    assert any(line == "epoch 1 loss 0.5" for _, line in seen), seen
 
 
 def test_the_last_line_shown_while_a_script_runs_has_its_secrets_scrubbed(tmp_path, monkeypatch):
