@@ -140,11 +140,12 @@ def column_transformer(columns) -> str:
 
 
 def picked_columns(code: str | None, columns) -> tuple[str, str, list[str]] | None:
-    """(name, line, the columns it keeps) of the top-level assignment in ``code`` that keeps some of the input columns
-    by name (``columns = ["tenure_months", "age"]``), when it keeps fewer than all of them. Drafts
+    """(name, line, the columns it keeps) of the top-level assignment in ``code`` that keeps
+    some of the input columns by name (``columns = ["tenure_months", "age"]``), when it keeps
+    fewer than all of them. Drafts
     reuse the starter's list: in churn tree runs they then gave the ColumnTransformer a table of
     two columns ("Some column names are not columns of the dataframe: {'plan', ...}")."""
-    inputs = set(columns.categories) | set(columns.numbers)
+    inputs = set(columns.inputs)
     try:
         tree = ast.parse(code or "")
     except (SyntaxError, ValueError):
@@ -164,7 +165,7 @@ def widen_columns(picked: tuple[str, str, list[str]], columns, code: str | None)
     takes out a ``.fillna(`` where there are categories: a 0 among text categories makes
     OneHotEncoder raise "Encoders require their input argument must be uniformly strings or numbers"."""
     name, line, kept = picked
-    inputs = list(columns.categories) + list(columns.numbers)
+    inputs = columns.inputs
     fills = columns.categories and ".fillna(" in (code or "")
     return (f"`{line}` keeps {len(kept)} of the {len(inputs)} input columns: make it `{name} = {inputs!r}`"
             + (", and take out .fillna(...) (the SimpleImputer fills the gaps; a 0 among text categories "

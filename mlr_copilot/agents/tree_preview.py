@@ -97,6 +97,11 @@ class InputColumns:
     numbers: tuple[str, ...] = ()  # numeric, ids left out
     gaps: tuple[str, ...] = ()  # with missing values, of either kind
 
+    @property
+    def inputs(self) -> list[str]:
+        """Every input column: the categories, then the numbers."""
+        return [*self.categories, *self.numbers]
+
 
 def mixed_columns(workspace: Path) -> InputColumns:
     """The input columns of the workspace's tables: those two tables share (the test table has

@@ -296,7 +296,7 @@ def left_out_columns(parent: Node, columns: InputColumns) -> str:
     if picked is None:
         return ""
     error = last_error_line(parent.error or "")
-    left_out = [c for c in (*columns.categories, *columns.numbers) if c not in picked[2] and re.search(
+    left_out = [c for c in columns.inputs if c not in picked[2] and re.search(
         rf"(?<![\w]){re.escape(c)}(?![\w])", error)]
     return f"\nThe error names input columns the script leaves out: {widen_columns(picked, columns, parent.code)}" \
         if left_out else ""

@@ -56,7 +56,7 @@ def columns_instruction(columns: InputColumns, target_kind: str | None) -> str:
     """The edit instruction that uses every input column: a ColumnTransformer naming this task's
     columns, then a linear model of the target's kind (a model left as it was, a depth-1 tree in
     a churn run, measured the same on every column). Single quotes: it sits in a JSON string."""
-    inputs = list(columns.categories) + list(columns.numbers)
+    inputs = columns.inputs
     model = COLUMNS_MODELS.get(target_kind, COLUMNS_MODELS[None])
     return (f"Use every input column, {', '.join(inputs) if len(inputs) <= MAX_LISTED_COLUMNS else 'all of them'}: "
             f"make the model a pipeline of {column_transformer(columns)} and {model}, and fit and predict it on "
