@@ -120,6 +120,17 @@ def test_a_step_block_shows_thought_action_arguments_and_observation_head():
         "Observation (first 2 of 3 lines):", "  line 1", "  line 2"]
 
 
+def test_quiet_shows_how_long_a_script_runs_but_not_what_it_prints():
+    shown = {}
+    for quiet in (False, True):
+        out = io.StringIO()
+        with ProgressPrinter(out, quiet=quiet):
+            progress.report("script", elapsed_s=3.0, last_line="epoch 3 loss 0.41")
+        shown[quiet] = out.getvalue().splitlines()
+    assert shown[False] == ["  script running 3 s | epoch 3 loss 0.41"]
+    assert shown[True] == ["  script running 3 s"]
+
+
 def test_a_tree_step_is_headed_by_its_node_of_the_node_limit():
     out = io.StringIO()
     view = StepView(12, "use a forest", "node 6 (improve)", {"parent": 4}, "Node 6: validation rmse 65.7")

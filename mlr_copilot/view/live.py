@@ -7,7 +7,7 @@ It listens to ``progress`` reports (the library never prints) and writes to one 
   a terminal, repeated every ``PLAIN_EVERY_S`` seconds in a log file;
 - ``step_done``: the step's thought, action, arguments and the head of its observation, in
   every feedback mode (``quiet`` leaves them out);
-- ``script``: a running script's elapsed time and last output line.
+- ``script``: a running script's elapsed time and (unless ``quiet``) its last output line.
 Text from the run is printed as plain text, never as markup.
 """
 from __future__ import annotations
@@ -141,7 +141,8 @@ class ProgressPrinter:
         if not self.tty and self._plain_at and elapsed_s - self._plain_at < PLAIN_EVERY_S:
             return  # in a log file, a line every 30 s is enough
         self._plain_at = elapsed_s
-        self._line(f"  script running {elapsed_s:.0f} s | {last_line[:100]}", transient=self.tty)
+        shown = "" if self.quiet else f" | {last_line[:100]}"  # quiet: how long, not what it prints
+        self._line(f"  script running {elapsed_s:.0f} s{shown}", transient=self.tty)
 
     def batch(self, job, counts: dict) -> None:
         """A batch's progress: finished / running / queued, and each run as it ends."""
