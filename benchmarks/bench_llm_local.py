@@ -235,7 +235,8 @@ def report(out: dict) -> str:
         lines.append(f"first step of a run:     {fs['task']}: {fs['cold_s']:.1f} s with an empty prefix cache, "
                      f"{fs['warm_s']:.1f} s with the cache a previous run saved ({fs['warm_cached_tokens']} of "
                      f"{fs['prompt_tokens']} tokens reused): {fs['speedup']:.1f}x faster (median of {out['repeat']}, "
-                     f"fresh processes, real one-step agent runs)")
+                     f"fresh processes, real one-step agent runs; the model's load, {fs.get('load_s', 0.0):.1f} s, "
+                     f"comes before step 1)")
     lines.append(f"whole-file edit:         {ed['script_lines']}-line script, {ed['plain']['output_tokens']} tokens: "
                  f"{ed['plain']['tok_per_s']:.1f} tokens/s plain, {ed['lookup']['tok_per_s']:.1f} with prompt "
                  f"lookup ({ed['lookup']['accepted']} of {ed['lookup']['drafted']} drafted tokens kept): "

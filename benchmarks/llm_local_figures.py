@@ -169,7 +169,8 @@ def first_step_figures(repeat: int, task: str) -> dict:
     c = statistics.median(x["duration_s"] for x in cold)
     w = statistics.median(x["duration_s"] for x in warm)
     return {"task": task, "cold_s": c, "warm_s": w, "speedup": c / max(1e-9, w),
-            "prompt_tokens": cold[0]["input_tokens"], "warm_cached_tokens": warm[0]["cached_tokens"]}
+            "prompt_tokens": cold[0]["input_tokens"], "warm_cached_tokens": warm[0]["cached_tokens"],
+            "load_s": statistics.median(x["load_s"] for x in cold + warm)}
 
 
 def _first_step(cache_dir: str, task: str) -> dict:
@@ -182,8 +183,9 @@ def _first_step(cache_dir: str, task: str) -> dict:
         step = next((r for r in steps if r.get("type") == "step"), None)
         if step is None:
             raise SystemExit(f"the one-step run of {task} recorded no step (is the task prepared?)")
+        info = json.loads((found[0].parents[1] / "run.json").read_text())
         return {"duration_s": step["duration_s"], "input_tokens": step["llm"]["input_tokens"],
-                "cached_tokens": step["llm"]["cached_tokens"]}
+                "cached_tokens": step["llm"]["cached_tokens"], "load_s": info.get("model_load_s", 0.0)}
 
 
 # The local-model settings issue 16 was measured with: every research-log entry written by a

@@ -139,6 +139,33 @@ def test_a_tree_step_is_headed_by_its_node_of_the_node_limit():
     assert out.getvalue().splitlines()[0] == "── Node 6/10 · node 6 (improve) · step 12 · 2.0 s"
 
 
+class LoadedLLM(ScriptedLLM):
+    """A scripted model with weights to load, as the embedded one has."""
+
+    def __init__(self, answers, events):
+        super().__init__(answers, model="local-test")
+        self.events = events
+
+    def load(self):
+        self.events.append("load")
+
+
+def test_model_weights_load_before_step_one_starts(tmp_path):
+    toy_project(tmp_path)
+    events: list[str] = []
+    main = LoadedLLM([respond("look", "List Files", {"dir_path": "."}),
+                      respond("done", "Final Answer", {"final_answer": "x"})], events)
+    models = Models(main=main, fast=ScriptedLLM(["ok"], model="f", repeat_last=True), edit=main)
+    progress.listen("step", lambda step, phase, **_: events.append(f"step {step} {phase}"))
+    try:
+        result = run_experiment(RunOptions(task="toy", root=str(tmp_path), log_root=str(tmp_path / "logs"),
+                                           sandbox="none", feedback="none"), models=models)
+    finally:
+        progress.listen("step", None)
+    assert events[:3] == ["load", "load", "step 1 thinking"]  # main and edit roles: each asked, before step 1
+    assert json.loads((result.run_dir / "run.json").read_text())["model_load_s"] >= 0
+
+
 def test_duration_excludes_the_time_a_person_takes_to_answer(tmp_path):
     toy_project(tmp_path)
 

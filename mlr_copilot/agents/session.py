@@ -161,6 +161,7 @@ class RunSession:
         try:
             if self.models is None:
                 self._build_models()
+            recorder.info["model_load_s"] = round(self.models.load_weights(), 2)  # not counted in step 1
             recorder.info["models"] = {role: getattr(getattr(self.models, role), "model", "?")
                                        for role in ("main", "fast", "edit")}
             recorder.save()

@@ -6,6 +6,7 @@ A backend converts to and from its provider's format and classifies its errors i
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, asdict
 from typing import Mapping, Protocol, Sequence, runtime_checkable
 
@@ -118,3 +119,13 @@ class Models:
     @classmethod
     def single(cls, llm: LLM) -> "Models":
         return cls(main=llm, fast=llm, edit=llm)
+
+    def load_weights(self) -> float:
+        """Load the weights of every model that runs on this machine now, before the first step,
+        so that the first step's time is the step's own; remote APIs have none. Returns seconds."""
+        started = time.monotonic()
+        for llm in (self.main, self.fast, self.edit):
+            load = getattr(getattr(llm, "backend", llm), "load", None)  # a client's backend, or a bare one
+            if callable(load):
+                load()  # each backend keeps its loaded model for the process: roles sharing one load it once
+        return time.monotonic() - started
