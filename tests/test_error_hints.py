@@ -45,7 +45,7 @@ CASES = [
     (lambda: ColumnTransformer([("c", OneHotEncoder(), ["plan"])]).fit(TABLE).transform(TABLE[["fee"]]),
      "holds every input column"),
     (lambda: TABLE[["plan", "age"]], "columns the data files hold"),
-    (lambda: TABLE["churned"], "never the target in the test table"),
+    (lambda: TABLE["churned"], "never score the model on the test table, but on a held-out part"),
 ]
 
 

@@ -50,7 +50,9 @@ HINTS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), hint) fo
      "holds every input column it lists"),
     (r"not in index|^KeyError: ['\"]",
      "the script asks for a column the table does not have: use only the columns the data files hold "
-     "(see the data preview or List Files), and never the target in the test table"),
+     "(see the data preview or List Files). The test table has no target column: never score the model on "
+     "the test table, but on a held-out part of the training table (train_test_split), as the starter "
+     "script did"),
 ))
 
 
