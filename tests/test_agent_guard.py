@@ -188,6 +188,27 @@ def test_the_compact_prompt_shows_steps_without_copied_narrative_and_where_the_r
     assert not [c for c in models.fast.calls if c["purpose"] == "research_log_entry"]  # brief entries
 
 
+def test_a_starter_that_keeps_some_input_columns_is_told_the_line_that_keeps_them_all(tmp_path):
+    root = make_project(tmp_path)
+    ws = root / "workspaces" / "toy"
+    (ws / "data").mkdir()
+    (ws / "data" / "train.csv").write_text("id,width,depth,height,label\n" + "".join(
+        f"{i},{i % 7},{i % 5},{i % 3},{i % 2}\n" for i in range(20)))
+    (ws / "data" / "test.csv").write_text("id,width,depth,height\n" + "".join(
+        f"{i},{i % 4},{i % 6},{i % 3}\n" for i in range(20, 30)))
+    (ws / "main.py").write_text('features = ["width"]\nprint("Validation accuracy: 0.61")\n')
+    (root / "tasks" / "toy").mkdir(parents=True)
+    (root / "tasks" / "toy" / "task.json").write_text(json.dumps({"script": "main.py", "metric": "accuracy"}))
+    main = [step("measure", "Execute Script", {"script_name": "main.py"}),
+            step("done", "Final Answer", {"final_answer": "x"})]
+    models = scripted_models(main)
+    run_experiment(options(root, prompt_style="compact"), models=models, feedback=NoFeedback())
+    second = [c for c in models.main.calls if c["purpose"] == "agent_step"][1]["messages"][1]["content"]
+    assert ("Usual next move: improve the script with one clear change using Edit Script (AI), saving it under "
+            "the same name (for example the edit instruction \"Use every input column: make it "
+            "`features = ['width', 'depth', 'height']` (it keeps 1 of them now). Replace the model by") in second
+
+
 def test_a_final_answer_before_the_change_was_run_is_asked_again_once(tmp_path):
     root = make_project(tmp_path)
     edit = step("fix", "Edit Script (AI)", {"script_name": "main.py", "edit_instruction": "fix valuez",
@@ -201,6 +222,23 @@ def test_a_final_answer_before_the_change_was_run_is_asked_again_once(tmp_path):
     assert [s["action"] for s in steps] == ["Edit Script (AI)", "Execute Script", "Final Answer"]
     assert "premature final answer: the change made in step 1 was never run" in steps[1]["parse_errors"][0]
     assert steps[2]["parse_attempts"] == 1  # after the run, the answer is taken at once
+
+
+def test_a_final_answer_short_of_the_problems_goal_is_asked_again_once(tmp_path):
+    root = make_project(tmp_path)
+    (root / "problems" / "toy").write_text("Raise the validation accuracy of main.py by at least 10%.\n")
+    (root / "workspaces" / "toy" / "main.py").write_text("print('Validation accuracy: 0.70')\n")
+    run = step("run it", "Execute Script", {"script_name": "main.py"})
+    edit = step("better", "Edit Script (AI)", {"script_name": "main.py", "edit_instruction": "a better model",
+                                                "save_name": "main.py"})
+    final = step("done", "Final Answer", {"final_answer": "accuracy 0.72"})
+    models = scripted_models([run, edit, run, final, final], ["print('Validation accuracy: 0.72')\n"])
+    result = run_experiment(options(root, max_steps=6, measure_first=True), models=models, feedback=NoFeedback())
+    steps = _steps(result.run_dir)
+    assert [s["action"] for s in steps] == ["Execute Script", "Edit Script (AI)", "Execute Script", "Final Answer"]
+    assert ("premature final answer: the validation accuracy went from 0.7 (step 1) to 0.72 (step 3), +2.9%, "
+            "and the task asks for an improvement of at least 10%, so the goal is not reached yet") \
+        in steps[3]["parse_errors"][0]  # asked once; the model kept its answer, and it was taken
 
 
 def test_a_second_edit_before_the_first_was_run_is_asked_again_once(tmp_path):

@@ -58,3 +58,20 @@ def test_tables_with_text_categories_get_an_example_that_encodes_this_tasks_colu
     assert worked_example("churn.py", None, "classes", gaps_only) == worked_example("churn.py")
     assert change_ideas(None, gaps_only) == change_ideas()
     assert worked_example("churn.py", "review", "classes", columns) == worked_example("churn.py", "review", "classes")
+
+
+def test_a_starter_keeping_some_numeric_columns_gets_a_first_change_that_keeps_them_all():
+    from mlr_copilot.agents.tree_preview import InputColumns
+    from mlr_copilot.agents.worked_example import TABULAR_INSTRUCTION, first_change
+
+    columns = InputColumns(numbers=("mean_radius", "mean_texture", "mean_area"))
+    starter = 'import pandas as pd\ncols = ["mean_texture"]\nprint(len(cols))\n'
+    change = first_change(None, columns, "classes", starter)
+    assert change == ("the edit instruction \"Use every input column: make it `cols = ['mean_radius', "
+                      "'mean_texture', 'mean_area']` (it keeps 1 of them now). " + TABULAR_INSTRUCTION + '"')
+    assert TABULAR_INSTRUCTION in worked_example("train.py")  # the example's own edit, after that line
+    every = 'cols = ["mean_radius", "mean_texture", "mean_area"]\n'
+    for code in (every, None, "cols = [c for c in train.columns if c != 'id']\n", "cols = ["):
+        assert first_change(None, columns, "classes", code) is None  # all kept, or no list to widen
+    many = InputColumns(numbers=tuple(f"x{i}" for i in range(41)))
+    assert first_change(None, many, "classes", 'cols = ["x1"]\n') is None  # too long a list to copy

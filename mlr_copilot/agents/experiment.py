@@ -26,11 +26,12 @@ from ..logs import utc_now
 from ..records import RunStatus, StepRecord
 from ..templates import render
 from .guards import check_arguments, repeated_step, spec_without
+from .goal import Goal
 from .next_move import REWRITE_ACTIONS, target_file, unfinished_work, unrun_change, where_we_are
 from .research_log import LogFile, ResearchLog, key_lines
 from .script_output import script_output_excerpt
 from .tree_preview import InputColumns
-from .worked_example import change_ideas, first_change, worked_example
+from .worked_example import change_ideas, worked_example
 from .parsing import FormatError, corrective_message, parse_response
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ class AgentConfig:
     text_column: str | None = None  # the data's free-text column: the worked example is a text task's
     target_kind: str | None = None  # "classes" or "numeric" (from the metric), for that example's model
     input_columns: InputColumns = InputColumns()  # of text categories and with gaps: the example encodes them
+    first_change: str | None = None  # the data's example of a first change (worked_example.first_change)
+    goal: Goal | None = None  # the improvement the problem asks for: results are compared with it
 
 
 @dataclass
@@ -244,8 +247,7 @@ class ExperimentAgent:
             plan = history[-1].entries.get("Research Plan and Status", "").strip()
             if plan:
                 parts.append(f"Your plan after step {history[-1].step}: {plan}")
-            parts.append(where_we_are(history, first_change(self.config.text_column, self.config.input_columns,
-                                                            self.config.target_kind)))
+            parts.append(where_we_are(history, self.config.first_change, self.config.goal))
         history_text = ("Here are your previous steps:\n" + "\n\n".join(parts)) if parts else \
             "This is your first step: you know nothing about the files yet."
         feedback = (f"Latest human feedback (take it into account now): {self.state.feedback}"
@@ -346,7 +348,7 @@ class ExperimentAgent:
         if not self.config.measure_first or parsed.action in excluded:
             return None, None
         if parsed.action == "Final Answer":
-            return unfinished_work(self.state.history), None
+            return unfinished_work(self.state.history, self.config.goal), None
         return None, unrun_change(parsed.action, parsed.action_input, self.state.history)
 
     def _call(self, llm, messages, *, purpose: str, max_tokens: int,

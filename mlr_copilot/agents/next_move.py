@@ -15,6 +15,7 @@ from typing import Protocol, Sequence
 
 from ..env.llm_actions import EDIT_CHANGED_NOTHING
 from .error_hints import error_hint, error_line
+from .goal import Goal, progress
 from .research_log import key_lines
 
 EDIT_ACTIONS = frozenset({"Edit Script (AI)", "Edit Script Segment (AI)", "Write File", "Copy File",
@@ -79,21 +80,22 @@ def measured(memory: StepLike) -> str:
     return "; ".join(lines[:3])
 
 
-def where_we_are(history: Sequence[StepLike], ideas: str | None = None) -> str:
+def where_we_are(history: Sequence[StepLike], ideas: str | None = None, goal: Goal | None = None) -> str:
     """A few lines: what the scripts measured so far, and the usual next move; ``ideas`` are
     the examples of a first change the data calls for (``worked_example.first_change``): the
-    agent follows this line more than the system prompt's example."""
+    agent follows this line more than the system prompt's example. With the task's ``goal``,
+    a result is compared with it."""
     runs = [m for m in history if m.action == RUN_ACTION]
     good = [m for m in runs if not failed(m) and measured(m)]
     lines = []
     if good:
         shown = good[:1] + good[1:][-(MAX_MEASURED - 1):]
         lines.append("Measured so far: " + " | ".join(f"step {m.step}: {measured(m)}" for m in shown))
-    lines.append("Usual next move: " + _next_move(history, runs, good, ideas or FIRST_CHANGE))
+    lines.append("Usual next move: " + _next_move(history, runs, good, ideas or FIRST_CHANGE, goal))
     return "\n".join(lines)
 
 
-def _next_move(history: Sequence[StepLike], runs: list, good: list, ideas: str) -> str:
+def _next_move(history: Sequence[StepLike], runs: list, good: list, ideas: str, goal: Goal | None = None) -> str:
     edits = [m for m in history if changed_files(m)]
     last_run = runs[-1] if runs else None
     last_edit = edits[-1] if edits else None
@@ -126,6 +128,12 @@ def _next_move(history: Sequence[StepLike], runs: list, good: list, ideas: str) 
         return (f"the last result (step {good[-1].step}) is the same as the first (step {good[0].step}): no change "
                 "has improved it yet. Try a different change with Edit Script (AI).")
     baseline = good[0] if good[0].step < edits[0].step else None
+    made = progress(goal, baseline, good[-1])
+    if made is not None:
+        if made.reached:
+            return f"{made.describe()}: it is reached. Give the Final Answer with the numbers measured."
+        return (f"{made.describe()}: it is not reached yet. Try a further change with Edit Script (AI) that keeps "
+                f"what helped (for example {ideas}).")
     against = (f"the baseline (step {baseline.step})" if baseline is not None
                else "the starting script, whose result this run did not measure")
     return (f"compare the last result (step {good[-1].step}) with {against}: if it is clearly better, give "
@@ -143,8 +151,9 @@ def _same_error_after_a_fix(runs: list, edits: list) -> StepLike | None:
     return before if fixed and error is not None and error == error_line(before.observation) else None
 
 
-def unfinished_work(history: Sequence[StepLike]) -> str | None:
-    """Why a Final Answer now would report a result nobody measured; None when it would not."""
+def unfinished_work(history: Sequence[StepLike], goal: Goal | None = None) -> str | None:
+    """Why a Final Answer now would report a result nobody measured, or one short of the task's
+    ``goal``; None when it would not."""
     runs = [m for m in history if m.action == RUN_ACTION]
     edits = [m for m in history if changed_files(m)]
     if edits and (not runs or edits[-1].step > runs[-1].step):
@@ -162,6 +171,11 @@ def unfinished_work(history: Sequence[StepLike]) -> str | None:
     if same is not None:
         return (f"every run so far measured the same as the first ({same}), so nothing has improved yet: "
                 "try a different change with Edit Script (AI), then run it")
+    good = [m for m in runs if not failed(m)]
+    made = progress(goal, good[0] if good[0].step < edits[0].step else None, good[-1])
+    if made is not None and not made.reached:
+        return (f"{made.describe()}, so the goal is not reached yet: try a further change with Edit Script (AI), "
+                "then run it")
     return None
 
 

@@ -30,9 +30,11 @@ from ..redact import scrub
 from ..run_config import STRATEGIES, RunConfig
 from .experiment import COMPACT_AGENT_MAX_TOKENS, DEFAULT_AGENT_MAX_TOKENS, AgentConfig, AgentState, ExperimentAgent
 from .run_repair import call_usage
+from .goal import goal_from_problem
 from .metric import metric_spec_for
 from .tree_models import target_kind
 from .tree_preview import mixed_columns, text_column
+from .worked_example import first_change
 
 logger = logging.getLogger(__name__)
 
@@ -218,15 +220,18 @@ class RunSession:
         # the compact prompt never shows the research log to the model: a model call per entry
         # would cost a step's time for what only the person reads
         log_entries = options.research_log_entries or ("brief" if prompt_style == "compact" else "llm")
+        text, columns = text_column(env.workspace), mixed_columns(env.workspace)
+        spec = metric_spec_for(self.task, self.problem)
+        kind = target_kind(spec)
         config = AgentConfig(
             max_steps=options.max_steps, history_steps=options.history_steps,
             max_parse_attempts=options.max_parse_attempts, research_log=options.research_log,
             research_log_entries=log_entries, prompt_style=prompt_style,
             max_tokens=COMPACT_AGENT_MAX_TOKENS if prompt_style == "compact" else DEFAULT_AGENT_MAX_TOKENS,
             measure_first=(prompt_style == "compact") if options.measure_first is None else options.measure_first,
-            main_script=self.task.script, text_column=text_column(env.workspace),
-            input_columns=mixed_columns(env.workspace),
-            target_kind=target_kind(metric_spec_for(self.task, self.problem)))
+            main_script=self.task.script, text_column=text, input_columns=columns, target_kind=kind,
+            first_change=first_change(text, columns, kind, _read_text(env.workspace / self.task.script)),
+            goal=goal_from_problem(self.problem, spec))
         return ExperimentAgent(env, self.models, self.problem, feedback=self.feedback, recorder=self.recorder,
                                config=config, state=self.state)
 
@@ -304,3 +309,11 @@ class RunSession:
                          hidden_paths=tuple(str(p) for p in task.hidden_paths()),
                          memory_limit_mb=options.memory_limit_mb,
                          **({"python": tuple(options.python)} if options.python else {}))
+
+
+def _read_text(path: Path) -> str | None:
+    """A starter script's text, None when it cannot be read (the example then stays general)."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None

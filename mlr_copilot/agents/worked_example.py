@@ -15,7 +15,7 @@ tabular data keeps the example word for word.
 from __future__ import annotations
 
 from ..templates import render
-from .tree_models import MAX_LISTED_COLUMNS, column_transformer
+from .tree_models import MAX_LISTED_COLUMNS, column_transformer, picked_columns
 from .tree_preview import InputColumns
 
 TABULAR_CHANGE_IDEAS = "a stronger model, feature scaling, or better settings"
@@ -49,19 +49,21 @@ def worked_example(script: str, text_column: str | None = None, target_kind: str
                f"{'encoded and filled' if gaps else 'encoded'}, every input column can be used, not only some.")
         return render("agents.prompts", "experiment_example_columns", script=script, why=why,
                       instruction=columns_instruction(columns, target_kind)).strip()
-    return render("agents.prompts", "experiment_example", script=script).strip()
+    return render("agents.prompts", "experiment_example", script=script, instruction=TABULAR_INSTRUCTION).strip()
 
 
 def columns_instruction(columns: InputColumns, target_kind: str | None) -> str:
     """The edit instruction that uses every input column: a ColumnTransformer naming this task's
     columns, then a linear model of the target's kind (a model left as it was, a depth-1 tree in
-    a churn run, measured the same on every column). Single quotes: it sits in a JSON string."""
+    a churn run, measured the same on every column). "the validation split": on a rentals probe
+    the edit model scored the new model on the test table, which has no target. Single quotes:
+    it sits in a JSON string."""
     inputs = columns.inputs
     model = COLUMNS_MODELS.get(target_kind, COLUMNS_MODELS[None])
     return (f"Use every input column, {', '.join(inputs) if len(inputs) <= MAX_LISTED_COLUMNS else 'all of them'}: "
             f"make the model a pipeline of {column_transformer(columns)} and {model}, and fit and predict it on "
-            "those columns of the tables as they are, with no .fillna. Keep the data loading, the printed "
-            "validation metric and the output file exactly as they are.").replace('"', "'")
+            "those columns of the tables as they are, with no .fillna. Keep the data loading, the validation "
+            "split, the printed validation metric and the output file exactly as they are.").replace('"', "'")
 
 
 COLUMNS_MODELS = {"classes": "LogisticRegression(max_iter=1000)", "numeric": "Ridge()",
@@ -69,14 +71,36 @@ COLUMNS_MODELS = {"classes": "LogisticRegression(max_iter=1000)", "numeric": "Ri
 
 
 def first_change(text_column: str | None = None, columns: InputColumns = InputColumns(),
-                 target_kind: str | None = None) -> str | None:
+                 target_kind: str | None = None, script_code: str | None = None) -> str | None:
     """The examples of a first change in the compact prompt's usual next move, when the data
-    calls for others than tabular data's: on the churn probe the agent copied that line's "a
-    stronger model, feature scaling" and never the columns example. (Free text keeps the line:
-    its example alone was followed on the review probe.)"""
-    if text_column is None and columns.categories:  # the whole instruction: "as in the example" was copied as is
+    or the starter script (``script_code``) call for others than tabular data's: on the churn
+    probe the agent copied that line's "a stronger model, feature scaling" and never the
+    columns example. (Free text keeps the line: its example alone was followed on the review probe.)"""
+    if text_column is not None:
+        return None
+    if columns.categories:  # the whole instruction: "as in the example" was copied as is
         return f'the edit instruction "{columns_instruction(columns, target_kind)}"'
+    picked = picked_columns(script_code, columns)
+    if picked is not None and len(columns.inputs) <= MAX_WIDENED_COLUMNS:
+        return f'the edit instruction "{wider_instruction(picked, columns)}"'
     return None
+
+
+MAX_WIDENED_COLUMNS = 40  # the instruction lists them all, and the agent copies it
+
+
+def wider_instruction(picked: tuple[str, str, list[str]], columns: InputColumns) -> str:
+    """The tabular example's instruction, after the line that makes a starter's column list
+    (``tree_models.picked_columns``) every input column: on a tumour probe the starter kept 2 of
+    30 measurements, the example's edit kept the list, and a forest on those 2 gained 4%."""
+    name, _, kept = picked
+    return (f"Use every input column: make it `{name} = {columns.inputs!r}` (it keeps {len(kept)} of them now). "
+            f"{TABULAR_INSTRUCTION}").replace('"', "'")
+
+
+TABULAR_INSTRUCTION = ("Replace the model by a stronger model of the same kind (regressor or classifier) from "
+                       "sklearn.ensemble, with 300 trees and random_state=0. Keep the data loading, the printed "
+                       "validation metric and the output file exactly as they are.")
 
 
 def change_ideas(text_column: str | None = None, columns: InputColumns = InputColumns()) -> str:
