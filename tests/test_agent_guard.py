@@ -206,7 +206,7 @@ def test_a_starter_that_keeps_some_input_columns_is_told_the_line_that_keeps_the
     second = [c for c in models.main.calls if c["purpose"] == "agent_step"][1]["messages"][1]["content"]
     assert ("Usual next move: improve the script with one clear change using Edit Script (AI), saving it under "
             "the same name (for example the edit instruction \"Use every input column: make it "
-            "`features = ['width', 'depth', 'height']` (it keeps 1 of them now). Replace the model by") in second
+            "`features = ['width', 'depth', 'height']` (it keeps 1 of the 3 now). Replace the model by") in second
 
 
 def test_a_final_answer_before_the_change_was_run_is_asked_again_once(tmp_path):

@@ -45,7 +45,7 @@ CASES = [
     (lambda: ColumnTransformer([("c", OneHotEncoder(), ["plan"])]).fit(TABLE).transform(TABLE[["fee"]]),
      "holds every input column"),
     (lambda: TABLE[["plan", "age"]], "columns the data files hold"),
-    (lambda: TABLE["churned"], "never score the model on the test table, but on a held-out part"),
+    (lambda: TABLE["churned"], "never the target in the test table"),
 ]
 
 
@@ -71,3 +71,19 @@ def test_the_loop_says_what_a_failed_run_usually_means():
     assert ("this error usually means that a column of text reached a step that needs numbers: encode text "
             "categories with OneHotEncoder") in text
     assert text.endswith("Fix the cause with Edit Script (AI), or take the change back with Undo Edit Script.")
+
+
+def test_with_the_datas_column_names_a_missing_column_is_a_misspelling_or_another_tables():
+    columns = ["id", "mean_concave_points", "concave_points_error", "fee", "plan", "churned"]
+    misspelt = error_hint(raised(lambda: TABLE[["fee", "concave_points"]]), columns)
+    assert misspelt.startswith("no data file has a column 'concave_points' (the data has 'mean_concave_points' "
+                               "and 'concave_points_error'): copy the column names exactly")
+    target = error_hint(raised(lambda: TABLE["churned"]), columns)  # a training table's target, asked of another
+    assert target.startswith("'churned' is a column of one data table but not of the table the script asked")
+    assert "held-out part of the training table" in target
+    assert error_hint(raised(lambda: {}["churned"]), columns) is None  # still a dict's key, not a column
+    failed = mem(3, "Execute Script", raised(lambda: TABLE[["fee", "concave_points"]]) + "\nExit code: 1",
+                 script_name="train.py")
+    moves = where_we_are([mem(1, "Execute Script", RUN_OK, script_name="train.py"),
+                          mem(2, "Edit Script (AI)", EDITED, script_name="train.py"), failed], columns=columns)
+    assert "this error usually means that no data file has a column 'concave_points' (the data has" in moves

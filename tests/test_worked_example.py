@@ -68,10 +68,13 @@ def test_a_starter_keeping_some_numeric_columns_gets_a_first_change_that_keeps_t
     starter = 'import pandas as pd\ncols = ["mean_texture"]\nprint(len(cols))\n'
     change = first_change(None, columns, "classes", starter)
     assert change == ("the edit instruction \"Use every input column: make it `cols = ['mean_radius', "
-                      "'mean_texture', 'mean_area']` (it keeps 1 of them now). " + TABULAR_INSTRUCTION + '"')
+                      "'mean_texture', 'mean_area']` (it keeps 1 of the 3 now). " + TABULAR_INSTRUCTION + '"')
     assert TABULAR_INSTRUCTION in worked_example("train.py")  # the example's own edit, after that line
     every = 'cols = ["mean_radius", "mean_texture", "mean_area"]\n'
     for code in (every, None, "cols = [c for c in train.columns if c != 'id']\n", "cols = ["):
         assert first_change(None, columns, "classes", code) is None  # all kept, or no list to widen
-    many = InputColumns(numbers=tuple(f"x{i}" for i in range(41)))
-    assert first_change(None, many, "classes", 'cols = ["x1"]\n') is None  # too long a list to copy
+    many = InputColumns(numbers=tuple(f"x{i}" for i in range(30)))  # a long list is copied wrong: a line builds it
+    starter = 'import pandas as pd\nlabelled = pd.read_csv("inputs/labelled.csv")\ncols = ["x1", "x2"]\n'
+    assert ("make it `cols = [c for c in labelled.columns if c not in ('patient', 'diagnosis')]` (it keeps 2 of "
+            "the 30 now).") in first_change(None, many, "classes", starter, ("patient", *many.numbers, "diagnosis"))
+    assert "make it `cols = ['x0', 'x1', " in first_change(None, many, "classes", starter)  # other columns unknown

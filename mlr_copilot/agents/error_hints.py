@@ -11,7 +11,10 @@ next move after a failed run.
 """
 from __future__ import annotations
 
+import ast
+import difflib
 import re
+from typing import Sequence
 
 HINTS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), hint) for pattern, hint in (
     (r"Encoders require their input argument must be uniformly strings or numbers",
@@ -50,9 +53,7 @@ HINTS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), hint) fo
      "holds every input column it lists"),
     (r"not in index|^KeyError: ['\"]",
      "the script asks for a column the table does not have: use only the columns the data files hold "
-     "(see the data preview or List Files). The test table has no target column: never score the model on "
-     "the test table, but on a held-out part of the training table (train_test_split), as the starter "
-     "script did"),
+     "(see the data preview or List Files), and never the target in the test table"),
 ))
 
 
@@ -65,8 +66,10 @@ def error_line(output: str) -> str | None:
     return found[-1] if found else None
 
 
-def error_hint(error: str) -> str | None:
-    """What the last error of ``error`` (a script's output) usually means; None when no hint fits."""
+def error_hint(error: str, columns: Sequence[str] = ()) -> str | None:
+    """What the last error of ``error`` (a script's output) usually means; None when no hint fits.
+    ``columns``: every column name of the workspace's tables, when known: a missing column is
+    then told apart as a misspelling or a column of another table."""
     last = error_line(error)
     if last is None:
         return None
@@ -74,4 +77,41 @@ def error_hint(error: str) -> str | None:
     if hint is not None and "not in index" not in last and last.startswith("KeyError") \
             and "pandas" not in error:
         return None  # a dict's missing key, not a table's column
-    return hint
+    missing = _missing_columns(last) if hint is not None and columns else []
+    return _column_hint(missing, list(columns)) if missing else hint
+
+
+_NOT_IN_INDEX = re.compile(r"(\[.*\]) not in index")
+_KEY = re.compile(r"^KeyError: (['\"].*['\"])$")
+
+
+def _missing_columns(last: str) -> list[str]:
+    """The column names a pandas KeyError reports missing ("['a', 'b'] not in index", "'rent'")."""
+    m = _NOT_IN_INDEX.search(last) or _KEY.match(last.strip())
+    try:
+        found = ast.literal_eval(m.group(1)) if m else []
+    except (ValueError, SyntaxError):
+        return []
+    names = [found] if isinstance(found, str) else found
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def _column_hint(missing: list[str], columns: list[str]) -> str:
+    """A misspelt name gets the nearest real ones; a column of another table (a test table asked
+    for the target, on a rentals probe) gets where to score instead. On a tumour probe the edit
+    model copied a list of 30 columns as "concave_points" for "concave_points_error"."""
+    parts = []
+    unknown = [n for n in missing if n not in columns]
+    if unknown:
+        named = []
+        for name in unknown[:4]:
+            close = difflib.get_close_matches(name, columns, n=2, cutoff=0.6)
+            named.append(repr(name) + (f" (the data has {' and '.join(map(repr, close))})" if close else ""))
+        parts.append(f"no data file has a column {', '.join(named)}: copy the column names exactly from the "
+                     "data files' header")
+    known = [n for n in missing if n in columns]
+    if known:
+        parts.append(f"{', '.join(map(repr, known))} is a column of one data table but not of the table the script "
+                     "asked: a test table has no target column, so score the model on a held-out part of the "
+                     "training table (train_test_split), never on the test table")
+    return "; ".join(parts)

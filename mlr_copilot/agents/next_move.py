@@ -80,22 +80,24 @@ def measured(memory: StepLike) -> str:
     return "; ".join(lines[:3])
 
 
-def where_we_are(history: Sequence[StepLike], ideas: str | None = None, goal: Goal | None = None) -> str:
+def where_we_are(history: Sequence[StepLike], ideas: str | None = None, goal: Goal | None = None,
+                 columns: Sequence[str] = ()) -> str:
     """A few lines: what the scripts measured so far, and the usual next move; ``ideas`` are
     the examples of a first change the data calls for (``worked_example.first_change``): the
     agent follows this line more than the system prompt's example. With the task's ``goal``,
-    a result is compared with it."""
+    a result is compared with it; ``columns`` (the data's column names) sharpen error hints."""
     runs = [m for m in history if m.action == RUN_ACTION]
     good = [m for m in runs if not failed(m) and measured(m)]
     lines = []
     if good:
         shown = good[:1] + good[1:][-(MAX_MEASURED - 1):]
         lines.append("Measured so far: " + " | ".join(f"step {m.step}: {measured(m)}" for m in shown))
-    lines.append("Usual next move: " + _next_move(history, runs, good, ideas or FIRST_CHANGE, goal))
+    lines.append("Usual next move: " + _next_move(history, runs, good, ideas or FIRST_CHANGE, goal, columns))
     return "\n".join(lines)
 
 
-def _next_move(history: Sequence[StepLike], runs: list, good: list, ideas: str, goal: Goal | None = None) -> str:
+def _next_move(history: Sequence[StepLike], runs: list, good: list, ideas: str, goal: Goal | None = None,
+               columns: Sequence[str] = ()) -> str:
     edits = [m for m in history if changed_files(m)]
     last_run = runs[-1] if runs else None
     last_edit = edits[-1] if edits else None
@@ -115,7 +117,7 @@ def _next_move(history: Sequence[StepLike], runs: list, good: list, ideas: str, 
                     "that fix did not work. Take the changes back with Undo Edit Script (one change each time) "
                     "until the script runs as it last did, then try a different change.")
         detail = key_lines(last_run.observation)
-        hint = error_hint(last_run.observation)
+        hint = error_hint(last_run.observation, columns)
         return (f"the run in step {last_run.step} failed ({detail[:200]}); "
                 + (f"this error usually means that {hint}. Fix" if hint else "fix")
                 + " the cause with Edit Script (AI), or take the change back with Undo Edit Script.")

@@ -130,6 +130,16 @@ def mixed_columns(workspace: Path) -> InputColumns:
     return InputColumns(tuple(categories), tuple(numbers), tuple(gaps))
 
 
+def table_columns(workspace: Path) -> tuple[str, ...]:
+    """Every column name of the workspace's data tables (submission formats left out), in order:
+    a missing column in a script's error is then told apart as a misspelling or another table's."""
+    names: dict[str, None] = {}
+    for path, df in _tables(workspace):
+        if not SUBMISSION_NAME.search(path.name):
+            names.update((str(c), None) for c in df.columns)
+    return tuple(names)
+
+
 def _tables(workspace: Path):
     """(path, first rows) of the workspace's first tables that pandas can read."""
     import pandas as pd

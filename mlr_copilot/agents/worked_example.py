@@ -14,6 +14,9 @@ tabular data keeps the example word for word.
 """
 from __future__ import annotations
 
+import ast
+from typing import Sequence
+
 from ..templates import render
 from .tree_models import MAX_LISTED_COLUMNS, column_transformer, picked_columns
 from .tree_preview import InputColumns
@@ -71,31 +74,53 @@ COLUMNS_MODELS = {"classes": "LogisticRegression(max_iter=1000)", "numeric": "Ri
 
 
 def first_change(text_column: str | None = None, columns: InputColumns = InputColumns(),
-                 target_kind: str | None = None, script_code: str | None = None) -> str | None:
+                 target_kind: str | None = None, script_code: str | None = None,
+                 table_columns: Sequence[str] = ()) -> str | None:
     """The examples of a first change in the compact prompt's usual next move, when the data
     or the starter script (``script_code``) call for others than tabular data's: on the churn
     probe the agent copied that line's "a stronger model, feature scaling" and never the
-    columns example. (Free text keeps the line: its example alone was followed on the review probe.)"""
+    columns example. (Free text keeps the line: its example alone was followed on the review probe.)
+    ``table_columns``: every column of the data tables (ids and targets too)."""
     if text_column is not None:
         return None
     if columns.categories:  # the whole instruction: "as in the example" was copied as is
         return f'the edit instruction "{columns_instruction(columns, target_kind)}"'
     picked = picked_columns(script_code, columns)
-    if picked is not None and len(columns.inputs) <= MAX_WIDENED_COLUMNS:
-        return f'the edit instruction "{wider_instruction(picked, columns)}"'
+    if picked is not None:
+        return f'the edit instruction "{wider_instruction(picked, columns, script_code, table_columns)}"'
     return None
 
 
-MAX_WIDENED_COLUMNS = 40  # the instruction lists them all, and the agent copies it
-
-
-def wider_instruction(picked: tuple[str, str, list[str]], columns: InputColumns) -> str:
+def wider_instruction(picked: tuple[str, str, list[str]], columns: InputColumns, script_code: str | None = None,
+                      table_columns: Sequence[str] = ()) -> str:
     """The tabular example's instruction, after the line that makes a starter's column list
     (``tree_models.picked_columns``) every input column: on a tumour probe the starter kept 2 of
-    30 measurements, the example's edit kept the list, and a forest on those 2 gained 4%."""
+    30 measurements, the example's edit kept the list, and a forest on those 2 gained 4%. Past
+    ``MAX_LISTED_COLUMNS`` the line leaves out the other columns of the first table the script
+    reads instead of listing the inputs: the agent copied a list of 30 as 20, two of them misspelt."""
     name, _, kept = picked
-    return (f"Use every input column: make it `{name} = {columns.inputs!r}` (it keeps {len(kept)} of them now). "
+    others = [c for c in table_columns if c not in set(columns.inputs)]
+    table = first_table(script_code)
+    if len(columns.inputs) > MAX_LISTED_COLUMNS and table and others:
+        line = f"{name} = [c for c in {table}.columns if c not in {tuple(others)!r}]"
+    else:
+        line = f"{name} = {columns.inputs!r}"
+    return (f"Use every input column: make it `{line}` (it keeps {len(kept)} of the {len(columns.inputs)} now). "
             f"{TABULAR_INSTRUCTION}").replace('"', "'")
+
+
+def first_table(code: str | None) -> str | None:
+    """The name the script gives the first table it reads (``train = pd.read_csv(...)``)."""
+    try:
+        tree = ast.parse(code or "")
+    except (SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and isinstance(node.value, ast.Call) and isinstance(node.value.func, (ast.Attribute, ast.Name)) \
+                and getattr(node.value.func, "attr", getattr(node.value.func, "id", "")) == "read_csv":
+            return node.targets[0].id
+    return None
 
 
 TABULAR_INSTRUCTION = ("Replace the model by a stronger model of the same kind (regressor or classifier) from "
