@@ -1,0 +1,79 @@
+"""The column names of the workspace's tables, in a few lines for the edit model.
+
+The edit model sees only the script it rewrites, so it guesses what the tables hold: on a
+rentals probe it "validated" a new pipeline against ``test["rent"]`` (the test table has no
+target) and the run failed with ``KeyError: 'rent'``; on a tumour probe a copied list of 30
+columns came back with misspelt names. Each table's header line is read (no data rows), from a
+bounded walk of the workspace, so a huge workspace or table costs little.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+MAX_TABLES = 6
+MAX_DEPTH = 2  # folders below the workspace looked into (data/, data/raw/)
+MAX_ENTRIES = 2_000  # names looked at in all
+MAX_LISTED = 40  # a wider table shows its first and last columns and its count
+HEADER_BYTES = 64 << 10  # of a header line
+
+
+def tables_note(workspace: Path) -> str:
+    """"The data files ... and their columns" with one line per table; "" when there is none."""
+    lines, listed = [], {}
+    for path in _tables(Path(workspace)):
+        columns = _header(path)
+        if not columns:
+            continue
+        name = path.relative_to(workspace).as_posix()
+        lines.append(f"- {name}: {_like_another(columns, listed) or _listing(columns)}")
+        listed[name] = columns
+    if not lines:
+        return ""
+    return ("The data files in the workspace and their columns (a column a file does not list is not in it: "
+            "a test file has no target column):\n" + "\n".join(lines))
+
+
+def _listing(columns: list[str]) -> str:
+    if len(columns) <= MAX_LISTED:
+        return ", ".join(columns)
+    return f"{', '.join(columns[:12] + ['...'] + columns[-4:])} ({len(columns)} columns)"
+
+
+def _like_another(columns: list[str], listed: dict[str, list[str]]) -> str | None:
+    """A table that has another's columns but a few (a test table and its training table), said
+    so in a few words: two listings of 30 names would cost the edit model seconds to read."""
+    for name, other in listed.items():
+        missing = [c for c in other if c not in columns]
+        extra = [c for c in columns if c not in other]
+        if len(columns) > 3 and not (missing and extra) and 0 < len(missing) + len(extra) <= 3:
+            if missing:
+                return f"the columns of {name} except {', '.join(missing)}"
+            return f"the columns of {name} and {', '.join(extra)}"
+    return None
+
+
+def _tables(root: Path) -> list[Path]:
+    found, seen = [], 0
+    for folder, dirs, files in os.walk(root):
+        depth = len(Path(folder).relative_to(root).parts)
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")) and depth < MAX_DEPTH)
+        seen += len(dirs) + len(files)
+        found += [Path(folder) / f for f in sorted(files)  # a link could point out of the workspace
+                  if Path(f).suffix.lower() in TABLE_SUFFIXES and not (Path(folder) / f).is_symlink()]
+        if seen > MAX_ENTRIES or len(found) >= MAX_TABLES:
+            break
+    return found[:MAX_TABLES]
+
+
+def _header(path: Path) -> list[str]:
+    """The first line of a table, split as a CSV row; [] when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            line = f.readline(HEADER_BYTES)
+    except OSError:
+        return []
+    row = next(csv.reader([line], delimiter=TABLE_SUFFIXES[path.suffix.lower()]), [])
+    return [c.strip() for c in row if c.strip()]
