@@ -96,6 +96,7 @@ def test_a_final_answer_after_a_failed_run_or_with_nothing_improved_is_premature
     text = where_we_are(h)
     assert "the same as the first (step 1): no change has improved it yet" in text
     assert "give the Final Answer" not in text
+    assert "(for example use every input column)." in where_we_are(h, "use every input column")  # the idea again
     # a different result, better or worse, is the agent's to judge
     h += [mem(6, "Edit Script (AI)", EDITED, script_name="train.py"),
           mem(7, "Execute Script", RUN_BETTER, script_name="train.py")]

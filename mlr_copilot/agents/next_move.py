@@ -128,7 +128,7 @@ def _next_move(history: Sequence[StepLike], runs: list, good: list, ideas: str, 
                 f"name (for example {ideas}).")
     if _no_change_measured(runs) is not None:
         return (f"the last result (step {good[-1].step}) is the same as the first (step {good[0].step}): no change "
-                "has improved it yet. Try a different change with Edit Script (AI).")
+                f"has improved it yet. Try a different change with Edit Script (AI) (for example {ideas}).")
     baseline = good[0] if good[0].step < edits[0].step else None
     made = progress(goal, baseline, good[-1])
     if made is not None:
