@@ -71,6 +71,16 @@ def test_grammar_fits_the_token_budget_and_still_parses(max_tokens):
     assert limits.line_chars >= 80 and all(v >= 1 for v in limits.entry_lines.values())
 
 
+def test_a_budget_with_room_left_gives_json_strings_more_and_keeps_the_lines():
+    from dataclasses import replace
+    from mlr_copilot.llm.grammar import MIN_STRING_CHARS
+    limits = limits_for_max_tokens(SPEC, 1140)
+    assert limits.string_chars == MIN_STRING_CHARS and estimate_tokens(SPEC, limits) <= 1140
+    assert limits_for_max_tokens(SPEC, 1130).line_chars == limits.line_chars  # the lines stay as they were
+    assert limits_for_max_tokens(SPEC, 1130).string_chars < MIN_STRING_CHARS  # no room there: as before
+    assert estimate_tokens(SPEC, replace(limits_for_max_tokens(SPEC, 1130), string_chars=MIN_STRING_CHARS)) > 1130
+
+
 def test_entries_are_ordered_and_action_names_offered():
     gbnf = build_gbnf(SPEC)
     root = next(line for line in gbnf.splitlines() if line.startswith("root ::="))

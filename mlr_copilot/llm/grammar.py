@@ -36,6 +36,11 @@ RESERVED_HEADERS = ("Reflection", "Research Plan and Status", "Fact Check", "Tho
                     "Action", "Action Input", "Observation")
 """No free-text line may open with one of these followed by a colon (see ``_line_rules``)."""
 
+MIN_STRING_CHARS = 640
+"""JSON strings get this many characters where the token budget leaves room: an edit instruction that names a task's columns and a
+pipeline to build runs to 550-620 characters, and a 409-character bound cut the agent's copy
+of it mid-sentence ("... and Ridge(), and 1") on a rentals probe."""
+
 SHORT_KEY = re.compile(r"(name|path|dir|source|destination)$", re.IGNORECASE)
 """Argument keys that hold a file or folder name get a shorter string bound."""
 
@@ -91,6 +96,7 @@ def limits_for_max_tokens(spec: ResponseSpec, max_tokens: int,
 
     Lines per entry, characters per line and per JSON string shrink together, down to
     floors (one line per entry, 80 characters per line) that still allow a useful answer.
+    What the budget then leaves goes to JSON strings, up to ``MIN_STRING_CHARS``.
     """
     limits = base
     for _ in range(60):
@@ -106,7 +112,8 @@ def limits_for_max_tokens(spec: ResponseSpec, max_tokens: int,
         if shrunk == limits:
             break  # at the floors; the caller's budget is too small to guarantee completion
         limits = shrunk
-    return limits
+    wider = replace(limits, string_chars=max(limits.string_chars, min(base.string_chars, MIN_STRING_CHARS)))
+    return wider if estimate_tokens(spec, wider) <= max_tokens else limits  # what is left goes to strings
 
 
 def build_gbnf(spec: ResponseSpec, limits: GrammarLimits = GrammarLimits()) -> str:
