@@ -31,6 +31,7 @@ CASES = [
     (lambda: make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder()).fit(
         TABLE[["plan"]].astype(object).fillna(0)), "0s among text categories"),
     (lambda: LogisticRegression().fit(TABLE[["plan"]].fillna("x"), [0, 1, 0, 1]), "encode text categories"),
+    (lambda: ColumnTransformer([("n", SimpleImputer(), ["fee", "plan"])]).fit(TABLE), "only numeric columns"),
     (lambda: StandardScaler().fit(TfidfVectorizer().fit_transform(REVIEWS)), "with_mean=False"),
     (lambda: TfidfVectorizer().fit(TfidfVectorizer().fit_transform(REVIEWS)), "already numbers"),
     (lambda: TfidfVectorizer().fit(REVIEWS + [np.nan]), 'fillna("")'),

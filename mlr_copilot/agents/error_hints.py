@@ -20,6 +20,10 @@ HINTS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), hint) fo
     (r"Encoders require their input argument must be uniformly strings or numbers",
      "a column holds both text and numbers, often because .fillna(0) put 0s among text categories: fill "
      "text columns with SimpleImputer(strategy=\"most_frequent\") inside the pipeline instead"),
+    (r"Cannot use (?:mean|median) strategy with non-numeric data",
+     "a column of text went to a SimpleImputer for numbers: list the text columns only in the categories "
+     "part of the ColumnTransformer (SimpleImputer(strategy=\"most_frequent\") and OneHotEncoder), and "
+     "only numeric columns in the numbers part"),
     (r"could not convert string to float",
      "a column of text reached a step that needs numbers: encode text categories with OneHotEncoder "
      "(in a ColumnTransformer), or turn free text into TfidfVectorizer features, before the model"),
