@@ -37,11 +37,13 @@ def test_tables_with_text_categories_get_an_example_that_encodes_this_tasks_colu
     actions = [json.loads(m) for m in re.findall(r"^Action Input: (\{.*\})$", text, re.MULTILINE)]
     edit = next(a for a in actions if "edit_instruction" in a)  # every Action Input stays valid JSON
     assert edit["edit_instruction"].startswith(
-        "Use every input column, plan, region, fee, age: make the model a pipeline of "
+        "Use every input column, plan, region, fee, age: where the script makes its model, make it make_pipeline("
         "ColumnTransformer([('categories', make_pipeline(SimpleImputer(strategy='most_frequent'), "
-        "OneHotEncoder(handle_unknown='ignore')), ['plan', 'region']), ('numbers', SimpleImputer(), ['fee', 'age'])]) "
-        "and LogisticRegression(max_iter=1000), and fit")
-    assert "and Ridge(), and fit" in worked_example("churn.py", None, "numeric", columns)
+        "OneHotEncoder(handle_unknown='ignore')), ['plan', 'region']), ('numbers', SimpleImputer(), ['fee', 'age'])]), "
+        "LogisticRegression(max_iter=1000)), and where it picks its input columns, pick those")
+    assert edit["edit_instruction"].endswith("Change nothing else: the validation split, the printed validation "
+                                             "metric and the output file stay as they are.")
+    assert ", Ridge()), and where" in worked_example("churn.py", None, "numeric", columns)
     assert "$" not in text and "sklearn.ensemble" not in text
     assert change_ideas(None, columns).startswith("every input column (text categories one-hot encoded")
     from mlr_copilot.agents.next_move import where_we_are

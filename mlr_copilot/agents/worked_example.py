@@ -58,15 +58,16 @@ def worked_example(script: str, text_column: str | None = None, target_kind: str
 def columns_instruction(columns: InputColumns, target_kind: str | None) -> str:
     """The edit instruction that uses every input column: a ColumnTransformer naming this task's
     columns, then a linear model of the target's kind (a model left as it was, a depth-1 tree in
-    a churn run, measured the same on every column). "the validation split": on a rentals probe
-    the edit model scored the new model on the test table, which has no target. Single quotes:
-    it sits in a JSON string."""
+    a churn run, measured the same on every column), put where the script makes its model and
+    nothing else changed: asked to "fit and predict it on those columns", the edit model on a
+    rentals probe rewrote the script and scored the new model on the test table, which has no
+    target. Single quotes: it sits in a JSON string."""
     inputs = columns.inputs
     model = COLUMNS_MODELS.get(target_kind, COLUMNS_MODELS[None])
     return (f"Use every input column, {', '.join(inputs) if len(inputs) <= MAX_LISTED_COLUMNS else 'all of them'}: "
-            f"make the model a pipeline of {column_transformer(columns)} and {model}, and fit and predict it on "
-            "those columns of the tables as they are, with no .fillna. Keep the data loading, the validation "
-            "split, the printed validation metric and the output file exactly as they are.").replace('"', "'")
+            f"where the script makes its model, make it make_pipeline({column_transformer(columns)}, {model}), and "
+            "where it picks its input columns, pick those, with no .fillna. Change nothing else: the validation "
+            "split, the printed validation metric and the output file stay as they are.").replace('"', "'")
 
 
 COLUMNS_MODELS = {"classes": "LogisticRegression(max_iter=1000)", "numeric": "Ridge()",
