@@ -224,6 +224,24 @@ def test_a_final_answer_before_the_change_was_run_is_asked_again_once(tmp_path):
     assert steps[2]["parse_attempts"] == 1  # after the run, the answer is taken at once
 
 
+def test_undoing_an_edit_before_it_was_run_is_asked_again_once(tmp_path):
+    root = make_project(tmp_path)
+    fix = {"script_name": "main.py", "edit_instruction": "fix valuez", "save_name": "main.py"}
+    undo = step("it did not help", "Undo Edit Script", {"script_name": "main.py"})
+    main = [step("fix", "Edit Script (AI)", fix), undo,
+            step("run it", "Execute Script", {"script_name": "main.py"}), undo]
+    models = scripted_models(main, ["values = [1, 2, 3, 4]\nprint('mean', sum(values) / len(values))\n"])
+    result = run_experiment(options(root, max_steps=3, measure_first=True), models=models, feedback=NoFeedback())
+    steps = _steps(result.run_dir)
+    assert [s["action"] for s in steps] == ["Edit Script (AI)", "Execute Script", "Undo Edit Script"]
+    assert "unmeasured change: Undo Edit Script of main.py before the change of step 1 was run" \
+        in steps[1]["parse_errors"][0]
+    retry = [c for c in models.main.calls if c["purpose"] == "agent_step"][2]
+    assert "take it back only if that run shows it failed" in retry["messages"][-1]["content"]
+    assert "Undo Edit Script" not in retry["response_spec"].actions
+    assert steps[2]["parse_attempts"] == 1  # after the run, the undo is taken at once
+
+
 def test_a_final_answer_short_of_the_problems_goal_is_asked_again_once(tmp_path):
     root = make_project(tmp_path)
     (root / "problems" / "toy").write_text("Raise the validation accuracy of main.py by at least 10%.\n")

@@ -127,3 +127,16 @@ def test_an_edit_that_changed_nothing_is_not_a_change():
     assert "the edit of step 2 changed nothing" in text and "Ask for a different change that names exactly" in text
     h.append(mem(3, "Execute Script", RUN_OK, script_name="train.py"))
     assert "changed nothing" not in where_we_are(h)  # only right after it
+
+
+def test_an_undo_of_an_unrun_rewrite_is_an_unmeasured_change_and_an_undo_of_an_undo_is_not():
+    from mlr_copilot.agents.next_move import unrun_change
+    h = [mem(1, "Execute Script", RUN_OK, script_name="train.py"),
+         mem(2, "Edit Script (AI)", EDITED, script_name="train.py", save_name="train.py")]
+    assert unrun_change("Undo Edit Script", {"script_name": "train.py"}, h).step == 2
+    assert unrun_change("Undo Edit Script", {"script_name": "other.py"}, h) is None
+    h.append(mem(3, "Undo Edit Script", "Content of train.py after undo the most recent edit: ...",
+                 script_name="train.py"))
+    assert unrun_change("Undo Edit Script", {"script_name": "train.py"}, h) is None  # undoing further is the agent's call
+    h.append(mem(4, "Execute Script", RUN_OK, script_name="train.py"))
+    assert unrun_change("Undo Edit Script", {"script_name": "train.py"}, h) is None

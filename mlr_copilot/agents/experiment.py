@@ -27,7 +27,7 @@ from ..records import RunStatus, StepRecord
 from ..templates import render
 from .guards import check_arguments, repeated_step, spec_without
 from .goal import Goal
-from .next_move import REWRITE_ACTIONS, target_file, unfinished_work, unrun_change, where_we_are
+from .next_move import REWRITE_ACTIONS, UNDO_ACTION, target_file, unfinished_work, unrun_change, where_we_are
 from .research_log import LogFile, ResearchLog, key_lines
 from .script_output import script_output_excerpt
 from .tree_preview import InputColumns
@@ -308,8 +308,8 @@ class ExperimentAgent:
                     target = target_file(parsed.action, parsed.action_input)
                     errors.append(f"unmeasured change: {parsed.action} of {target} "
                                   f"before the change of step {unrun.step} was run")
-                    correction = render("agents.prompts", "unrun_change", action=parsed.action, step=unrun.step,
-                                        file=target)
+                    correction = render("agents.prompts", "unrun_undo" if parsed.action == UNDO_ACTION else
+                                        "unrun_change", action=parsed.action, step=unrun.step, file=target)
                 elif repeated.action_input != parsed.action_input:  # an edit that changed nothing, other numbers
                     errors.append(f"repeated edit: {parsed.action} as in step {repeated.step}, other numbers only")
                     correction = render("agents.prompts", "repeated_edit", action=parsed.action, step=repeated.step)

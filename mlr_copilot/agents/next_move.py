@@ -22,6 +22,7 @@ EDIT_ACTIONS = frozenset({"Edit Script (AI)", "Edit Script Segment (AI)", "Write
                           "Undo Edit Script", "Append File"})
 REWRITE_ACTIONS = frozenset({"Edit Script (AI)", "Edit Script Segment (AI)", "Write File", "Append File"})
 RUN_ACTION = "Execute Script"
+UNDO_ACTION = "Undo Edit Script"
 _EXIT = re.compile(r"Exit code: (-?\d+)")
 _NUMBER_LINE = re.compile(r"[A-Za-z][\w .()/-]*[:=]\s*-?\d")
 MAX_MEASURED = 4
@@ -61,15 +62,17 @@ def target_file(action: str, action_input: dict) -> str | None:
 def unrun_change(action: str, action_input: dict, history: Sequence[StepLike]) -> StepLike | None:
     """The earlier change to the file this rewrite would write, when no script has run since:
     editing it again would stack a second unmeasured change on the first (small models
-    otherwise rewrite the same script step after step and never measure any version)."""
-    target = target_file(action, action_input) if action in REWRITE_ACTIONS else None
+    otherwise rewrite the same script step after step and never measure any version). An undo
+    of a rewrite nobody ran counts too: on a rentals probe the agent undid the right edit
+    before running it, reading the baseline's number as the edit's result."""
+    target = target_file(action, action_input) if action in REWRITE_ACTIONS | {UNDO_ACTION} else None
     if target is None:
         return None
     for memory in reversed(history):
         if memory.action == RUN_ACTION:
             return None
         if changed_files(memory) and target_file(memory.action, memory.action_input) == target:
-            return memory
+            return memory if action != UNDO_ACTION or memory.action in REWRITE_ACTIONS else None
     return None
 
 
