@@ -146,18 +146,23 @@ def picked_columns(code: str | None, columns) -> tuple[str, str, list[str]] | No
     reuse the starter's list: in churn tree runs they then gave the ColumnTransformer a table of
     two columns ("Some column names are not columns of the dataframe: {'plan', ...}")."""
     inputs = set(columns.inputs)
+    for name, value, node in top_assignments(code):
+        if isinstance(value, (ast.List, ast.Tuple)) and value.elts \
+                and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in value.elts) \
+                and {e.value for e in value.elts} < inputs:
+            return name, " ".join((ast.get_source_segment(code, node) or "").split()), [e.value for e in value.elts]
+    return None
+
+
+def top_assignments(code: str | None):
+    """(name, value, statement) of each top-level ``NAME = value`` of ``code``; none when it does not parse."""
     try:
         tree = ast.parse(code or "")
     except (SyntaxError, ValueError):
-        return None
+        return
     for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and isinstance(node.value, (ast.List, ast.Tuple)) and node.value.elts \
-                and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.value.elts) \
-                and {e.value for e in node.value.elts} < inputs:
-            return (node.targets[0].id, " ".join((ast.get_source_segment(code, node) or "").split()),
-                    [e.value for e in node.value.elts])
-    return None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            yield node.targets[0].id, node.value, node
 
 
 def widen_columns(picked: tuple[str, str, list[str]], columns, code: str | None) -> str:

@@ -18,7 +18,7 @@ import ast
 from typing import Sequence
 
 from ..templates import render
-from .tree_models import MAX_LISTED_COLUMNS, column_transformer, picked_columns
+from .tree_models import MAX_LISTED_COLUMNS, column_transformer, picked_columns, top_assignments
 from .tree_preview import InputColumns
 
 TABULAR_CHANGE_IDEAS = "a stronger model, feature scaling, or better settings"
@@ -112,15 +112,9 @@ def wider_instruction(picked: tuple[str, str, list[str]], columns: InputColumns,
 
 def first_table(code: str | None) -> str | None:
     """The name the script gives the first table it reads (``train = pd.read_csv(...)``)."""
-    try:
-        tree = ast.parse(code or "")
-    except (SyntaxError, ValueError):
-        return None
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and isinstance(node.value, ast.Call) and isinstance(node.value.func, (ast.Attribute, ast.Name)) \
-                and getattr(node.value.func, "attr", getattr(node.value.func, "id", "")) == "read_csv":
-            return node.targets[0].id
+    for name, value, _ in top_assignments(code):
+        if isinstance(value, ast.Call) and getattr(value.func, "attr", getattr(value.func, "id", "")) == "read_csv":
+            return name
     return None
 
 
