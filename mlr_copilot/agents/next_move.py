@@ -132,13 +132,13 @@ def _next_move(history: Sequence[StepLike], runs: list, good: list, ideas: str, 
     if _no_change_measured(runs) is not None:
         return (f"the last result (step {good[-1].step}) is the same as the first (step {good[0].step}): no change "
                 f"has improved it yet. Try a different change with Edit Script (AI) (for example {ideas}).")
-    baseline = good[0] if good[0].step < edits[0].step else None
-    made = progress(goal, baseline, good[-1])
+    made = _progress(runs, edits, goal)
     if made is not None:
         if made.reached:
             return f"{made.describe()}: it is reached. Give the Final Answer with the numbers measured."
         return (f"{made.describe()}: it is not reached yet. Try a further change with Edit Script (AI) that keeps "
                 f"what helped (for example {ideas}).")
+    baseline = good[0] if good[0].step < edits[0].step else None
     against = (f"the baseline (step {baseline.step})" if baseline is not None
                else "the starting script, whose result this run did not measure")
     return (f"compare the last result (step {good[-1].step}) with {against}: if it is clearly better, give "
@@ -176,12 +176,20 @@ def unfinished_work(history: Sequence[StepLike], goal: Goal | None = None) -> st
     if same is not None:
         return (f"every run so far measured the same as the first ({same}), so nothing has improved yet: "
                 "try a different change with Edit Script (AI), then run it")
-    good = [m for m in runs if not failed(m)]
-    made = progress(goal, good[0] if good[0].step < edits[0].step else None, good[-1])
+    made = _progress(runs, edits, goal)
     if made is not None and not made.reached:
         return (f"{made.describe()}, so the goal is not reached yet: try a further change with Edit Script (AI), "
                 "then run it")
     return None
+
+
+def _progress(runs: list, edits: list, goal: Goal | None):
+    """The goal's ``Progress`` from the baseline (the first successful run, when it came before
+    any change) to the last successful run; None when there is no such pair or no goal."""
+    good = [m for m in runs if not failed(m)]
+    if not good or not edits:
+        return None
+    return progress(goal, good[0] if good[0].step < edits[0].step else None, good[-1])
 
 
 def _no_change_measured(runs: list) -> str | None:
