@@ -46,3 +46,12 @@ def test_an_ai_edit_prompt_holds_the_tables_columns(tmp_path):
     prompt = models.edit.backend.calls[0]["messages"][0]["content"]
     assert "and their columns (a column a file does not list is not in it: a test file has no target column):\n" \
            "- data/train.csv: id, size, label\n\nEdit it by following this instruction:\nuse size" in prompt
+
+
+def test_the_agents_column_names_are_every_tables_but_the_submission_formats(tmp_path):
+    from mlr_copilot.agents.tree_preview import table_columns
+    write(tmp_path / "data" / "train.csv", "id,size,label\n1,2,0\n")
+    write(tmp_path / "data" / "test.csv", "id,size\n3,4\n")
+    write(tmp_path / "data" / "sample_submission.csv", "id,prob_0,prob_1\n3,0.5,0.5\n")
+    assert table_columns(tmp_path) == ("id", "size", "label")  # the hints' known columns: no output format
+    assert "sample_submission.csv: id, prob_0, prob_1" in tables_note(tmp_path)  # the edit model sees it all

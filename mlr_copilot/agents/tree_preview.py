@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Sequence
+
+from ..env.data_columns import table_headers
 
 PREVIEW_MAX_FILES = 15
 PREVIEW_MAX_CSV = 4
@@ -134,9 +136,9 @@ def table_columns(workspace: Path) -> tuple[str, ...]:
     """Every column name of the workspace's data tables (submission formats left out), in order:
     a missing column in a script's error is then told apart as a misspelling or another table's."""
     names: dict[str, None] = {}
-    for path, df in _tables(workspace):
-        if not SUBMISSION_NAME.search(path.name):
-            names.update((str(c), None) for c in df.columns)
+    for name, columns in table_headers(workspace):
+        if not SUBMISSION_NAME.search(PurePosixPath(name).name):
+            names.update(dict.fromkeys(columns))
     return tuple(names)
 
 

@@ -23,17 +23,23 @@ HEADER_BYTES = 64 << 10  # of a header line
 def tables_note(workspace: Path) -> str:
     """"The data files ... and their columns" with one line per table; "" when there is none."""
     lines, listed = [], {}
-    for path in _tables(Path(workspace)):
-        columns = _header(path)
-        if not columns:
-            continue
-        name = path.relative_to(workspace).as_posix()
+    for name, columns in table_headers(workspace):
         lines.append(f"- {name}: {_like_another(columns, listed) or _listing(columns)}")
         listed[name] = columns
     if not lines:
         return ""
     return ("The data files in the workspace and their columns (a column a file does not list is not in it: "
             "a test file has no target column):\n" + "\n".join(lines))
+
+
+def table_headers(workspace: Path) -> list[tuple[str, list[str]]]:
+    """(path relative to ``workspace``, column names) of each table found, in path order."""
+    found = []
+    for path in _tables(Path(workspace)):
+        columns = _header(path)
+        if columns:
+            found.append((path.relative_to(workspace).as_posix(), columns))
+    return found
 
 
 def _listing(columns: list[str]) -> str:
