@@ -1,4 +1,6 @@
 """The parts of the tree strategy on their own: metric parsing, code extraction, preview, policy."""
+from dataclasses import replace
+
 import pytest
 
 from mlr_copilot.agents.metric import MetricSpec, direction_from_problem, metric_spec_for, parse_metric
@@ -302,9 +304,11 @@ def test_categories_and_gaps_of_the_input_columns_are_found_and_the_drafts_told_
     (data / "sample_submission.csv").write_text("id,churned\n1,no\n")
     # the target (only in one input table), ids and names (one per row) are not input categories or numbers
     columns = mixed_columns(tmp_path)
-    assert columns == InputColumns(categories=("plan",), numbers=("fee", "visits"), gaps=("fee",))
+    assert columns == InputColumns(categories=("plan",), numbers=("fee", "visits"), gaps=("fee",),
+                                   names=("id", "plan", "fee", "name", "visits", "churned"))  # not the submission's
     (data / "new.csv").unlink()
-    assert mixed_columns(tmp_path) == InputColumns()  # one table: its target cannot be told apart
+    # one table: its target cannot be told apart; its column names still can be
+    assert mixed_columns(tmp_path) == InputColumns(names=("id", "plan", "fee", "name", "visits", "churned"))
     tree = Tree(ACC, TreePolicy(drafts=1))
     draft = tree.new_node("draft", None)
     prompt = node_prompt(tree, draft, script="train.py", starter_code=None, feedback=None, columns=columns)
@@ -354,6 +358,12 @@ def test_a_starter_that_keeps_some_input_columns_by_name_is_told_the_line_that_k
     assert ("\nWhat this error usually means: a column of text reached a step that needs numbers: encode text "
             "categories with OneHotEncoder") in node_prompt(tree, tree.new_node("debug", draft), script="train.py",
                                                              starter_code=starter, feedback=None, columns=columns)
+    # a missing column is looked up in the data's column names: the target asked of the test table
+    draft.error = "Traceback (most recent call last):\n  File \"pandas/core/frame.py\"\nKeyError: 'churned'"
+    named = replace(columns, names=("id", "plan", "fee", "visits", "churned"))
+    assert "What this error usually means: 'churned' is a column of one data table but not of the table" in \
+        node_prompt(tree, tree.new_node("debug", draft), script="train.py", starter_code=starter, feedback=None,
+                    columns=named)
 
 
 def test_text_data_gets_text_model_families_without_scaling():

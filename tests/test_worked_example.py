@@ -78,5 +78,7 @@ def test_a_starter_keeping_some_numeric_columns_gets_a_first_change_that_keeps_t
     many = InputColumns(numbers=tuple(f"x{i}" for i in range(30)))  # a long list is copied wrong: a line builds it
     starter = 'import pandas as pd\nlabelled = pd.read_csv("inputs/labelled.csv")\ncols = ["x1", "x2"]\n'
     assert ("make it `cols = [c for c in labelled.columns if c not in ('patient', 'diagnosis')]` (it keeps 2 of "
-            "the 30 now).") in first_change(None, many, "classes", starter, ("patient", *many.numbers, "diagnosis"))
+            "the 30 now).") in first_change(None, InputColumns(numbers=many.numbers, names=("patient", *many.numbers,
+                                                                                          "diagnosis")),
+                                            "classes", starter)
     assert "make it `cols = ['x0', 'x1', " in first_change(None, many, "classes", starter)  # other columns unknown

@@ -93,7 +93,6 @@ class AgentConfig:
     input_columns: InputColumns = InputColumns()  # of text categories and with gaps: the example encodes them
     first_change: str | None = None  # the data's example of a first change (worked_example.first_change)
     goal: Goal | None = None  # the improvement the problem asks for: results are compared with it
-    table_columns: tuple[str, ...] = ()  # every column of the data tables, for the hints on missing ones
 
 
 @dataclass
@@ -249,7 +248,7 @@ class ExperimentAgent:
             if plan:
                 parts.append(f"Your plan after step {history[-1].step}: {plan}")
             config = self.config
-            parts.append(where_we_are(history, config.first_change, config.goal, config.table_columns))
+            parts.append(where_we_are(history, config.first_change, config.goal, config.input_columns.names))
         history_text = ("Here are your previous steps:\n" + "\n\n".join(parts)) if parts else \
             "This is your first step: you know nothing about the files yet."
         feedback = (f"Latest human feedback (take it into account now): {self.state.feedback}"

@@ -33,7 +33,7 @@ from .run_repair import call_usage
 from .goal import goal_from_problem
 from .metric import metric_spec_for
 from .tree_models import target_kind
-from .tree_preview import mixed_columns, table_columns, text_column
+from .tree_preview import mixed_columns, text_column
 from .worked_example import first_change
 
 logger = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ class RunSession:
         # the compact prompt never shows the research log to the model: a model call per entry
         # would cost a step's time for what only the person reads
         log_entries = options.research_log_entries or ("brief" if prompt_style == "compact" else "llm")
-        text, columns, names = text_column(env.workspace), mixed_columns(env.workspace), table_columns(env.workspace)
+        text, columns = text_column(env.workspace), mixed_columns(env.workspace)
         spec = metric_spec_for(self.task, self.problem)
         kind = target_kind(spec)
         config = AgentConfig(
@@ -230,8 +230,8 @@ class RunSession:
             max_tokens=COMPACT_AGENT_MAX_TOKENS if prompt_style == "compact" else DEFAULT_AGENT_MAX_TOKENS,
             measure_first=(prompt_style == "compact") if options.measure_first is None else options.measure_first,
             main_script=self.task.script, text_column=text, input_columns=columns, target_kind=kind,
-            first_change=first_change(text, columns, kind, _read_text(env.workspace / self.task.script), names),
-            goal=goal_from_problem(self.problem, spec), table_columns=names)
+            first_change=first_change(text, columns, kind, _read_text(env.workspace / self.task.script)),
+            goal=goal_from_problem(self.problem, spec))
         return ExperimentAgent(env, self.models, self.problem, feedback=self.feedback, recorder=self.recorder,
                                config=config, state=self.state)
 

@@ -98,6 +98,7 @@ class InputColumns:
     categories: tuple[str, ...] = ()  # text categories (plan names, regions)
     numbers: tuple[str, ...] = ()  # numeric, ids left out
     gaps: tuple[str, ...] = ()  # with missing values, of either kind
+    names: tuple[str, ...] = ()  # every column of the data tables, ids and targets too (``table_columns``)
 
     @property
     def inputs(self) -> list[str]:
@@ -114,7 +115,7 @@ def mixed_columns(workspace: Path) -> InputColumns:
 
     frames = [df for path, df in _tables(workspace) if not SUBMISSION_NAME.search(path.name)]
     if len(frames) < 2:
-        return InputColumns()
+        return InputColumns(names=table_columns(workspace))
     shared = [c for c in frames[0].columns if sum(c in df.columns for df in frames) > 1]
     categories, numbers, gaps = [], [], []
     for name in shared:
@@ -129,7 +130,7 @@ def mixed_columns(workspace: Path) -> InputColumns:
         elif not present.empty and not _is_text(present) \
                 and present.nunique() <= min(CATEGORY_MAX_VALUES, len(present) // 2):  # names repeat, ids do not
             categories.append(str(name))
-    return InputColumns(tuple(categories), tuple(numbers), tuple(gaps))
+    return InputColumns(tuple(categories), tuple(numbers), tuple(gaps), table_columns(workspace))
 
 
 def table_columns(workspace: Path) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from pathlib import Path
+from typing import Sequence
 
 from ..templates import render
 from .metric import MetricSpec
@@ -276,7 +277,7 @@ def node_prompt(tree: Tree, node: Node, *, script: str, starter_code: str | None
                         + (f"\nThe error was raised at {where}" if where else "")
                         + "\nFind the bug and fix it (change the code that causes the error); return the "
                           "whole corrected script."
-                        + (left_out_columns(parent, columns) or error_meaning(parent.error)))
+                        + (left_out_columns(parent, columns) or error_meaning(parent.error, columns.names)))
         code = (f"\n# The script of node {parent.id}\n```python\n{(parent.code or '').rstrip()}\n```\n"
                 f"\n# What went wrong when it ran\n```\n{parent.error.strip()}\n```\n")
     feedback_text = (f"\n# Human feedback (follow it in this version)\n{feedback.strip()}\n"
@@ -302,9 +303,9 @@ def left_out_columns(parent: Node, columns: InputColumns) -> str:
         if left_out else ""
 
 
-def error_meaning(error: str | None) -> str:
-    """What the error usually means (``error_hints``), as a line of a debug prompt."""
-    hint = error_hint(error or "")
+def error_meaning(error: str | None, names: Sequence[str] = ()) -> str:
+    """What the error usually means (``error_hints``; ``names``: the data's columns), as a line of a debug prompt."""
+    hint = error_hint(error or "", names)
     return f"\nWhat this error usually means: {hint}." if hint else ""
 
 

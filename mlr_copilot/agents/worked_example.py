@@ -15,7 +15,6 @@ tabular data keeps the example word for word.
 from __future__ import annotations
 
 import ast
-from typing import Sequence
 
 from ..templates import render
 from .tree_models import MAX_LISTED_COLUMNS, column_transformer, picked_columns, top_assignments
@@ -75,32 +74,30 @@ COLUMNS_MODELS = {"classes": "LogisticRegression(max_iter=1000)", "numeric": "Ri
 
 
 def first_change(text_column: str | None = None, columns: InputColumns = InputColumns(),
-                 target_kind: str | None = None, script_code: str | None = None,
-                 table_columns: Sequence[str] = ()) -> str | None:
+                 target_kind: str | None = None, script_code: str | None = None) -> str | None:
     """The examples of a first change in the compact prompt's usual next move, when the data
     or the starter script (``script_code``) call for others than tabular data's: on the churn
     probe the agent copied that line's "a stronger model, feature scaling" and never the
-    columns example. (Free text keeps the line: its example alone was followed on the review probe.)
-    ``table_columns``: every column of the data tables (ids and targets too)."""
+    columns example. (Free text keeps the line: its example alone was followed on the review probe.)"""
     if text_column is not None:
         return None
     if columns.categories:  # the whole instruction: "as in the example" was copied as is
         return f'the edit instruction "{columns_instruction(columns, target_kind)}"'
     picked = picked_columns(script_code, columns)
     if picked is not None:
-        return f'the edit instruction "{wider_instruction(picked, columns, script_code, table_columns)}"'
+        return f'the edit instruction "{wider_instruction(picked, columns, script_code)}"'
     return None
 
 
-def wider_instruction(picked: tuple[str, str, list[str]], columns: InputColumns, script_code: str | None = None,
-                      table_columns: Sequence[str] = ()) -> str:
+def wider_instruction(picked: tuple[str, str, list[str]], columns: InputColumns,
+                      script_code: str | None = None) -> str:
     """The tabular example's instruction, after the line that makes a starter's column list
     (``tree_models.picked_columns``) every input column: on a tumour probe the starter kept 2 of
     30 measurements, the example's edit kept the list, and a forest on those 2 gained 4%. Past
     ``MAX_LISTED_COLUMNS`` the line leaves out the other columns of the first table the script
     reads instead of listing the inputs: the agent copied a list of 30 as 20, two of them misspelt."""
     name, _, kept = picked
-    others = [c for c in table_columns if c not in set(columns.inputs)]
+    others = [c for c in columns.names if c not in set(columns.inputs)]
     table = first_table(script_code)
     if len(columns.inputs) > MAX_LISTED_COLUMNS and table and others:
         line = f"{name} = [c for c in {table}.columns if c not in {tuple(others)!r}]"
