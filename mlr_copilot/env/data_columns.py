@@ -32,6 +32,12 @@ def tables_note(workspace: Path) -> str:
             "a test file has no target column):\n" + "\n".join(lines))
 
 
+def tables_paragraph(workspace: Path) -> str:
+    """``tables_note`` as a paragraph of an edit prompt (blank lines around it), or ""."""
+    note = tables_note(workspace)
+    return f"\n{note}\n" if note else ""
+
+
 def table_headers(workspace: Path) -> list[tuple[str, list[str]]]:
     """(path relative to ``workspace``, column names) of each table found, in path order."""
     found = []

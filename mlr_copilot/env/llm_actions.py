@@ -19,7 +19,7 @@ from ..llm.base import LLM, Completion, Models
 from ..templates import render
 from .actions import Arg, action
 from .context import ActionContext
-from .data_columns import tables_note
+from .data_columns import tables_paragraph
 from .data_preview import PreviewUnavailable, is_structured, preview
 from .definition_repair import repair_script
 from .file_io import existing_file, open_regular, read_bytes_bounded, write_text_atomic
@@ -157,11 +157,12 @@ def edit_script(ctx: ActionContext, script_name: str, edit_instruction: str, sav
         old, newline = _read_text(source, script_name)
         _check_fits(old, script_name, "Edit Script Segment (AI) on a part of it")
         prompt = render("env.prompts", "edit_script", file_name=script_name, content=old,
-                        edit_instruction=edit_instruction, language=language, tables=_tables_line(ctx))
+                        edit_instruction=edit_instruction, language=language,
+                        tables=tables_paragraph(ctx.workspace))
     else:
         old, newline = "", "\n"
-        prompt = render("env.prompts", "create_script", file_name=script_name,
-                        edit_instruction=edit_instruction, language=language, tables=_tables_line(ctx)).lstrip()
+        prompt = render("env.prompts", "create_script", file_name=script_name, edit_instruction=edit_instruction,
+                        language=language, tables=tables_paragraph(ctx.workspace)).lstrip()
     new = _with_final_newline(_edit_reply(ctx, models.edit, prompt, script_name, language))
     new, repair_note = _repaired(old, new, save_name, language)
     _write(ctx, target, new, newline)
@@ -217,12 +218,6 @@ def edit_script_segment(ctx: ActionContext, script_name: str, start_line_number:
     else:  # lines outside the segment changed too: the diff shows the whole file
         diff = unified_diff(old, repaired, script_name, save_name)
     return note + _edit_observation(ctx, save_name, diff, repair_note)
-
-
-def _tables_line(ctx: ActionContext) -> str:
-    """The data tables' columns (``data_columns``) as a paragraph of an edit prompt, or ""."""
-    note = tables_note(ctx.workspace)
-    return f"\n{note}\n" if note else ""
 
 
 def _edit_reply(ctx: ActionContext, llm: LLM, prompt: str, what: str, language: str) -> str:
