@@ -33,7 +33,7 @@ from .run_repair import call_usage
 from .goal import goal_from_problem
 from .metric import metric_spec_for
 from .tree_models import target_kind
-from .tree_preview import mixed_columns, text_column
+from .tree_preview import mixed_columns, starter_code, text_column
 from .worked_example import first_change
 
 logger = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ class RunSession:
             max_tokens=COMPACT_AGENT_MAX_TOKENS if prompt_style == "compact" else DEFAULT_AGENT_MAX_TOKENS,
             measure_first=(prompt_style == "compact") if options.measure_first is None else options.measure_first,
             main_script=self.task.script, text_column=text, input_columns=columns, target_kind=kind,
-            first_change=first_change(text, columns, kind, _read_text(env.workspace / self.task.script)),
+            first_change=first_change(text, columns, kind, starter_code(env.workspace, self.task.script)),
             goal=goal_from_problem(self.problem, spec))
         return ExperimentAgent(env, self.models, self.problem, feedback=self.feedback, recorder=self.recorder,
                                config=config, state=self.state)
@@ -309,11 +309,3 @@ class RunSession:
                          hidden_paths=tuple(str(p) for p in task.hidden_paths()),
                          memory_limit_mb=options.memory_limit_mb,
                          **({"python": tuple(options.python)} if options.python else {}))
-
-
-def _read_text(path: Path) -> str | None:
-    """A starter script's text, None when it cannot be read (the example then stays general)."""
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None

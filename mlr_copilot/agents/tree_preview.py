@@ -133,6 +133,15 @@ def mixed_columns(workspace: Path) -> InputColumns:
     return InputColumns(tuple(categories), tuple(numbers), tuple(gaps), table_columns(workspace))
 
 
+def starter_code(workspace: Path, script: str) -> str | None:
+    """The task's main script as the run began; None when it is missing or not UTF-8 text."""
+    path = Path(workspace) / script
+    try:
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def table_columns(workspace: Path) -> tuple[str, ...]:
     """Every column name of the workspace's data tables (submission formats left out), in order:
     a missing column in a script's error is then told apart as a misspelling or another table's."""

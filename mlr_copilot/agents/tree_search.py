@@ -35,7 +35,7 @@ from .metric import MetricSpec, parse_metric, script_output
 from .prediction_check import FIX_HINT as PREDICTION_HINT, prediction_problem
 from .tree import Node, Tree, TreePolicy, code_hash
 from .tree_revalidation import BUDGET_SHARE, describe, revalidate
-from .tree_preview import InputColumns, data_preview, mixed_columns, text_column
+from .tree_preview import InputColumns, data_preview, mixed_columns, starter_code, text_column
 from .tree_prompts import (compile_error, duplicate_note, error_excerpt, extract_code, installed_packages,
                            node_prompt, opens_python_block, outcome_text, plan_text, split_fences, system_prompt,
                            timeout_error)
@@ -321,11 +321,7 @@ class TreeAgent:
         self._text_column = text_column(workspace)
         self._columns = mixed_columns(workspace)
         self.system_prompt = system_prompt(self.problem, self._preview, installed_packages())
-        path = workspace / self.script
-        try:
-            self._starter = path.read_text(encoding="utf-8") if path.is_file() else None
-        except (OSError, UnicodeDecodeError):
-            self._starter = None
+        self._starter = starter_code(workspace, self.script)
 
     def _prediction_problem(self) -> str | None:
         """Why the node's test predictions look nothing like the training targets
