@@ -55,3 +55,35 @@ def test_the_agents_column_names_are_every_tables_but_the_submission_formats(tmp
     write(tmp_path / "data" / "sample_submission.csv", "id,prob_0,prob_1\n3,0.5,0.5\n")
     assert table_columns(tmp_path) == ("id", "size", "label")  # the hints' known columns: no output format
     assert "sample_submission.csv: id, prob_0, prob_1" in tables_note(tmp_path)  # the edit model sees it all
+
+
+def test_json_lines_and_parquet_tables_are_read_like_csv_ones(tmp_path):
+    """Hugging Face ships Parquet and JSON lines: a review task in train.jsonl gets the text task's
+    advice, and the edit model and the error hints know its columns, as with train.csv."""
+    import json
+
+    import pandas as pd
+
+    from mlr_copilot.agents.tree_preview import data_preview, mixed_columns, table_columns, text_column
+    reviews = [{"review_id": f"r{i}", "shop": ["north", "south"][i % 2],
+                "text": "The kettle arrived broken and the refund took three weeks to come", "stars": i % 5}
+               for i in range(20)]
+    write(tmp_path / "data" / "train.jsonl", "".join(json.dumps(r) + "\n" for r in reviews))
+    pd.DataFrame(reviews).drop(columns="stars").to_parquet(tmp_path / "data" / "test.parquet")
+    assert text_column(tmp_path) == "text"
+    assert table_columns(tmp_path) == ("review_id", "shop", "text", "stars")
+    assert mixed_columns(tmp_path).categories == ("shop",)  # the columns both tables share, by kind
+    assert tables_note(tmp_path).splitlines()[1:] == [
+        "- data/test.parquet: review_id, shop, text",
+        "- data/train.jsonl: the columns of data/test.parquet and stars"]
+    preview = data_preview(tmp_path)
+    assert "- data/test.parquet" in preview and "shape: 20 rows x 3 columns" in preview
+    assert "- data/train.jsonl" in preview and "shape: 20 rows x 4 columns" in preview
+
+
+def test_unreadable_tables_of_each_format_are_skipped_not_fatal(tmp_path):
+    from mlr_copilot.agents.tree_preview import data_preview, table_columns, text_column
+    write(tmp_path / "data" / "broken.parquet", "not parquet at all")
+    write(tmp_path / "data" / "broken.jsonl", "[1, 2, 3]\n{not json\n")
+    assert table_columns(tmp_path) == () and tables_note(tmp_path) == "" and text_column(tmp_path) is None
+    assert data_preview(tmp_path).count("(could not be read as a table") == 2

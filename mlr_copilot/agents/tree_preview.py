@@ -1,8 +1,8 @@
 """What the tree strategy reads of the workspace before the first node, once per run.
 
 * ``data_preview``: a small, deterministic preview of the workspace (files and sizes; for
-  each CSV its shape, columns with types and first rows; the start of small text files),
-  shown in the system prompt.
+  each table (CSV, TSV, JSON Lines, Parquet) its shape, columns with types and first rows;
+  the start of small text files), shown in the system prompt.
 * ``text_column``: the free-text column of its tables, if any, which turns the model ideas of
   ``tree_models`` to text ones.
 * ``mixed_columns``: input columns of text categories and with missing values, which the
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
+from ..env import tables
 from ..env.data_columns import table_headers
 
 PREVIEW_MAX_FILES = 15
@@ -23,9 +24,7 @@ PREVIEW_MAX_CSV = 4
 PREVIEW_HEAD_ROWS = 2
 PREVIEW_MAX_COLUMNS = 8  # wider tables show their first and last columns and a count
 PREVIEW_TEXT_CHARS = 400
-COUNT_ROWS_MAX_BYTES = 200 << 20  # larger files are not read to the end to count rows
 SKIP_NAMES = {"__pycache__", "research_log.log", ".ipynb_checkpoints"}
-TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 TEXT_SUFFIXES = {".txt", ".md", ".json", ".yaml", ".yml", ".cfg", ".ini"}
 TEXT_MIN_CHARS = 25  # a column is free text when its values average this many characters
 TEXT_MIN_WORDS = 4  # and this many words
@@ -52,23 +51,10 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def _count_rows(path: Path) -> str:
-    size = path.stat().st_size
-    if size > COUNT_ROWS_MAX_BYTES:
-        return "many"
-    with open(path, "rb") as f:
-        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-        if size:
-            f.seek(-1, os.SEEK_END)
-            lines += f.read(1) != b"\n"
-    return str(max(0, lines - 1))
-
-
-def _table_preview(path: Path, sep: str) -> str:
-    import pandas as pd
-
+def _table_preview(path: Path) -> str:
     try:
-        df = pd.read_csv(path, sep=sep, nrows=200)
+        df = tables.read_rows(path, 200)
+        rows, exact = tables.count_rows(path)
     except Exception as exc:  # noqa: BLE001 - a file pandas cannot read is described, not fatal
         return f"  (could not be read as a table: {type(exc).__name__})"
     cols = [f"{c} ({df[c].dtype})" for c in df.columns]
@@ -76,7 +62,7 @@ def _table_preview(path: Path, sep: str) -> str:
         cols = cols[:PREVIEW_MAX_COLUMNS - 2] + [f"... {len(cols) - PREVIEW_MAX_COLUMNS} more ..."] \
             + cols[-2:]
     head = df.head(PREVIEW_HEAD_ROWS).to_string(index=False, max_cols=PREVIEW_MAX_COLUMNS, max_colwidth=24)
-    return (f"  shape: {_count_rows(path)} rows x {len(df.columns)} columns\n"
+    return (f"  shape: {rows if exact else f'at least {rows}'} rows x {len(df.columns)} columns\n"
             f"  columns: {', '.join(cols)}\n  first rows:\n"
             + "\n".join("    " + line for line in head.splitlines()))
 
@@ -153,13 +139,10 @@ def table_columns(workspace: Path) -> tuple[str, ...]:
 
 
 def _tables(workspace: Path):
-    """(path, first rows) of the workspace's first tables that pandas can read."""
-    import pandas as pd
-
-    tables = [p for p in _files(Path(workspace)) if p.suffix.lower() in TABLE_SUFFIXES][:PREVIEW_MAX_CSV]
-    for path in tables:
+    """(path, first rows) of the workspace's first tables that can be read (``env.tables``)."""
+    for path in [p for p in _files(Path(workspace)) if tables.is_table(p)][:PREVIEW_MAX_CSV]:
         try:
-            yield path, pd.read_csv(path, sep=TABLE_SUFFIXES[path.suffix.lower()], nrows=TABLE_SAMPLE_ROWS)
+            yield path, tables.read_rows(path, TABLE_SAMPLE_ROWS)
         except Exception:  # noqa: BLE001 - a file pandas cannot read tells us nothing
             continue
 
@@ -182,7 +165,7 @@ def data_preview(workspace: Path, *, skip: Sequence[str] = ()) -> str:
     files = [p for p in _files(workspace) if str(p.relative_to(workspace)) not in skip]
     if not files:
         return "(the working directory is empty)"
-    parts, tables = [], 0
+    parts, shown_tables = [], 0
     for path in files[:PREVIEW_MAX_FILES]:
         rel = path.relative_to(workspace).as_posix()
         try:
@@ -192,9 +175,9 @@ def data_preview(workspace: Path, *, skip: Sequence[str] = ()) -> str:
         line = f"- {rel} ({_size(size)})"
         suffix = path.suffix.lower()
         try:
-            if suffix in TABLE_SUFFIXES and tables < PREVIEW_MAX_CSV:
-                tables += 1
-                line += "\n" + _table_preview(path, TABLE_SUFFIXES[suffix])
+            if tables.is_table(path) and shown_tables < PREVIEW_MAX_CSV:
+                shown_tables += 1
+                line += "\n" + _table_preview(path)
             elif suffix == ".py":
                 line += f", a Python script of {len(path.read_text(encoding='utf-8', errors='replace').splitlines())} lines"
             elif suffix in TEXT_SUFFIXES and size <= 20_000:

@@ -107,10 +107,14 @@ def wider_instruction(picked: tuple[str, str, list[str]], columns: InputColumns,
             f"{TABULAR_INSTRUCTION}").replace('"', "'")
 
 
+TABLE_READERS = frozenset({"read_csv", "read_json", "read_parquet", "read_table"})
+
+
 def first_table(code: str | None) -> str | None:
-    """The name the script gives the first table it reads (``train = pd.read_csv(...)``)."""
+    """The name the script gives the first table it reads (``train = pd.read_csv(...)``, or
+    ``read_json``, ``read_parquet``, ``read_table``)."""
     for name, value, _ in top_assignments(code):
-        if isinstance(value, ast.Call) and getattr(value.func, "attr", getattr(value.func, "id", "")) == "read_csv":
+        if isinstance(value, ast.Call) and getattr(value.func, "attr", getattr(value.func, "id", "")) in TABLE_READERS:
             return name
     return None
 

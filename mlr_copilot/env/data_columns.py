@@ -3,21 +3,21 @@
 The edit model sees only the script it rewrites, so it guesses what the tables hold: on a
 rentals probe it "validated" a new pipeline against ``test["rent"]`` (the test table has no
 target) and the run failed with ``KeyError: 'rent'``; on a tumour probe a copied list of 30
-columns came back with misspelt names. Each table's header line is read (no data rows), from a
-bounded walk of the workspace, so a huge workspace or table costs little.
+columns came back with misspelt names. Each table's header is read (a CSV's first line, a JSON
+Lines file's first record, a Parquet file's schema; no data rows), from a bounded walk of the
+workspace, so a huge workspace or table costs little.
 """
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
-TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+from . import tables
+
 MAX_TABLES = 6
 MAX_DEPTH = 2  # folders below the workspace looked into (data/, data/raw/)
 MAX_ENTRIES = 2_000  # names looked at in all
 MAX_LISTED = 40  # a wider table shows its first and last columns and its count
-HEADER_BYTES = 64 << 10  # of a header line
 
 
 def tables_note(workspace: Path) -> str:
@@ -42,7 +42,7 @@ def table_headers(workspace: Path) -> list[tuple[str, list[str]]]:
     """(path relative to ``workspace``, column names) of each table found, in path order."""
     found = []
     for path in _tables(Path(workspace)):
-        columns = _header(path)
+        columns = tables.column_names(path)
         if columns:
             found.append((path.relative_to(workspace).as_posix(), columns))
     return found
@@ -74,18 +74,7 @@ def _tables(root: Path) -> list[Path]:
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")) and depth < MAX_DEPTH)
         seen += len(dirs) + len(files)
         found += [Path(folder) / f for f in sorted(files)  # a link could point out of the workspace
-                  if Path(f).suffix.lower() in TABLE_SUFFIXES and not (Path(folder) / f).is_symlink()]
+                  if tables.is_table(Path(f)) and not (Path(folder) / f).is_symlink()]
         if seen > MAX_ENTRIES or len(found) >= MAX_TABLES:
             break
     return found[:MAX_TABLES]
-
-
-def _header(path: Path) -> list[str]:
-    """The first line of a table, split as a CSV row; [] when it cannot be read."""
-    try:
-        with open(path, encoding="utf-8", errors="replace", newline="") as f:
-            line = f.readline(HEADER_BYTES)
-    except OSError:
-        return []
-    row = next(csv.reader([line], delimiter=TABLE_SUFFIXES[path.suffix.lower()]), [])
-    return [c.strip() for c in row if c.strip()]

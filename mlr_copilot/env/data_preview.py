@@ -4,7 +4,7 @@ Parquet): shape, columns with their types and simple statistics, and the first r
 Understand File gives this preview to the model instead of the raw text: a 30 KB CSV is
 about 11,000 tokens of digits, which a small model on a CPU reads in minutes and cannot
 summarise reliably anyway, while its preview is a few hundred tokens of exact facts.
-Reads are bounded (``MAX_ROWS`` rows for statistics, ``MAX_COUNT_BYTES`` for the row
+Reads are bounded (``MAX_ROWS`` rows for statistics, ``tables.MAX_COUNT_BYTES`` for the row
 count), so a huge or hostile file costs at most seconds.
 """
 from __future__ import annotations
@@ -14,13 +14,12 @@ import logging
 from pathlib import Path
 
 from ..errors import PreviewUnavailable
+from . import tables
 
 logger = logging.getLogger(__name__)
 
-STRUCTURED_SUFFIXES = {".csv": "CSV", ".tsv": "TSV", ".json": "JSON", ".jsonl": "JSON Lines",
-                       ".ndjson": "JSON Lines", ".parquet": "Parquet"}
+STRUCTURED_SUFFIXES = {**tables.TABLE_KINDS, ".json": "JSON"}
 MAX_ROWS = 10_000  # rows read for types and statistics
-MAX_COUNT_BYTES = 256 << 20  # bytes scanned to count the rows of a text table
 MAX_JSON_BYTES = 32 << 20  # a JSON document larger than this is not parsed
 HEAD_ROWS = 3
 SHOWN_COLUMNS = (20, 5)  # columns listed from the start and from the end of a wide table
@@ -42,49 +41,15 @@ def preview(path: Path, shown_name: str) -> str:
     except ImportError as exc:  # pragma: no cover - pandas is a dependency
         raise PreviewUnavailable("pandas is not installed") from exc
     try:
-        if kind in ("CSV", "TSV"):
-            sep = "\t" if kind == "TSV" else ","
-            frame = pd.read_csv(path, sep=sep, nrows=MAX_ROWS, low_memory=False)
-            rows, exact = _count_rows(path)
-        elif kind == "JSON Lines":
-            frame = pd.read_json(path, lines=True, nrows=MAX_ROWS)
-            rows, exact = _count_rows(path, header=False)
-        elif kind == "Parquet":
-            frame, rows, exact = _read_parquet(path)
-        else:
+        if kind == "JSON":
             return _json_preview(path, shown_name, pd)
+        frame = tables.read_rows(path, MAX_ROWS)
+        rows, exact = tables.count_rows(path)
     except PreviewUnavailable:
         raise
     except Exception as exc:  # pandas raises many types for malformed files
         raise PreviewUnavailable(f"{shown_name} could not be read as {kind}: {exc}") from exc
     return _table_text(frame, shown_name, kind, rows, exact)
-
-
-def _count_rows(path: Path, header: bool = True) -> tuple[int, bool]:
-    """Data rows of a text table, counting newlines in at most MAX_COUNT_BYTES."""
-    lines, read, last = 0, 0, b"\n"
-    with path.open("rb") as fh:
-        while read < MAX_COUNT_BYTES:
-            chunk = fh.read(1 << 20)
-            if not chunk:
-                break
-            lines += chunk.count(b"\n")
-            read += len(chunk)
-            last = chunk[-1:]
-        exact = not fh.read(1)
-    if last != b"\n":
-        lines += 1
-    return max(0, lines - (1 if header else 0)), exact
-
-
-def _read_parquet(path: Path):
-    import pyarrow.parquet as pq
-
-    with pq.ParquetFile(path) as pf:
-        rows = pf.metadata.num_rows
-        batch = next(pf.iter_batches(batch_size=MAX_ROWS), None)
-        frame = batch.to_pandas() if batch is not None else pf.schema_arrow.empty_table().to_pandas()
-    return frame, rows, True
 
 
 def _json_preview(path: Path, shown_name: str, pd) -> str:
