@@ -1,5 +1,8 @@
 """The loop's worked example follows the data: a text task's (TF-IDF and a linear model of the
 target's kind) when the input is free text, the tabular one otherwise."""
+import json
+import re
+
 from mlr_copilot.agents.worked_example import worked_example
 
 
@@ -25,9 +28,6 @@ def test_tabular_data_keeps_the_ensemble_example():
 def test_tables_with_text_categories_get_an_example_that_encodes_this_tasks_columns():
     """A churn probe's loop run never used its plan, region and payment columns: the example
     asked for a stronger model, and the agent copied it."""
-    import json
-    import re
-
     from mlr_copilot.agents.tree_preview import InputColumns
     from mlr_copilot.agents.worked_example import change_ideas
 
@@ -52,9 +52,9 @@ def test_tables_with_text_categories_get_an_example_that_encodes_this_tasks_colu
     measured = [mem(1, "Execute Script", RUN_OK, script_name="churn.py")]
     assert f'(for example the edit instruction "{edit["edit_instruction"]}")' in where_we_are(
         measured, first_change(None, columns, "classes"))
-    for plain in (first_change(None, InputColumns(numbers=("fee",), gaps=("fee",))), first_change("review", columns)):
-        assert plain is None
-        assert "(for example a stronger model, feature scaling or better settings)" in where_we_are(measured, plain)
+    plain = first_change(None, InputColumns(numbers=("fee",), gaps=("fee",)))
+    assert plain is None
+    assert "(for example a stronger model, feature scaling or better settings)" in where_we_are(measured, plain)
     # numbers with gaps but no categories, and free text, keep their own examples word for word
     gaps_only = InputColumns(numbers=("fee", "age"), gaps=("fee",))
     assert worked_example("churn.py", None, "classes", gaps_only) == worked_example("churn.py")
@@ -82,3 +82,22 @@ def test_a_starter_keeping_some_numeric_columns_gets_a_first_change_that_keeps_t
                                                                                           "diagnosis")),
                                             "classes", starter)
     assert "make it `cols = ['x0', 'x1', " in first_change(None, many, "classes", starter)  # other columns unknown
+
+
+def test_a_text_task_is_told_the_text_examples_change_not_the_tabular_ones():
+    """On a review probe the usual next move said "a stronger model, feature scaling" while the
+    system prompt's example was TF-IDF; the agent asked for more features of a TF-IDF vectorizer
+    the script did not have. The line now gives the example's own instruction, of the target's kind."""
+    from mlr_copilot.agents.next_move import where_we_are
+    from mlr_copilot.agents.worked_example import first_change
+    from test_next_move import RUN_OK, mem
+
+    measured = [mem(2, "Execute Script", RUN_OK, script_name="sentiment.py")]
+    line = where_we_are(measured, first_change("text", target_kind="classes"))
+    example = worked_example("sentiment.py", "text", "classes")
+    edit = next(json.loads(m) for m in re.findall(r"^Action Input: (\{.*\})$", example, re.MULTILINE)
+                if "edit_instruction" in m)
+    assert f'(for example the edit instruction "{edit["edit_instruction"]}")' in line
+    assert "TfidfVectorizer(ngram_range=(1, 2)" in line and "LogisticRegression(C=10, max_iter=1000)" in line
+    assert "feature scaling" not in line
+    assert "Ridge(alpha=1.0)" in first_change("essay", target_kind="numeric")

@@ -43,8 +43,9 @@ def worked_example(script: str, text_column: str | None = None, target_kind: str
     (``target_kind``: "classes", "numeric" or None, as ``tree_models.target_kind`` reads the metric),
     else one that encodes the input columns of text categories (``columns``) when there are any."""
     if text_column is not None:
-        return render("agents.prompts", "experiment_example_text", script=script,
-                      **TEXT_EXAMPLES.get(target_kind, TEXT_EXAMPLES[None])).strip()
+        example = TEXT_EXAMPLES.get(target_kind, TEXT_EXAMPLES[None])
+        return render("agents.prompts", "experiment_example_text", script=script, **example,
+                      instruction=text_instruction(target_kind)).strip()
     if columns.categories:
         gaps = (f" and missing values ({', '.join(columns.gaps)})" if columns.gaps else "")
         why = (f"the tables hold text categories ({', '.join(columns.categories)}){gaps}; "
@@ -69,6 +70,15 @@ def columns_instruction(columns: InputColumns, target_kind: str | None) -> str:
             "split, the printed validation metric and the output file stay as they are.").replace('"', "'")
 
 
+def text_instruction(target_kind: str | None) -> str:
+    """The text example's edit instruction: TF-IDF features of words and word pairs and a linear
+    model of the target's kind."""
+    model = TEXT_EXAMPLES.get(target_kind, TEXT_EXAMPLES[None])["model"]
+    return ("Replace the text features by TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2), fitted "
+            f"on the training texts only, and the model by {model}. Keep the data loading, the validation split, "
+            "the printed validation metric and the output file exactly as they are.")
+
+
 COLUMNS_MODELS = {"classes": "LogisticRegression(max_iter=1000)", "numeric": "Ridge()",
                   None: "LogisticRegression(max_iter=1000) for classes or Ridge() for numbers"}
 
@@ -78,9 +88,11 @@ def first_change(text_column: str | None = None, columns: InputColumns = InputCo
     """The examples of a first change in the compact prompt's usual next move, when the data
     or the starter script (``script_code``) call for others than tabular data's: on the churn
     probe the agent copied that line's "a stronger model, feature scaling" and never the
-    columns example. (Free text keeps the line: its example alone was followed on the review probe.)"""
+    columns example; on a review probe in JSON lines it asked, after that line, to "add more
+    features to the TF-IDF vectorizer" the script did not have, and the edit model wrote a
+    featurizer of 60 lines that never closed its brackets."""
     if text_column is not None:
-        return None
+        return f'the edit instruction "{text_instruction(target_kind)}"'
     if columns.categories:  # the whole instruction: "as in the example" was copied as is
         return f'the edit instruction "{columns_instruction(columns, target_kind)}"'
     picked = picked_columns(script_code, columns)
