@@ -8,8 +8,8 @@ import pytest
 
 from mlr_copilot.env.actions import REGISTRY
 from mlr_copilot.env.context import ActionContext, EnvConfig
-from mlr_copilot.env.llm_actions import (EDIT_MAX_TOKENS, RESEARCH_LOG_NAME, UNDERSTAND_BLOCK_CHARS,
-                                         UNDERSTAND_MAX_BLOCKS, read_research_log)
+from mlr_copilot.env.llm_actions import EDIT_MAX_TOKENS, UNDERSTAND_BLOCK_CHARS, UNDERSTAND_MAX_BLOCKS, read_research_log
+from mlr_copilot.env.research_log import RESEARCH_LOG_NAME
 from mlr_copilot.env.llm_edit import extract_code, unified_diff
 from mlr_copilot.env.sandbox import Sandbox
 from mlr_copilot.errors import ActionError, PathEscapeError, ReadOnlyError
@@ -223,12 +223,15 @@ def test_edit_can_be_undone(tmp_path):
     assert (ctx.workspace / "train.py").read_text() == SCRIPT
 
 
-@pytest.mark.parametrize("reason", ["max_tokens", "length"])
+@pytest.mark.parametrize("reason", ["max_tokens", "length", "repetition"])
 def test_cut_off_edit_is_not_written(tmp_path, reason):
+    """A reply cut at the output limit, or by the local backend because it kept repeating lines
+    (a review probe's edit ended inside a bracket), is never saved as the script."""
     llm = CutOffLLM("```python\nimport numpy as np\n\ndef tra", reason)
     ctx = make_ctx(tmp_path, edit=llm)
     (ctx.workspace / "train.py").write_text(SCRIPT)
-    with pytest.raises(ActionError, match="cut off.*nothing was written"):
+    said = "kept repeating the same lines" if reason == "repetition" else "output limit"
+    with pytest.raises(ActionError, match=f"{said}.*cut off.*nothing was written|{said}.*nothing was written"):
         run(ctx, "Edit Script (AI)", script_name="train.py", edit_instruction="x", save_name="train.py")
     assert (ctx.workspace / "train.py").read_text() == SCRIPT
     assert llm.calls[0]["max_tokens"] == EDIT_MAX_TOKENS

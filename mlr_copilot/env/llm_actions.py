@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from ..errors import ActionError, LLMContextTooLongError
-from ..llm.base import LLM, Completion, Models
+from ..llm.base import LLM, STOP_REPEATED, Completion, Models
 from ..templates import render
 from .actions import Arg, action
 from .context import ActionContext
@@ -26,7 +26,6 @@ from .file_io import existing_file, open_regular, read_bytes_bounded, write_text
 from .files import backup_before_write
 from . import research_log
 from .hub_retrieve import retrieve_from_hub
-from .research_log import RESEARCH_LOG_NAME  # noqa: F401  (re-exported)
 from .llm_edit import clip_middle, extract_code, is_truncated, language_for, unified_diff
 
 logger = logging.getLogger(__name__)
@@ -234,6 +233,9 @@ def _edit_reply(ctx: ActionContext, llm: LLM, prompt: str, what: str, language: 
             f"The edit model's reply was cut off at its output limit ({EDIT_MAX_TOKENS} tokens) before "
             f"the code for {what} was complete, so nothing was written. Edit a smaller part at a "
             "time with Edit Script Segment (AI).")
+    if completion.stop_reason == STOP_REPEATED:  # a review probe's edit repeated two lines until cut, mid-bracket
+        raise ActionError(f"The edit model's reply for {what} kept repeating the same lines and was cut off; nothing "
+                          "was written. Ask for one precise change that names what to replace and with what.")
     code = extract_code(completion.text, language)
     if not code.strip():
         raise ActionError(f"The edit model returned no code for {what}; nothing was written. "

@@ -57,6 +57,10 @@ class Usage:
                      self.cache_write_tokens + other.cache_write_tokens)
 
 
+STOP_REPEATED = "repetition"
+"""The local backend's stop reason for a reply it cut because the reply kept repeating itself."""
+
+
 @dataclass
 class Completion:
     text: str

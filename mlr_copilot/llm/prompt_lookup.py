@@ -27,6 +27,8 @@ import math
 import time
 from typing import Any, Callable, Protocol, Sequence
 
+from .base import STOP_REPEATED
+
 MAX_DRAFT = 16  # the longest draft
 MAX_NGRAM = 4  # the longest suffix looked up in the prompt (longer is more precise, rarer)
 MIN_NGRAM = 2  # a single token matches too many places to be worth a check
@@ -347,5 +349,5 @@ def generate(llm: Any, tokens: list[int], max_new: int, on_token: Callable[[int]
     cut = stops.cut(text) if stops else None
     if cut is not None:
         return cut.decode("utf-8", errors="ignore"), "stop", len(out) - ended, stats
-    finish = "stop" if ended else "repetition" if guard.fired else "length"
+    finish = "stop" if ended else STOP_REPEATED if guard.fired else "length"
     return text.decode("utf-8", errors="ignore"), finish, len(out) - ended, stats
