@@ -101,3 +101,64 @@ def test_a_text_task_is_told_the_text_examples_change_not_the_tabular_ones():
     assert "TfidfVectorizer(ngram_range=(1, 2)" in line and "LogisticRegression(C=10, max_iter=1000)" in line
     assert "feature scaling" not in line
     assert "Ridge(alpha=1.0)" in first_change("essay", target_kind="numeric")
+
+
+BIKES_STARTER = '''import pandas as pd
+from sklearn.linear_model import LinearRegression
+
+
+def fit_model(frame):
+    return LinearRegression().fit(frame[["temp_c"]], frame["hires"])
+
+
+def main():
+    past = pd.read_csv("history/hires_past.csv")
+    future = pd.read_csv("history/days_to_forecast.csv")
+    model = fit_model(past)
+    pd.DataFrame({"day": future["day"], "hires": model.predict(future[["temp_c"]])}).to_csv("out.csv", index=False)
+
+
+main()
+'''
+
+
+def test_a_starter_naming_some_columns_inside_functions_is_told_to_use_all_and_the_dates_weekday(tmp_path):
+    """A bike-hire probe's starter fitted a line in the temperature, named inside functions; the
+    loop fitted forests on it alone (-1.6%). Its "day" column of dates held the weekday, which
+    took a forest's validation RMSE from 1,427 to 267."""
+    from mlr_copilot.agents.tree_preview import mixed_columns
+    from mlr_copilot.agents.worked_example import first_change
+
+    (tmp_path / "history").mkdir()
+    (tmp_path / "history" / "hires_past.csv").write_text(
+        "day,temp_c,rain_mm,holiday,hires\n" + "".join(f"2023-05-{d:02d},{d * 3 % 31},0.5,0,{100 + d}\n" for d in range(1, 29)))
+    (tmp_path / "history" / "days_to_forecast.csv").write_text(
+        "day,temp_c,rain_mm,holiday\n" + "".join(f"2023-06-{d:02d},{d * 3 % 31},0.0,1\n" for d in range(1, 29)))
+    columns = mixed_columns(tmp_path)
+    assert columns.dates == ("day",) and columns.numbers == ("temp_c", "rain_mm", "holiday")
+    line = first_change(None, columns, "numeric", BIKES_STARTER)
+    instruction = line.removeprefix('the edit instruction "').removesuffix('"')
+    assert instruction.startswith("Use every input column: where the script selects 'temp_c' as its input columns, "
+                                  "select ['temp_c', 'rain_mm', 'holiday', 'day_weekday', 'day_month', 'day_year'] "
+                                  "instead, and add to each table it reads the columns day_weekday, day_month and "
+                                  "day_year (pd.to_datetime(table['day']).dt.day_of_week, .dt.month and .dt.year)")
+    assert '"' not in instruction and len(instruction) <= 640  # fits a JSON string of the agent's grammar
+    # a script that takes every column of its table, or already names them all, is left to the usual ideas
+    assert first_change(None, columns, "numeric", BIKES_STARTER.replace('[["temp_c"]]', '.drop(columns=["day"])')) \
+        is not None  # the dates are still unused: only their line is given
+    every = BIKES_STARTER.replace('[["temp_c"]]', '[["temp_c", "rain_mm", "holiday", "day_weekday", "day_month", '
+                                                  '"day_year"]]')
+    assert first_change(None, columns, "numeric", every) is None
+    no_dates = type(columns)(numbers=columns.numbers)
+    assert first_change(None, no_dates, "numeric", BIKES_STARTER.replace('[["temp_c"]]', '.drop(columns=["day"])')) \
+        is None
+
+
+def test_dates_are_told_apart_from_numbers_ids_and_categories(tmp_path):
+    from mlr_copilot.agents.tree_preview import mixed_columns
+
+    rows = [(f"{d:02d}/03/2024 08:{d:02d}", f"2024-03-{d:02d}", f"r{d}", ["a", "b"][d % 2], d * 7 % 29) for d in range(1, 29)]
+    for name in ("train.csv", "test.csv"):
+        (tmp_path / name).write_text("stamp,day,code,kind,n\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    columns = mixed_columns(tmp_path)
+    assert columns.dates == ("stamp", "day") and columns.categories == ("kind",) and columns.numbers == ("n",)

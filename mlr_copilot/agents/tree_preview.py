@@ -32,6 +32,7 @@ TEXT_MIN_LETTERS = 0.5  # and at least this share of their characters (spaces as
 TABLE_SAMPLE_ROWS = 500  # rows read of each table to judge its columns
 CATEGORY_MAX_VALUES = 50  # a text column with more distinct values is a name or an id, not a category
 SUBMISSION_NAME = re.compile(r"sample|submission", re.IGNORECASE)  # output formats, not data
+DATE_VALUE = re.compile(r"\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*")
 ID_NAME = re.compile(r"(^|[_\s])id$|^id[_\s]", re.IGNORECASE)
 
 
@@ -85,6 +86,7 @@ class InputColumns:
     numbers: tuple[str, ...] = ()  # numeric, ids left out
     gaps: tuple[str, ...] = ()  # with missing values, of either kind
     names: tuple[str, ...] = ()  # every column of the data tables, ids and targets too (``table_columns``)
+    dates: tuple[str, ...] = ()  # text dates ("2024-03-01"): their weekday, month and year are inputs to make
 
     @property
     def inputs(self) -> list[str]:
@@ -103,7 +105,7 @@ def mixed_columns(workspace: Path) -> InputColumns:
     if len(frames) < 2:
         return InputColumns(names=table_columns(workspace))
     shared = [c for c in frames[0].columns if sum(c in df.columns for df in frames) > 1]
-    categories, numbers, gaps = [], [], []
+    categories, numbers, gaps, dates = [], [], [], []
     for name in shared:
         first = frames[0][name]
         if any(df[name].isna().any() for df in frames if name in df.columns):
@@ -113,10 +115,13 @@ def mixed_columns(workspace: Path) -> InputColumns:
             counter = pd.api.types.is_integer_dtype(first) and present.is_unique and present.is_monotonic_increasing
             if not (ID_NAME.search(str(name)) or counter):  # an id, or a row number
                 numbers.append(str(name))
+        elif _is_date(present):
+            dates.append(str(name))
         elif not present.empty and not _is_text(present) \
                 and present.nunique() <= min(CATEGORY_MAX_VALUES, len(present) // 2):  # names repeat, ids do not
             categories.append(str(name))
-    return InputColumns(tuple(categories), tuple(numbers), tuple(gaps), table_columns(workspace))
+    return InputColumns(tuple(categories), tuple(numbers), tuple(gaps), dates=tuple(dates),
+                        names=table_columns(workspace))
 
 
 def starter_code(workspace: Path, script: str) -> str | None:
@@ -145,6 +150,16 @@ def _tables(workspace: Path):
             yield path, tables.read_rows(path, TABLE_SAMPLE_ROWS)
         except Exception:  # noqa: BLE001 - a file pandas cannot read tells us nothing
             continue
+
+
+def _is_date(values) -> bool:
+    """Whether non-missing text values are calendar dates ("2024-03-01", "01/03/2024", with or
+    without a time): a bike-hire probe's only strong signal was the weekday of its "day" column."""
+    import pandas as pd
+
+    if values.empty or not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return False
+    return bool(values.astype(str).str.fullmatch(DATE_VALUE).mean() >= 0.95)
 
 
 def _is_text(values) -> bool:

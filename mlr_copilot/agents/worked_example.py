@@ -98,7 +98,56 @@ def first_change(text_column: str | None = None, columns: InputColumns = InputCo
     picked = picked_columns(script_code, columns)
     if picked is not None:
         return f'the edit instruction "{wider_instruction(picked, columns, script_code)}"'
+    named = named_columns(script_code, columns)
+    if named is not None:
+        return f'the edit instruction "{named_instruction(named, columns)}"'
+    if columns.dates and not all(c in (script_code or "") for c in date_columns(columns)):
+        return (f'the edit instruction "Use the dates{date_features(columns)}, instead of '
+                f"'{columns.dates[0]}' itself. {TABULAR_INSTRUCTION}\"")
     return None
+
+
+def named_columns(code: str | None, columns: InputColumns) -> list[str] | None:
+    """The input columns a starter names anywhere in its code (``frame[["temp_c"]]`` inside a
+    function) when it names some but not all, and never takes a table's ``.columns``, ``drop``
+    or ``select_dtypes`` (which may keep them all): a bike-hire probe's starter named only the
+    temperature, three times, inside functions, and its loop run fitted forests on it alone."""
+    try:
+        tree = ast.parse(code or "")
+    except (SyntaxError, ValueError):
+        return None
+    said = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("columns", "drop", "select_dtypes"):
+            return None
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            said.add(node.value)
+    kept = [c for c in columns.inputs if c in said]
+    return kept if 0 < len(kept) < len(columns.inputs) <= MAX_LISTED_COLUMNS else None
+
+
+def named_instruction(kept: list[str], columns: InputColumns) -> str:
+    """The tabular example's instruction after the words that select every input column where a
+    starter names only some (``named_columns``), dates turned into numbers too."""
+    every = [*columns.inputs, *date_columns(columns)]
+    return (f"Use every input column: where the script selects {', '.join(map(repr, kept))} as its input columns, "
+            f"select {every!r} instead{date_features(columns)}. {TABULAR_INSTRUCTION}").replace('"', "'")
+
+
+def date_columns(columns: InputColumns) -> list[str]:
+    """The number columns made of the first date column (its weekday, month and year)."""
+    return [f"{d}_{part}" for d in columns.dates[:1] for part in ("weekday", "month", "year")]
+
+
+def date_features(columns: InputColumns) -> str:
+    """The words that add those columns to each table (``date_columns``); "" without dates. On the
+    bike-hire probe the weekday alone took a forest's validation RMSE from 1,427 to 267."""
+    if not columns.dates:
+        return ""
+    d = columns.dates[0]
+    weekday, month, year = date_columns(columns)
+    return (f", and add to each table it reads the columns {weekday}, {month} and {year} "
+            f"(pd.to_datetime(table['{d}']).dt.day_of_week, .dt.month and .dt.year) as inputs")
 
 
 def wider_instruction(picked: tuple[str, str, list[str]], columns: InputColumns,
@@ -114,9 +163,9 @@ def wider_instruction(picked: tuple[str, str, list[str]], columns: InputColumns,
     if len(columns.inputs) > MAX_LISTED_COLUMNS and table and others:
         line = f"{name} = [c for c in {table}.columns if c not in {tuple(others)!r}]"
     else:
-        line = f"{name} = {columns.inputs!r}"
-    return (f"Use every input column: make it `{line}` (it keeps {len(kept)} of the {len(columns.inputs)} now). "
-            f"{TABULAR_INSTRUCTION}").replace('"', "'")
+        line = f"{name} = {[*columns.inputs, *date_columns(columns)]!r}"
+    return (f"Use every input column: make it `{line}` (it keeps {len(kept)} of the {len(columns.inputs)} now)"
+            f"{date_features(columns)}. {TABULAR_INSTRUCTION}").replace('"', "'")
 
 
 TABLE_READERS = frozenset({"read_csv", "read_json", "read_parquet", "read_table"})
