@@ -162,3 +162,19 @@ def test_dates_are_told_apart_from_numbers_ids_and_categories(tmp_path):
         (tmp_path / name).write_text("stamp,day,code,kind,n\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
     columns = mixed_columns(tmp_path)
     assert columns.dates == ("stamp", "day") and columns.categories == ("kind",) and columns.numbers == ("n",)
+
+
+def test_a_pytorch_starter_on_a_table_is_told_a_pytorch_change():
+    """With the tabular instruction a sensor probe's edit put a RandomForestClassifier into its
+    torch training loop ("object has no attribute 'parameters'"), twice; a starter that imports
+    torch and reads a table is told a PyTorch change instead (an MLP, scaled inputs, Adam)."""
+    from mlr_copilot.agents.tree_preview import InputColumns
+    from mlr_copilot.agents.worked_example import first_change
+
+    table = InputColumns(numbers=("acc_x_mean", "gyro_max"), names=("window", "acc_x_mean", "gyro_max", "activity"))
+    starter = "import pandas as pd\nimport torch\nfrom torch import nn\nmodel = nn.Linear(2, 4)\n"
+    line = first_change(None, table, "classes", starter)
+    assert line.startswith('the edit instruction "Keep PyTorch. Standardize the input columns') and "Adam" in line
+    assert "sklearn.ensemble" not in line
+    assert first_change(None, table, "classes", starter.replace("torch", "numpy")) is None  # not a torch starter
+    assert first_change(None, InputColumns(), "classes", starter) is None  # images, not a table: no advice

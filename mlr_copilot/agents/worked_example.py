@@ -15,6 +15,7 @@ tabular data keeps the example word for word.
 from __future__ import annotations
 
 import ast
+import re
 
 from ..templates import render
 from .tree_models import MAX_LISTED_COLUMNS, column_transformer, picked_columns, top_assignments
@@ -93,6 +94,8 @@ def first_change(text_column: str | None = None, columns: InputColumns = InputCo
     featurizer of 60 lines that never closed its brackets."""
     if text_column is not None:
         return f'the edit instruction "{text_instruction(target_kind)}"'
+    if columns.inputs and TORCH_IMPORT.search(script_code or ""):
+        return f'the edit instruction "{TORCH_TABULAR_INSTRUCTION}"'
     if columns.categories:  # the whole instruction: "as in the example" was copied as is
         return f'the edit instruction "{columns_instruction(columns, target_kind)}"'
     picked = picked_columns(script_code, columns)
@@ -179,6 +182,17 @@ def first_table(code: str | None) -> str | None:
             return name
     return None
 
+
+TORCH_IMPORT = re.compile(r"^\s*(import|from)\s+torch\b", re.MULTILINE)
+TORCH_TABULAR_INSTRUCTION = (
+    "Keep PyTorch. Standardize the input columns with the mean and standard deviation of the training rows (the "
+    "same numbers for the validation and test rows), make the model a small MLP (nn.Sequential: Linear to 128, "
+    "ReLU, Linear to 128, ReLU, Linear to the outputs) and train it with torch.optim.Adam(lr=1e-3) for 30 epochs. "
+    "Keep the data loading, the validation split, the printed validation metric and the output file exactly as "
+    "they are.")
+"""A starter that trains a PyTorch model on a table: with the tabular instruction a sensor probe's
+edit put a RandomForestClassifier into the torch training loop (``'RandomForestClassifier' object
+has no attribute 'parameters'``), twice."""
 
 TABULAR_INSTRUCTION = ("Replace the model by a stronger model of the same kind (regressor or classifier) from "
                        "sklearn.ensemble, with 300 trees and random_state=0. Keep the data loading, the printed "
