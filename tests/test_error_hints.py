@@ -35,6 +35,9 @@ CASES = [
     (lambda: StandardScaler().fit(TfidfVectorizer().fit_transform(REVIEWS)), "with_mean=False"),
     (lambda: TfidfVectorizer().fit(TfidfVectorizer().fit_transform(REVIEWS)), "already numbers"),
     (lambda: TfidfVectorizer().fit(REVIEWS + [np.nan]), 'fillna("")'),
+    (lambda: TfidfVectorizer().fit(np.ones((2, 2))), "already numbers"),  # "'numpy.ndarray' object has no ..."
+    (lambda: LogisticRegression().fit(TfidfVectorizer().fit_transform(REVIEWS), [0, 1]).predict(
+        TfidfVectorizer().fit_transform(["a good film", "bad"])), "fit it once on the training rows"),
     (lambda: LogisticRegression().fit(TABLE[["fee"]], [0, 1, 0, 1]), "SimpleImputer"),
     (lambda: StandardScaler().fit(np.ones((3, 4))).transform(np.ones((3, 2))), "the same fitted pipeline"),
     (lambda: LogisticRegression().fit(pd.get_dummies(TABLE[["plan"]]), [0, 1, 0, 1]).predict(TABLE[["plan"]]),

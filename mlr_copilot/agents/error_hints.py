@@ -30,7 +30,7 @@ HINTS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), hint) fo
     (r"Cannot center sparse matrices",
      "StandardScaler cannot center sparse features (TF-IDF or one-hot): leave the scaler out, or use "
      "StandardScaler(with_mean=False)"),
-    (r"'(?:csr_matrix|csr_array|ndarray|list)' object has no attribute 'lower'",
+    (r"'(?:[\w.]+\.)?(?:csr_matrix|csr_array|ndarray|list)' object has no attribute 'lower'",
      "a text vectorizer was given features that are already numbers: fit TfidfVectorizer or "
      "CountVectorizer once, on the raw text column"),
     (r"'(?:float|int)' object has no attribute 'lower'|np\.nan is an invalid document",
@@ -45,7 +45,8 @@ HINTS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), hint) fo
     (r"X has \d+ features, but \w+ is expecting \d+ features|feature names should match those that were passed",
      "the rows given to predict or transform do not have the columns the model was fit on: prepare "
      "validation and test rows exactly as the training rows (the same encoding and columns, or the same "
-     "fitted pipeline)"),
+     "fitted pipeline; a vectorizer or encoder fitted again on other rows, as fit_transform inside a features "
+     "function is, gives other columns: fit it once on the training rows and only transform the others)"),
     (r"Found input variables with inconsistent numbers of samples",
      "the features and the labels have different numbers of rows: split them together in one "
      "train_test_split call and score predictions against the labels of the same rows"),
