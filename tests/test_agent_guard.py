@@ -321,3 +321,37 @@ def test_a_model_that_insists_on_a_repeat_loses_that_step_not_the_run(tmp_path):
     # compact: the correction is part of the prompt; the model's own refused answer is not shown
     assert [m["role"] for m in retry["messages"]] == ["system", "user"]
     assert "which you already did at step 1" in retry["messages"][-1]["content"]
+
+
+def test_the_compact_prompt_folds_older_steps_in_blocks_so_its_start_stays_the_same(tmp_path):
+    """A local model reads again everything after the first changed token of the prompt: older
+    steps fold into one line three at a time, so most steps only add to the previous prompt."""
+    root = make_project(tmp_path)
+    main = [step("look", "List Files", {"dir_path": "."})]
+    main += [step("read", "Inspect Script Lines", {"script_name": "main.py", "start_line_number": 1,
+                                                    "end_line_number": end}) for end in (1, 2, 3, 4, 5)]
+    main += [step("run it", "Execute Script", {"script_name": "main.py"}),
+             step("read", "Inspect Script Lines", {"script_name": "main.py", "start_line_number": 2,
+                                                   "end_line_number": 3})]
+    models = scripted_models(main)
+    run_experiment(options(root, prompt_style="compact", max_steps=8), models=models, feedback=NoFeedback())
+    prompts = [c["messages"][1]["content"] for c in models.main.calls if c["purpose"] == "agent_step"]
+    assert len(prompts) == 8
+    shown = [sum(f"Step {n}:\nAction:" in p for n in range(1, 9)) for p in prompts]
+    folded = [sum(f"Step {n}: " in p for n in range(1, 9)) for p in prompts]
+    assert shown == [0, 1, 2, 3, 4, 5, 3, 4] and folded == [0, 0, 0, 0, 0, 0, 3, 3]
+    history = [p.split("Your plan after step")[0] for p in prompts]
+    kept = [later.startswith(earlier) for earlier, later in zip(history[1:], history[2:])]  # step 1 has none
+    assert kept == [True, True, True, True, False, True]  # only step 7 rewrites the start
+
+
+def test_the_full_prompt_keeps_its_window_of_three_steps(tmp_path):
+    """Hosted models keep MLAgentBench's history: the last three steps in full, one fold a step."""
+    root = make_project(tmp_path)
+    main = [step("read", "Inspect Script Lines", {"script_name": "main.py", "start_line_number": 1,
+                                                   "end_line_number": end}) for end in (1, 2, 3, 4, 5)]
+    main += [step("done", "Final Answer", {"final_answer": "It fails with a NameError."})]
+    models = scripted_models(main)
+    run_experiment(options(root, max_steps=6), models=models, feedback=NoFeedback())
+    prompts = [c["messages"][1]["content"] for c in models.main.calls if c["purpose"] == "agent_step"]
+    assert [sum(f"Step {n}: " in p for n in range(1, 7)) for p in prompts] == [0, 0, 0, 0, 1, 2]

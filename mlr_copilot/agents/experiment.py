@@ -78,6 +78,7 @@ class StepRecorder(Protocol):
 class AgentConfig:
     max_steps: int = DEFAULT_MAX_STEPS
     history_steps: int = DEFAULT_HISTORY_STEPS
+    fold_steps: int = 1  # older steps fold into one line this many at a time (see shown_steps)
     max_parse_attempts: int = DEFAULT_PARSE_ATTEMPTS
     observation_prompt_chars: int = DEFAULT_OBSERVATION_PROMPT_CHARS
     max_tokens: int = DEFAULT_AGENT_MAX_TOKENS
@@ -218,16 +219,17 @@ class ExperimentAgent:
         return bool(result and result.stop)
 
     # ---------------------------------------------------------------- prompt
-    def build_prompt(self, history_steps: int | None = None) -> str:
+    def build_prompt(self, shown: int | None = None) -> str:
         """The changing part of the prompt: the steps so far, the research log, feedback.
 
-        ``full`` (MLAgentBench): the last ``history_steps`` steps with every entry, older ones
-        as one line. ``compact`` (small models, which copy their own earlier entries): steps as
-        action, input and observation only, the latest plan, and where the research stands
-        (``next_move``); the research log is left out, since the one-line steps carry it."""
-        k = self.config.history_steps if history_steps is None else history_steps
+        ``full`` (MLAgentBench): the most recent steps with every entry (``shown_steps``, or
+        ``shown`` when the prompt had to be shortened), older ones as one line. ``compact``
+        (small models, which copy their own earlier entries): steps as action, input and
+        observation only, the latest plan, and where the research stands (``next_move``); the
+        research log is left out, since the one-line steps carry it."""
         compact = self.config.prompt_style == "compact"
         history = self.state.history
+        k = self.shown_steps() if shown is None else shown
         recent = history[-k:] if k > 0 else []
         older = history[: len(history) - len(recent)]
         parts = []
@@ -257,6 +259,15 @@ class ExperimentAgent:
                       research_log="" if compact else self._research_log_text(),
                       history=history_text, feedback=feedback)
 
+    def shown_steps(self) -> int:
+        """How many recent steps the prompt shows in full: ``history_steps``, and with
+        ``fold_steps`` > 1 up to ``fold_steps`` - 1 more, older steps folding into their one-line
+        form that many at a time. A fold rewrites the prompt from the first folded step on, and
+        a local model reads again everything after the first changed token (about 700 tokens,
+        10-15 s on a 2-core CPU); folding in blocks keeps the start for several steps."""
+        n, k = len(self.state.history), self.config.history_steps
+        return n if n <= k else k + (n - k) % max(1, self.config.fold_steps)
+
     def _ask_model(self, step: int):
         """Ask the main model until the response is usable (bounded), shortening on overflow.
 
@@ -266,8 +277,8 @@ class ExperimentAgent:
         wrong and asked again; a repeated action is also left out of the retry's grammar,
         and retries sample (``retry_temperature``) so a greedy model does not give the
         same answer twice."""
-        history_steps = self.config.history_steps
-        prompt = self.build_prompt(history_steps)
+        shown = self.shown_steps()
+        prompt = self.build_prompt(shown)
         messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
         errors: list[str] = []
         excluded: set[str] = set()
@@ -281,11 +292,11 @@ class ExperimentAgent:
                                         response_spec=spec_without(self.spec, excluded),
                                         max_tokens=self.config.max_tokens, temperature=temperature)
             except LLMContextTooLongError:
-                if history_steps == 0 and len(messages) == 2:
+                if shown == 0 and len(messages) == 2:
                     raise
-                history_steps = max(0, history_steps - 1)
-                logger.warning("Prompt too long for the model: keeping %d recent steps", history_steps)
-                prompt = self.build_prompt(history_steps)
+                shown = max(0, shown - 1)
+                logger.warning("Prompt too long for the model: keeping %d recent steps", shown)
+                prompt = self.build_prompt(shown)
                 messages = [messages[0], {"role": "user", "content": prompt}]
                 attempt -= 1
                 continue

@@ -225,6 +225,7 @@ class RunSession:
         kind = target_kind(spec)
         config = AgentConfig(
             max_steps=options.max_steps, history_steps=options.history_steps,
+            fold_steps=options.history_steps if prompt_style == "compact" else 1,  # a cached prompt start lasts
             max_parse_attempts=options.max_parse_attempts, research_log=options.research_log,
             research_log_entries=log_entries, prompt_style=prompt_style,
             max_tokens=COMPACT_AGENT_MAX_TOKENS if prompt_style == "compact" else DEFAULT_AGENT_MAX_TOKENS,
