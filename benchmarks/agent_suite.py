@@ -50,6 +50,7 @@ from mlr_copilot.agents.tree import DEFAULT_DEBUG_PROB, DEFAULT_DRAFTS, DEFAULT_
 from mlr_copilot.evaluation import evaluate_run  # noqa: E402
 from mlr_copilot.logs import read_jsonl  # noqa: E402
 from mlr_copilot.records import RunDir, RunInfo  # noqa: E402
+from mlr_copilot.source import source_commit  # noqa: E402
 from mlr_copilot.tasks import discover_tasks  # noqa: E402
 
 OFFLINE = ("digits", "wine", "diabetes")
@@ -57,18 +58,6 @@ JOURNAL = "suite.jsonl"
 SETTINGS = ("tasks", "llm", "llm_base_url", "max_steps", "prompt_style", "sandbox", "actions_remove", "strategy",
             "tree_drafts", "tree_debug_prob", "tree_max_debug_depth", "tree_node_timeout_s", "serve_embedded")
 """What a resumed suite must share with the one it goes on with (``--trials`` may grow)."""
-
-
-def git_commit(root: Path = ROOT) -> str | None:
-    """The checkout's commit, with "+changes" when tracked files differ from it; None without git."""
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=30, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=30, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head + ("+changes" if dirty else "")
 
 
 class Journal:
@@ -237,7 +226,7 @@ def suite_settings(args: argparse.Namespace) -> dict:
 def run_suite(args: argparse.Namespace, strategies: list[str]) -> int:
     tasks = discover_tasks(ROOT)
     log_root = Path(args.log_root) if args.log_root else Path(tempfile.mkdtemp(prefix="agent-suite-"))
-    journal = Journal.open(log_root, suite_settings(args), git_commit(), resume=args.resume)
+    journal = Journal.open(log_root, suite_settings(args), source_commit(), resume=args.resume)
     keys = [(st, t.strip()) for st in strategies for t in args.tasks.split(",") if t.strip()]
     runs: dict[tuple[str, str], dict[str, list]] = {k: {"evals": [], "figures": [], "walls": []} for k in keys}
     t_all = time.monotonic() - sum(r["wall_s"] for r in journal.done.values())

@@ -81,6 +81,7 @@ def _header(run: RunLog) -> Panel:
         row("Format", "original MLR-Copilot log (read-only view)")
     row("Task", info.get("task"))
     row("LLM", _llm_names(info))
+    row("Code", _code(info))
     row("Strategy", info.get("strategy") if info.get("strategy") not in (None, "loop") else None)
     status = info.get("status")
     row("Status", f"{status}: {info['message']}" if status and info.get("message") else status)
@@ -105,6 +106,22 @@ def _header(run: RunLog) -> Panel:
         row("Resumed", plural(len(resumes), "time"))
     row("Problem", _clip(str(info.get("research_problem") or ""), 600))
     return Panel(grid, title="MLR-Copilot run", title_align="left", border_style="cyan")
+
+
+def _code(info: Mapping[str, Any]) -> str | None:
+    """The version and commit that ran the run, and other commits its resumes ran on."""
+    version, commit = info.get("mlr_copilot_version"), info.get("mlr_copilot_commit")
+    parts = ([f"mlr-copilot {version}"] if version else []) + ([f"at {_short(commit)}"] if commit else [])
+    resumed = {r.get("mlr_copilot_commit") for r in info.get("resumes") or [] if isinstance(r, Mapping)}
+    others = sorted(_short(c) for c in resumed if c and c != commit)
+    if others:
+        parts.append(f"(resumed at {', '.join(others)})")
+    return " ".join(parts) or None
+
+
+def _short(commit: Any) -> str:
+    head, plus, rest = str(commit).partition("+")
+    return head[:12] + plus + rest
 
 
 def _footer(console: Console, run: RunLog) -> None:

@@ -40,19 +40,6 @@ def test_resume_refuses_other_settings_another_commit_or_no_journal(tmp_path):
         suite.Journal.open(tmp_path / "elsewhere", SETTINGS, "abc123", resume=True)
 
 
-def test_the_commit_says_when_tracked_files_were_changed(tmp_path):
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
-    (tmp_path / "a.py").write_text("x = 1\n")
-    for cmd in (["init", "-q"], ["add", "a.py"], ["commit", "-q", "-m", "one"]):
-        subprocess.run(["git", "-C", str(tmp_path), *cmd], check=True, env=env)
-    clean = suite.git_commit(tmp_path)
-    assert clean and len(clean) == 40
-    (tmp_path / "a.py").write_text("x = 2\n")
-    assert suite.git_commit(tmp_path) == clean + "+changes"
-    assert suite.git_commit(tmp_path / "not-a-repo") is None
-
-
 def test_resume_needs_the_log_root():
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "agent_suite.py"), "--resume"],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -120,8 +120,10 @@ def _kill_and_resume(fresh, tmp_path, point: str) -> Path:
     assert r.returncode == 0, r.stdout + r.stderr
     assert "final_answer" in r.stdout
     check_same_as_never_killed(fresh, run_dir, kills=1)
-    entry = json.loads((run_dir / "run.json").read_text())["resumes"][0]
+    info = json.loads((run_dir / "run.json").read_text())
+    entry = info["resumes"][0]
     assert entry["previous_status"] == "running" and entry["from_step"] >= 0
+    assert entry["mlr_copilot_commit"] == info["mlr_copilot_commit"]  # the same code ran on
     return run_dir
 
 
@@ -158,7 +160,7 @@ def test_resuming_a_finished_run_says_so_and_changes_nothing(fresh):
 
 
 def test_a_run_still_in_use_is_not_resumed(fresh, tmp_path):
-    r = fresh.start(tmp_path, kill={"MLR_TEST_KILL_AT": "step:3"})
+    fresh.start(tmp_path, kill={"MLR_TEST_KILL_AT": "step:3"})
     run_dir = only_run_dir(tmp_path)
     holder = RunRecorder(run_dir)  # another process (here: this one) works on the run
     try:

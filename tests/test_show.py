@@ -39,6 +39,8 @@ def _make_run(root: Path, observation: str = "train.py\ndata.csv") -> Path:
                   "observation": "", "full_observation": "", "feedback": None})
     write_json_atomic(run / "run.json", {
         "schema_version": 1, "task": "demo", "llm": {"main": "claude", "fast": "claude-haiku"},
+        "mlr_copilot_version": "0.1.0", "mlr_copilot_commit": "0123456789abcdef0123+changes",
+        "resumes": [{"from_step": 1, "mlr_copilot_commit": "fedcba9876543210fedc"}],
         "status": "final_answer", "message": "The agent gave a Final Answer.",
         "start": "2025-01-01T12:00:00Z", "end": "2025-01-01T12:00:20Z", "final_answer": "Baseline MCRMSE 0.61",
         "totals": {"steps": 2, "llm_calls": 4, "input_tokens": 2468, "output_tokens": 112,
@@ -49,7 +51,8 @@ def _make_run(root: Path, observation: str = "train.py\ndata.csv") -> Path:
 def test_renders_our_run_step_by_step(tmp_path):
     n, out = _render(_make_run(tmp_path))
     assert n == 2
-    for expected in ("Task", "demo", "main=claude, fast=claude-haiku", "final_answer: The agent gave a Final Answer.",
+    for expected in ("Task", "demo", "main=claude, fast=claude-haiku",
+                     "mlr-copilot 0.1.0 at 0123456789ab+changes (resumed at fedcba987654)", "final_answer: The agent gave a Final Answer.",
                      "2 steps · 4 LLM calls · 2,468 in / 112 out tokens · $0.0246 · 20 s",
                      "Step 1 · List Files", "Thought: Look at the files [first].", "Action: List Files", "dir_path: .",
                      "train.py", "Human feedback: check data.csv",

@@ -45,6 +45,7 @@ from ..records import EnvLog, RunDir, RunInfo, RunStatus, llm_calls
 from ..records.recorder import RunRecorder
 from ..records.schema import ACTION, RESUME
 from ..run_config import OVERRIDE, check_resume_overrides, resumable, resumed
+from ..source import source_commit
 from .experiment import AgentState, StepMemory
 from .run_repair import (call_totals, check_log, drop_torn_lines,  # noqa: F401
                          rebuild_run_json, record_logged_end, stop_leftover_scripts)
@@ -144,7 +145,8 @@ def _resume_locked(recorder: RunRecorder, run_dir: Path, feedback_mode: str, fee
     entry = {"at": utc_now(), "from_step": last, "previous_status": info.get("status"),
              "previous_message": info.get("message"), "abandoned": abandoned,
              "torn_lines_removed": torn, "leftover_processes_stopped": stopped,
-             "feedback": feedback_mode, "overrides": overrides}
+             "feedback": feedback_mode, "overrides": overrides,
+             "mlr_copilot_commit": source_commit()}  # the code may have changed since the start
     info.setdefault("resumes", []).append(entry)
     info.update(status=RunStatus.RUNNING.value, end=None, message=None)
     if overrides:

@@ -33,8 +33,10 @@ class RunInfo(dict):
     def new(cls, **fields: Any) -> "RunInfo":
         """The run.json of a run starting now (``fields``: task, llm, options, workspace...)."""
         from .. import __version__
+        from ..source import source_commit
 
         return cls({"schema_version": SCHEMA_VERSION, "mlr_copilot_version": __version__,
+                    "mlr_copilot_commit": source_commit(),
                     "python": sys.version.split()[0], "platform": platform.platform(),
                     "status": RunStatus.RUNNING.value, "start": utc_now(), "end": None, "final_answer": None,
                     "message": None, "resumes": [],
