@@ -147,7 +147,8 @@ class RunConfig:
     actions_remove: Sequence[str] = option(flag="--actions-remove", kind="names", factory=tuple,
                                            help="comma-separated actions not to offer")
     history_steps: int = option(DEFAULT_HISTORY_STEPS, flag="--history-steps", resume=OVERRIDE, type=T.HISTORY,
-                                help="recent steps shown in full in the prompt")
+                                help="recent steps shown in full in the prompt (the compact prompt folds older "
+                                     "steps into one line this many at a time, so it shows N to 2N-1)")
     script_timeout_s: float = option(DEFAULT_SCRIPT_TIMEOUT_S, flag="--script-timeout", resume=OVERRIDE,
                                      type=T.SECONDS, help="seconds before a script is killed")
     # RLIMIT_DATA for scripts (CUDA-safe: not the address space); a resume keeps the run's limit
