@@ -142,15 +142,15 @@ def dates_note(columns, code: str | None) -> str:
             f"(pd.to_datetime(table['{d}']).dt.day_of_week, .dt.month, .dt.year) and leave {d} itself out.")
 
 
-def column_transformer(columns) -> str:
+def column_transformer(columns, by_type: bool = False) -> str:
     """The ColumnTransformer, as code, that one-hot encodes and fills ``columns``' categories and
-    fills its numbers (an ``InputColumns``)."""
+    fills its numbers (an ``InputColumns``); ``by_type`` selects them by type, not by name."""
     parts = []
     if columns.categories:
         parts.append(f'("categories", make_pipeline(SimpleImputer(strategy="most_frequent"), '
-                     f'OneHotEncoder(handle_unknown="ignore")), {_listed(columns.categories, "object")})')
+                     f'OneHotEncoder(handle_unknown="ignore")), {_listed(columns.categories, "object", by_type)})')
     if columns.numbers:
-        parts.append(f'("numbers", SimpleImputer(), {_listed(columns.numbers, "number")})')
+        parts.append(f'("numbers", SimpleImputer(), {_listed(columns.numbers, "number", by_type)})')
     return f"ColumnTransformer([{', '.join(parts)}])"
 
 
@@ -192,9 +192,9 @@ def widen_columns(picked: tuple[str, str, list[str]], columns, code: str | None)
                "breaks OneHotEncoder)." if fills else "."))
 
 
-def _listed(names: Sequence[str], dtype: str) -> str:
+def _listed(names: Sequence[str], dtype: str, by_type: bool = False) -> str:
     """The columns as code: their names, or a selector when there are too many to list."""
-    if len(names) > MAX_LISTED_COLUMNS:
+    if by_type or len(names) > MAX_LISTED_COLUMNS:
         return f'make_column_selector(dtype_include="{dtype}")' if dtype == "number" else \
             "make_column_selector(dtype_include=object)"
     return repr(list(names))
