@@ -227,6 +227,10 @@ def test_a_text_starter_with_its_own_feature_function_is_told_to_hand_the_texts_
     assert "1. Make make_model() return make_pipeline(TfidfVectorizer(" in line
     assert "2. Replace the body of featurize(texts) by: return [str(t) for t in texts]." in line
     assert '"' not in line.removeprefix('the edit instruction "').removesuffix('"')  # it sits in a JSON string
+    example = worked_example("train.py", "text", "classes", script_code=TICKETS_STARTER)
+    edit = next(json.loads(m) for m in re.findall(r"^Action Input: (\{.*\})$", example, re.MULTILINE)
+                if "edit_instruction" in m)  # the agent copied the example's edit before the next move's
+    assert f'the edit instruction "{edit["edit_instruction"]}"' == line
     found = text_code(TICKETS_STARTER, "text")
     pipeline = "make_pipeline(TfidfVectorizer(), LogisticRegression(C=10, max_iter=1000))"
     exec(compile(_as_instructed(TICKETS_STARTER, found, pipeline), "edited.py", "exec"), {})
@@ -299,6 +303,9 @@ def test_a_starter_keeping_a_list_of_columns_is_told_both_lines_to_change_and_th
     assert "2. Make it `features = [c for c in train.columns if c not in ('id', 'churn')]` (it keeps 2 of the 3" \
         in instruction
     assert '"' not in instruction and len(instruction) <= MAX_INSTRUCTION_CHARS
+    example = worked_example("train.py", None, "classes", columns, CHURN_STARTER)
+    assert json.loads(re.search(r'^Action Input: (\{.*"edit_instruction".*\})$', example, re.MULTILINE).group(1))[
+        "edit_instruction"] == instruction
     pipeline = re.search(r"return (make_pipeline\(.*\))\. 2\.", instruction).group(1)
     features = re.search(r"`features = (.*)`", instruction).group(1)
     from sklearn.compose import ColumnTransformer, make_column_selector  # noqa: F401  (the names the code uses)

@@ -1,12 +1,11 @@
 """The ExperimentAgent: the research action loop in the MLAgentBench / MLR-Copilot style.
 
-One step: render the prompt (stable part first: instructions, tools, problem; then the
-steps so far, the research-log summary and the latest human feedback — in that order, so
-a local backend reuses the longest possible prefix of the previous prompt), ask the main
-model, parse the response (with corrective retries), execute the action in the
-Environment, take feedback, add the step to the research log (``research_log``), end the
-step in the Environment (its one snapshot), write the step record. The loop never touches
-subprocesses or SDKs itself.
+One step: render the prompt (stable part first: instructions, tools, problem; then the steps so
+far, the research-log summary and the latest human feedback — in that order, so a local backend
+reuses the longest possible prefix of the previous prompt), ask the main model, parse the response
+(with corrective retries), execute the action in the Environment, take feedback, add the step to
+the research log (``research_log``), end the step in the Environment (its one snapshot), write the
+step record. The loop never touches subprocesses or SDKs itself.
 """
 from __future__ import annotations
 
@@ -93,6 +92,7 @@ class AgentConfig:
     target_kind: str | None = None  # "classes" or "numeric" (from the metric), for that example's model
     input_columns: InputColumns = InputColumns()  # of text categories and with gaps: the example encodes them
     first_change: str | None = None  # the data's example of a first change (worked_example.first_change)
+    starter_code: str | None = None  # the main script as the run found it: the worked example names its functions
     goal: Goal | None = None  # the improvement the problem asks for: results are compared with it
 
 
@@ -148,7 +148,7 @@ class ExperimentAgent:
             tools="\n".join(a.render_brief() for a in self.offered),
             problem=self.problem,
             example=worked_example(self.config.main_script, self.config.text_column, self.config.target_kind,
-                                   self.config.input_columns),
+                                   self.config.input_columns, self.config.starter_code),
             change_ideas=change_ideas(self.config.text_column, self.config.input_columns),
             action_names=", ".join(a.name for a in self.offered),
         )

@@ -222,7 +222,7 @@ class RunSession:
         log_entries = options.research_log_entries or ("brief" if prompt_style == "compact" else "llm")
         text, columns = text_column(env.workspace), mixed_columns(env.workspace)
         spec = metric_spec_for(self.task, self.problem)
-        kind = target_kind(spec)
+        kind, starter = target_kind(spec), starter_code(env.workspace, self.task.script)
         config = AgentConfig(
             max_steps=options.max_steps, history_steps=options.history_steps,
             fold_steps=options.history_steps if prompt_style == "compact" else 1,  # a cached prompt start lasts
@@ -231,7 +231,7 @@ class RunSession:
             max_tokens=COMPACT_AGENT_MAX_TOKENS if prompt_style == "compact" else DEFAULT_AGENT_MAX_TOKENS,
             measure_first=(prompt_style == "compact") if options.measure_first is None else options.measure_first,
             main_script=self.task.script, text_column=text, input_columns=columns, target_kind=kind,
-            first_change=first_change(text, columns, kind, starter_code(env.workspace, self.task.script)),
+            first_change=first_change(text, columns, kind, starter), starter_code=starter,
             goal=goal_from_problem(self.problem, spec))
         return ExperimentAgent(env, self.models, self.problem, feedback=self.feedback, recorder=self.recorder,
                                config=config, state=self.state)

@@ -42,20 +42,22 @@ TEXT_EXAMPLES = {
 
 
 def worked_example(script: str, text_column: str | None = None, target_kind: str | None = None,
-                   columns: InputColumns = InputColumns()) -> str:
+                   columns: InputColumns = InputColumns(), script_code: str | None = None) -> str:
     """The example run, naming the task's main script; a text task's when ``text_column`` is set
     (``target_kind``: "classes", "numeric" or None, as ``tree_models.target_kind`` reads the metric),
-    else one that encodes the input columns of text categories (``columns``) when there are any."""
+    else one that encodes the input columns of text categories (``columns``) when there are any.
+    Its edit names the starter's (``script_code``) own functions where it has them: on a tickets
+    probe the agent copied the example's edit, not the next move's, before running the baseline."""
     if text_column is not None:
         example = TEXT_EXAMPLES.get(target_kind, TEXT_EXAMPLES[None])
         return render("agents.prompts", "experiment_example_text", script=script, **example,
-                      instruction=text_instruction(target_kind)).strip()
+                      instruction=text_first_instruction(text_column, target_kind, script_code)).strip()
     if columns.categories:
         gaps = (f" and missing values ({', '.join(columns.gaps)})" if columns.gaps else "")
         why = (f"the tables hold text categories ({', '.join(columns.categories)}){gaps}; "
                f"{'encoded and filled' if gaps else 'encoded'}, every input column can be used, not only some.")
         return render("agents.prompts", "experiment_example_columns", script=script, why=why,
-                      instruction=columns_instruction(columns, target_kind)).strip()
+                      instruction=columns_instruction(columns, target_kind, script_code)).strip()
     return render("agents.prompts", "experiment_example", script=script, instruction=TABULAR_INSTRUCTION).strip()
 
 
@@ -119,6 +121,13 @@ def text_instruction(target_kind: str | None) -> str:
             "the printed validation metric and the output file exactly as they are.")
 
 
+def text_first_instruction(text_column: str, target_kind: str | None, script_code: str | None) -> str:
+    """The text example's instruction, or, for a starter with its own feature function, the one
+    that names it (``starter_functions``)."""
+    found = text_code(script_code, text_column) if target_kind and target_kind in TEXT_EXAMPLES else None
+    return text_code_instruction(found, TEXT_EXAMPLES[target_kind]["model"]) if found else text_instruction(target_kind)
+
+
 COLUMNS_MODELS = {"classes": "LogisticRegression(max_iter=1000)", "numeric": "Ridge()",
                   None: "LogisticRegression(max_iter=1000) for classes or Ridge() for numbers"}
 
@@ -133,10 +142,7 @@ def first_change(text_column: str | None = None, columns: InputColumns = InputCo
     featurizer of 60 lines that never closed its brackets. A text starter with its own feature
     function gets the instruction that names it (``starter_functions``)."""
     if text_column is not None:
-        found = text_code(script_code, text_column) if target_kind and target_kind in TEXT_EXAMPLES else None
-        instruction = (text_code_instruction(found, TEXT_EXAMPLES[target_kind]["model"]) if found
-                       else text_instruction(target_kind))
-        return f'the edit instruction "{instruction}"'
+        return f'the edit instruction "{text_first_instruction(text_column, target_kind, script_code)}"'
     if columns.inputs and TORCH_IMPORT.search(script_code or ""):
         return f'the edit instruction "{TORCH_TABULAR_INSTRUCTION}"'
     if columns.categories:  # the whole instruction: "as in the example" was copied as is
