@@ -199,7 +199,7 @@ class RunConfig:
                           "and keep the best mean (a metric from one small split is mostly luck; 0: keep the best "
                           "single metric)")
     max_parse_attempts: int = option(DEFAULT_PARSE_ATTEMPTS)
-    # re-ask a Final Answer or an edit before the change ran (None: with the compact prompt)
+    # re-ask a Final Answer or an edit before the change or the baseline ran (None: with the compact prompt)
     measure_first: bool | None = option(None)
 
 

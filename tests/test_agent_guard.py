@@ -355,3 +355,32 @@ def test_the_full_prompt_keeps_its_window_of_three_steps(tmp_path):
     run_experiment(options(root, max_steps=6), models=models, feedback=NoFeedback())
     prompts = [c["messages"][1]["content"] for c in models.main.calls if c["purpose"] == "agent_step"]
     assert [sum(f"Step {n}: " in p for n in range(1, 7)) for p in prompts] == [0, 0, 0, 0, 1, 2]
+
+
+def test_an_edit_of_the_starter_before_its_baseline_ran_is_asked_again_once(tmp_path):
+    """On probes the agent edited the starter first in three runs of five; two then answered
+    without ever knowing what the starter scored, so no result could be compared. A script the
+    workspace does not have yet is written at once: there is no baseline to measure."""
+    root = make_project(tmp_path)
+    (root / "tasks" / "toy").mkdir(parents=True)
+    (root / "tasks" / "toy" / "task.json").write_text(json.dumps({"script": "main.py", "metric": "accuracy"}))
+    edit = step("better", "Edit Script (AI)", {"script_name": "main.py", "edit_instruction": "fix valuez",
+                                                "save_name": "main.py"})
+    run = step("measure", "Execute Script", {"script_name": "main.py"})
+    models = scripted_models([edit, run, edit], ["values = [1, 2, 3, 4]\nprint('mean', sum(values) / len(values))\n"])
+    result = run_experiment(options(root, max_steps=2, measure_first=True), models=models, feedback=NoFeedback())
+    steps = _steps(result.run_dir)
+    assert [s["action"] for s in steps] == ["Execute Script", "Edit Script (AI)"]
+    assert steps[0]["parse_errors"][0] == "unmeasured baseline: Edit Script (AI) of main.py before any script ran"
+    assert "NameError" in steps[0]["observation"]  # the starter's own result, before any change
+    retry = [c for c in models.main.calls if c["purpose"] == "agent_step"][1]
+    assert "Run main.py unchanged with Execute Script now to measure the baseline" in retry["messages"][-1]["content"]
+    assert not {"Edit Script (AI)", "Edit Script Segment (AI)"} & set(retry["response_spec"].actions)
+    assert steps[1]["parse_attempts"] == 1
+
+    (root / "tasks" / "toy" / "task.json").write_text(json.dumps({"script": "new.py", "metric": "accuracy"}))
+    write = step("write it", "Edit Script (AI)", {"script_name": "new.py", "edit_instruction": "print 1",
+                                                   "save_name": "new.py"})
+    models = scripted_models([write], ["print(1)\n"])
+    result = run_experiment(options(root, max_steps=1, measure_first=True), models=models, feedback=NoFeedback())
+    assert [(s["action"], s["parse_attempts"]) for s in _steps(result.run_dir)] == [("Edit Script (AI)", 1)]

@@ -26,7 +26,8 @@ from ..records import RunStatus, StepRecord
 from ..templates import render
 from .guards import check_arguments, repeated_step, spec_without
 from .goal import Goal
-from .next_move import REWRITE_ACTIONS, UNDO_ACTION, target_file, unfinished_work, unrun_change, where_we_are
+from .measure_first import unmeasured_refusal
+from .next_move import where_we_are
 from .research_log import LogFile, ResearchLog, key_lines
 from .script_output import script_output_excerpt
 from .tree_preview import InputColumns
@@ -86,7 +87,7 @@ class AgentConfig:
     research_log: bool = True  # write a research-log entry after each step
     research_log_entries: str = "llm"  # "llm": the fast model summarises the step; "brief": no call
     prompt_style: str = "full"  # "full": MLAgentBench's history; "compact": for small models (see build_prompt)
-    measure_first: bool = False  # ask once more on a Final Answer or an edit before the last change was measured
+    measure_first: bool = False  # ask once more on a Final Answer or an edit before the change (or baseline) ran
     main_script: str = "train.py"  # the task's main script, named in the prompt's worked example
     text_column: str | None = None  # the data's free-text column: the worked example is a text task's
     target_kind: str | None = None  # "classes" or "numeric" (from the metric), for that example's model
@@ -305,21 +306,15 @@ class ExperimentAgent:
                 normalised = check_arguments(parsed, self.offered)
                 repeated = repeated_step(parsed.action, parsed.action_input, self.state.history,
                                          self.env.workspace_digest)
-                premature, unrun = self._unmeasured(parsed, excluded)
-                if repeated is None and premature is None and unrun is None:
+                unmeasured = self._unmeasured(parsed, excluded)
+                if repeated is None and unmeasured is None:
                     return completion, parsed, prompt, attempt, errors, normalised
                 refused = (completion, parsed, normalised)
                 excluded.add(parsed.action)
-                if premature is not None:  # refused once per step: a second try is the model's call
-                    errors.append(f"premature final answer: {premature}")
-                    correction = render("agents.prompts", "premature_final", reason=premature)
-                elif unrun is not None:
-                    excluded.update(REWRITE_ACTIONS)
-                    target = target_file(parsed.action, parsed.action_input)
-                    errors.append(f"unmeasured change: {parsed.action} of {target} "
-                                  f"before the change of step {unrun.step} was run")
-                    correction = render("agents.prompts", "unrun_undo" if parsed.action == UNDO_ACTION else
-                                        "unrun_change", action=parsed.action, step=unrun.step, file=target)
+                if unmeasured is not None:  # refused once per step: a second try is the model's call
+                    error, correction, leave_out = unmeasured
+                    errors.append(error)
+                    excluded.update(leave_out)
                 elif repeated.action_input != parsed.action_input:  # an edit that changed nothing, other numbers
                     errors.append(f"repeated edit: {parsed.action} as in step {repeated.step}, other numbers only")
                     correction = render("agents.prompts", "repeated_edit", action=parsed.action, step=repeated.step)
@@ -354,14 +349,11 @@ class ExperimentAgent:
                          f"The model's response could not be parsed after {attempt} attempts at step {step}: "
                          f"{errors[-1] if errors else 'no response'}")
 
-    def _unmeasured(self, parsed, excluded: set[str]):
-        """With ``measure_first``: why a Final Answer would report nothing measured, and the
-        unrun change an edit would stack on; each is asked again once per step."""
+    def _unmeasured(self, parsed, excluded: set[str]) -> tuple[str, str, frozenset] | None:
         if not self.config.measure_first or parsed.action in excluded:
-            return None, None
-        if parsed.action == "Final Answer":
-            return unfinished_work(self.state.history, self.config.goal), None
-        return None, unrun_change(parsed.action, parsed.action_input, self.state.history)
+            return None
+        return unmeasured_refusal(parsed.action, parsed.action_input, self.state.history, self.config.goal,
+                                  self.config.main_script if self.config.starter_code is not None else None)
 
     def _call(self, llm, messages, *, purpose: str, max_tokens: int,
               response_spec: ResponseSpec | None = None, temperature: float | None = None) -> Completion:
