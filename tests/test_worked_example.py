@@ -299,7 +299,8 @@ def test_a_starter_keeping_a_list_of_columns_is_told_both_lines_to_change_and_th
     columns = mixed_columns(tmp_path)
     line = first_change(None, columns, "classes", CHURN_STARTER)
     instruction = line.removeprefix('the edit instruction "').removesuffix('"')
-    assert instruction.startswith("Use every input column: 1. Make make_model() return make_pipeline(ColumnTransformer(")
+    assert instruction.startswith(
+        "Use every input column: 1. Make make_model() return make_pipeline(ColumnTransformer(")
     assert "2. Make it `features = [c for c in train.columns if c not in ('id', 'churn')]` (it keeps 2 of the 3" \
         in instruction
     assert '"' not in instruction and len(instruction) <= MAX_INSTRUCTION_CHARS
@@ -308,13 +309,11 @@ def test_a_starter_keeping_a_list_of_columns_is_told_both_lines_to_change_and_th
         "edit_instruction"] == instruction
     pipeline = re.search(r"return (make_pipeline\(.*\))\. 2\.", instruction).group(1)
     features = re.search(r"`features = (.*)`", instruction).group(1)
-    from sklearn.compose import ColumnTransformer, make_column_selector  # noqa: F401  (the names the code uses)
-    from sklearn.impute import SimpleImputer  # noqa: F401
-    from sklearn.linear_model import LogisticRegression  # noqa: F401
-    from sklearn.pipeline import make_pipeline  # noqa: F401
-    from sklearn.preprocessing import OneHotEncoder  # noqa: F401
+    from sklearn import compose, impute, linear_model, pipeline as pipelines, preprocessing
+    sklearn_names = {name: value for module in (compose, impute, linear_model, pipelines, preprocessing)
+                     for name, value in vars(module).items()}
     chosen = eval(features, {"train": train})
-    model = eval(pipeline).fit(train[chosen], train["churn"])
+    model = eval(pipeline, sklearn_names).fit(train[chosen], train["churn"])
     assert chosen == ["tenure", "age", "plan"] and model.n_features_in_ == 3
 
 
@@ -331,4 +330,5 @@ def test_a_columns_instruction_too_long_for_the_agents_grammar_selects_columns_b
                         numbers=tuple(f"measurement_{i}" for i in range(9)))
     long = columns_instruction(many, "classes")
     assert len(long) <= MAX_INSTRUCTION_CHARS and "measurement_0" not in long
-    assert "make_column_selector(dtype_include='number')" in long and "make_column_selector(dtype_include=object)" in long
+    assert "make_column_selector(dtype_include='number')" in long
+    assert "make_column_selector(dtype_include=object)" in long
