@@ -34,7 +34,7 @@ def model_maker(code: str | None) -> str | None:
     """The starter's own function, without parameters, whose result is fitted
     (``make_model().fit(...)``, or ``model = make_model()`` then ``model.fit(...)``), or None."""
     found = _model_calls(code)
-    return next((name for name in found[1] if name and not found[2][name].args.args), None) if found else None
+    return None if found is None else _maker(found[1], found[2])
 
 
 def text_code(code: str | None, text_column: str) -> TextCode | None:
@@ -43,14 +43,19 @@ def text_code(code: str | None, text_column: str) -> TextCode | None:
     found = _model_calls(code)
     if found is None:
         return None
-    fed, _, functions = found
+    fed, made, functions = found
     feature = next((functions[name] for name in fed if name and functions[name].args.args), None)
     if feature is None:
         return None
     parameter = feature.args.args[0].arg
     texts = (f"{parameter}[{text_column!r}].astype(str).tolist()" if _subscripts(feature, parameter, text_column)
              else f"[str(t) for t in {parameter}]")
-    return TextCode(feature.name, parameter, texts, model_maker(code))
+    return TextCode(feature.name, parameter, texts, _maker(made, functions))
+
+
+def _maker(made: list, functions: dict[str, ast.FunctionDef]) -> str | None:
+    """The first of the functions whose results are fitted that takes no parameters."""
+    return next((name for name in made if name and not functions[name].args.args), None)
 
 
 def _model_calls(code: str | None) -> tuple[list, list, dict[str, ast.FunctionDef]] | None:
