@@ -26,7 +26,7 @@ from ..records import RunStatus, StepRecord
 from ..templates import render
 from .guards import check_arguments, repeated_step, spec_without
 from .goal import Goal
-from .measure_first import unmeasured_refusal
+from .measure_first import Refusal, unmeasured_refusal
 from .next_move import where_we_are
 from .research_log import LogFile, ResearchLog, key_lines
 from .script_output import script_output_excerpt
@@ -349,7 +349,7 @@ class ExperimentAgent:
                          f"The model's response could not be parsed after {attempt} attempts at step {step}: "
                          f"{errors[-1] if errors else 'no response'}")
 
-    def _unmeasured(self, parsed, excluded: set[str]) -> tuple[str, str, frozenset] | None:
+    def _unmeasured(self, parsed, excluded: set[str]) -> Refusal | None:
         if not self.config.measure_first or parsed.action in excluded:
             return None
         return unmeasured_refusal(parsed.action, parsed.action_input, self.state.history, self.config.goal,

@@ -7,12 +7,13 @@ step's ``parse_errors``, the correction the model reads, the actions its retry l
 """
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Sequence
 
 from ..templates import render
 from .goal import Goal
-from .next_move import (REWRITE_ACTIONS, UNDO_ACTION, StepLike, target_file, unfinished_work,
-                        unmeasured_baseline, unrun_change)
+from .next_move import (REWRITE_ACTIONS, RUN_ACTION, UNDO_ACTION, StepLike, target_file, unfinished_work,
+                        unrun_change)
 
 Refusal = tuple[str, str, frozenset]
 
@@ -34,3 +35,14 @@ def unmeasured_refusal(action: str, args: dict, history: Sequence[StepLike], goa
         return (f"unmeasured baseline: {action} of {starter} before any script ran",
                 render("agents.prompts", "baseline_first", action=action, script=starter), REWRITE_ACTIONS)
     return None
+
+
+def unmeasured_baseline(action: str, action_input: dict, history: Sequence[StepLike], script: str) -> bool:
+    """Whether this rewrite would change the main ``script`` before any script ran: with no
+    baseline, no result can be compared and the goal check has nothing to go on. On probes the
+    agent edited first in three runs of five (an energy probe's at step 2), and two of them
+    then answered without ever knowing what the starter scored."""
+    if action not in REWRITE_ACTIONS or any(m.action == RUN_ACTION for m in history):
+        return False
+    named = {target_file(action, action_input), action_input.get("script_name")}
+    return str(PurePosixPath(script)) in {str(PurePosixPath(n.strip())) for n in named if isinstance(n, str)}

@@ -76,17 +76,6 @@ def unrun_change(action: str, action_input: dict, history: Sequence[StepLike]) -
     return None
 
 
-def unmeasured_baseline(action: str, action_input: dict, history: Sequence[StepLike], script: str) -> bool:
-    """Whether this rewrite would change the main ``script`` before any script ran: with no
-    baseline, no result can be compared and the goal check has nothing to go on. On probes the
-    agent edited first in three runs of five (an energy probe's at step 2), and two of them
-    then answered without ever knowing what the starter scored."""
-    if action not in REWRITE_ACTIONS or any(m.action == RUN_ACTION for m in history):
-        return False
-    named = {target_file(action, action_input), action_input.get("script_name")}
-    return str(PurePosixPath(script)) in {str(PurePosixPath(n.strip())) for n in named if isinstance(n, str)}
-
-
 def measured(memory: StepLike) -> str:
     """The lines of a script run that carry a named number ("Validation accuracy: 0.93")."""
     lines = [ln.strip() for ln in memory.observation.splitlines() if _NUMBER_LINE.search(ln)]
