@@ -29,7 +29,10 @@ from typing import Any, Callable, Protocol, Sequence
 
 from .base import STOP_REPEATED
 
-MAX_DRAFT = 16  # the longest draft
+# The longest draft. On the 2-core CPU, at a 1,500-token context, a check of 17 tokens runs at
+# 31 tokens/s and one of 33 at 38 (a single token: 15), so long copies go in batches of 33; a
+# longer draft gained nothing more (a 100-line edit: 30 tokens/s at 16, 34 at 32, 33 at 48).
+MAX_DRAFT = 32
 MAX_NGRAM = 4  # the longest suffix looked up in the prompt (longer is more precise, rarer)
 MIN_NGRAM = 2  # a single token matches too many places to be worth a check
 
