@@ -3,6 +3,8 @@ action while nothing changed, and arguments of the wrong type. Both cost a retry
 model (a parse attempt), never a step, and both are recorded."""
 import json
 
+import pytest
+
 from mlr_copilot.agents.runner import run_experiment
 from mlr_copilot.feedback import NoFeedback
 from mlr_copilot.logs import read_jsonl
@@ -281,6 +283,34 @@ def test_a_second_edit_before_the_first_was_run_is_asked_again_once(tmp_path):
     assert "mean 2.5" in steps[1]["observation"]
 
 
+@pytest.mark.parametrize("action, args", [
+    ("Final Answer", {"final_answer": "mean 2.5"}),
+    ("Undo Edit Script", {"script_name": "main.py"}),
+    ("Edit Script (AI)", {"script_name": "main.py", "edit_instruction": "also print the count", "save_name": "main.py"}),
+], ids=["final", "undo", "edit"])
+def test_a_move_that_leaves_the_main_scripts_change_unmeasured_runs_it_instead(tmp_path, action, args):
+    """When the task names its main script, the one right move after an unrun change of it is
+    to run it: the step does that instead of asking again (a second answer costs 6-12 s on two
+    cores), and the agent reads why under the output. Changes of other files are asked again
+    (the tests above): which script measures them is the agent's call."""
+    root = make_project(tmp_path)
+    (root / "tasks" / "toy").mkdir(parents=True)
+    (root / "tasks" / "toy" / "task.json").write_text(json.dumps({"script": "main.py", "metric": "accuracy"}))
+    run = step("measure", "Execute Script", {"script_name": "main.py"})
+    fix = step("fix", "Edit Script (AI)", {"script_name": "main.py", "edit_instruction": "fix valuez",
+                                           "save_name": "main.py"})
+    models = scripted_models([run, fix, step("next", action, args)], ["values = [1, 2, 3, 4]\nprint('mean', sum(values) / len(values))\n"])
+    result = run_experiment(options(root, max_steps=3, measure_first=True), models=models, feedback=NoFeedback())
+    steps = _steps(result.run_dir)
+    assert [s["action"] for s in steps] == ["Execute Script", "Edit Script (AI)", "Execute Script"]
+    assert steps[2]["parse_errors"] == [f"unmeasured change: {action} before the change of step 2 to "
+                                        "main.py was run; main.py was run instead"]
+    assert "mean 2.5" in steps[2]["observation"]  # the change's own result
+    assert f"Your {action} was not made: the change made to main.py in step 2" in steps[2]["observation"]
+    assert len([c for c in models.main.calls if c["purpose"] == "agent_step"]) == 3
+    assert steps[2]["exit_code"] == 0
+
+
 def test_an_edit_that_changed_nothing_asked_again_with_other_numbers_is_asked_again(tmp_path):
     """A digits run asked for 1500, 2000, 2500 and 3000 trees of a decision tree: four edits in
     a row that changed nothing."""
@@ -357,26 +387,31 @@ def test_the_full_prompt_keeps_its_window_of_three_steps(tmp_path):
     assert [sum(f"Step {n}: " in p for n in range(1, 7)) for p in prompts] == [0, 0, 0, 0, 1, 2]
 
 
-def test_an_edit_of_the_starter_before_its_baseline_ran_is_asked_again_once(tmp_path):
+def test_an_edit_of_the_starter_before_its_baseline_ran_runs_the_starter_instead(tmp_path):
     """On probes the agent edited the starter first in three runs of five; two then answered
-    without ever knowing what the starter scored, so no result could be compared. A script the
-    workspace does not have yet is written at once: there is no baseline to measure."""
+    without ever knowing what the starter scored, so no result could be compared. The step runs
+    the starter unchanged instead (its one right move, without a second answer) and says so; the
+    edit asked for again next step is made. A script the workspace does not have yet is written
+    at once: there is no baseline to measure."""
     root = make_project(tmp_path)
     (root / "tasks" / "toy").mkdir(parents=True)
     (root / "tasks" / "toy" / "task.json").write_text(json.dumps({"script": "main.py", "metric": "accuracy"}))
     edit = step("better", "Edit Script (AI)", {"script_name": "main.py", "edit_instruction": "fix valuez",
                                                 "save_name": "main.py"})
-    run = step("measure", "Execute Script", {"script_name": "main.py"})
-    models = scripted_models([edit, run, edit], ["values = [1, 2, 3, 4]\nprint('mean', sum(values) / len(values))\n"])
+    models = scripted_models([edit, edit], ["values = [1, 2, 3, 4]\nprint('mean', sum(values) / len(values))\n"])
     result = run_experiment(options(root, max_steps=2, measure_first=True), models=models, feedback=NoFeedback())
     steps = _steps(result.run_dir)
     assert [s["action"] for s in steps] == ["Execute Script", "Edit Script (AI)"]
-    assert steps[0]["parse_errors"][0] == "unmeasured baseline: Edit Script (AI) of main.py before any script ran"
+    assert steps[0]["action_input"] == {"script_name": "main.py"}
+    assert steps[0]["parse_errors"] == ["unmeasured baseline: Edit Script (AI) of main.py before any script ran; "
+                                        "main.py was run unchanged instead"]
+    assert steps[0]["observation"].rstrip().endswith("Ask for your change again now if you still want it.")
     assert "NameError" in steps[0]["observation"]  # the starter's own result, before any change
-    retry = [c for c in models.main.calls if c["purpose"] == "agent_step"][1]
-    assert "Run main.py unchanged with Execute Script now to measure the baseline" in retry["messages"][-1]["content"]
-    assert not {"Edit Script (AI)", "Edit Script Segment (AI)"} & set(retry["response_spec"].actions)
+    assert len([c for c in models.main.calls if c["purpose"] == "agent_step"]) == 2  # no second answer at step 1
+    later = [c for c in models.main.calls if c["purpose"] == "agent_step"][1]["messages"][1]["content"]
+    assert "Action: Execute Script" in later and "Your Edit Script (AI) was not made" in later
     assert steps[1]["parse_attempts"] == 1
+    assert "mean 2.5" not in steps[0]["observation"]
 
     (root / "tasks" / "toy" / "task.json").write_text(json.dumps({"script": "new.py", "metric": "accuracy"}))
     write = step("write it", "Edit Script (AI)", {"script_name": "new.py", "edit_instruction": "print 1",

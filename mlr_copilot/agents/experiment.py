@@ -9,6 +9,7 @@ step record. The loop never touches subprocesses or SDKs itself.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -26,7 +27,7 @@ from ..records import RunStatus, StepRecord
 from ..templates import render
 from .guards import check_arguments, repeated_step, spec_without
 from .goal import Goal
-from .measure_first import Refusal, unmeasured_refusal
+from .measure_first import Refusal, RunInstead, run_instead, unmeasured_refusal
 from .next_move import where_we_are
 from .research_log import LogFile, ResearchLog, key_lines
 from .script_output import script_output_excerpt
@@ -181,12 +182,12 @@ class ExperimentAgent:
         started, t0 = utc_now(), time.monotonic()
         set_step(self.models, step)
         progress.report("step", step=step, max_steps=self.config.max_steps, phase="thinking", action="")
-        completion, parsed, prompt, attempts, errors, normalised = self._ask_model(step)
+        completion, parsed, prompt, attempts, errors, normalised, note = self._ask_model(step)
         progress.report("step", step=step, max_steps=self.config.max_steps, phase="acting", action=parsed.action)
         # The step ends (its one snapshot) once the research-log entry is written, so restoring
         # step N (resume) gives the workspace and research log exactly as the step record describes.
         observation = self.env.execute(parsed.action, parsed.action_input, step=step, end_step=False)
-        full_text = observation.text
+        full_text = f"{observation.text}\n\n{note}" if note else observation.text
         prompt_obs = self._observation_for_prompt(parsed.action, full_text)
         if observation.is_final:
             self.state.final_answer = str(parsed.action_input.get("final_answer", full_text))
@@ -304,11 +305,18 @@ class ExperimentAgent:
             try:
                 parsed = parse_response(completion.text, self.offered)
                 normalised = check_arguments(parsed, self.offered)
+                instead = self._run_instead(parsed)
+                if instead is not None:
+                    errors.append(instead.error)
+                    ran = dataclasses.replace(parsed, action=instead.action, action_input=instead.action_input,
+                                              entries={**parsed.entries, "Action": instead.action,
+                                                       "Action Input": json.dumps(instead.action_input)})
+                    return completion, ran, prompt, attempt, errors, normalised, instead.note
                 repeated = repeated_step(parsed.action, parsed.action_input, self.state.history,
                                          self.env.workspace_digest)
                 unmeasured = self._unmeasured(parsed, excluded)
                 if repeated is None and unmeasured is None:
-                    return completion, parsed, prompt, attempt, errors, normalised
+                    return completion, parsed, prompt, attempt, errors, normalised, None
                 refused = (completion, parsed, normalised)
                 excluded.add(parsed.action)
                 if unmeasured is not None:  # refused once per step: a second try is the model's call
@@ -344,7 +352,7 @@ class ExperimentAgent:
             completion, parsed, normalised = refused
             errors.append(f"taken after {attempt} attempts: {parsed.action}")
             logger.warning("Step %d: the model insisted on %s; it is run", step, parsed.action)
-            return completion, parsed, prompt, attempt, errors, normalised
+            return completion, parsed, prompt, attempt, errors, normalised, None
         raise RunStopped(RunStatus.FORMAT_ERROR,
                          f"The model's response could not be parsed after {attempt} attempts at step {step}: "
                          f"{errors[-1] if errors else 'no response'}")
@@ -352,8 +360,13 @@ class ExperimentAgent:
     def _unmeasured(self, parsed, excluded: set[str]) -> Refusal | None:
         if not self.config.measure_first or parsed.action in excluded:
             return None
-        return unmeasured_refusal(parsed.action, parsed.action_input, self.state.history, self.config.goal,
-                                  self.config.main_script if self.config.starter_code is not None else None)
+        return unmeasured_refusal(parsed.action, parsed.action_input, self.state.history, self.config.goal)
+
+    def _run_instead(self, parsed) -> RunInstead | None:
+        if not self.config.measure_first:
+            return None
+        return run_instead(parsed.action, parsed.action_input, self.state.history,
+                              self.config.main_script if self.config.starter_code is not None else None)
 
     def _call(self, llm, messages, *, purpose: str, max_tokens: int,
               response_spec: ResponseSpec | None = None, temperature: float | None = None) -> Completion:

@@ -1,27 +1,29 @@
 """The measure-first guard: moves a small model makes before anything backs them, each asked
 again once per step (with the compact prompt, or ``--measure-first``).
 
-A Final Answer when nothing measured could back it, an edit stacked on a change nobody ran,
-and an edit of the starter before its baseline ran. Each refusal is (the error recorded in the
-step's ``parse_errors``, the correction the model reads, the actions its retry leaves out).
+Where the main script is what is left unmeasured (an edit of it before its baseline ran; an
+edit, undo or Final Answer while its last change was never run), the one right move is to run
+it, and the step does so (``run_instead``). Other moves are asked again once: a Final Answer
+nothing measured could back, an edit stacked on an unrun change of another file. Each refusal
+is (the error recorded in the step's ``parse_errors``, the correction the model reads, the
+actions its retry leaves out).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Sequence
 
 from ..templates import render
 from .goal import Goal
-from .next_move import (REWRITE_ACTIONS, RUN_ACTION, UNDO_ACTION, StepLike, target_file, unfinished_work,
-                        unrun_change)
+from .next_move import (REWRITE_ACTIONS, RUN_ACTION, UNDO_ACTION, StepLike, changed_files, target_file,
+                        unfinished_work, unrun_change)
 
 Refusal = tuple[str, str, frozenset]
 
 
-def unmeasured_refusal(action: str, args: dict, history: Sequence[StepLike], goal: Goal | None,
-                       starter: str | None) -> Refusal | None:
-    """Why this move comes before what would back it, or None; ``starter`` is the main script's
-    name when the run found it in the workspace (an edit of it then waits for its baseline)."""
+def unmeasured_refusal(action: str, args: dict, history: Sequence[StepLike], goal: Goal | None) -> Refusal | None:
+    """Why this move comes before what would back it, or None."""
     if action == "Final Answer":
         reason = unfinished_work(history, goal)
         return None if reason is None else (f"premature final answer: {reason}",
@@ -31,9 +33,50 @@ def unmeasured_refusal(action: str, args: dict, history: Sequence[StepLike], goa
         return (f"unmeasured change: {action} of {target} before the change of step {unrun.step} was run",
                 render("agents.prompts", "unrun_undo" if action == UNDO_ACTION else "unrun_change",
                        action=action, step=unrun.step, file=target), REWRITE_ACTIONS)
-    if starter is not None and unmeasured_baseline(action, args, history, starter):
-        return (f"unmeasured baseline: {action} of {starter} before any script ran",
-                render("agents.prompts", "baseline_first", action=action, script=starter), REWRITE_ACTIONS)
+    return None
+
+
+@dataclass(frozen=True)
+class RunInstead:
+    """The run of the main script a step makes instead of a move that would leave it unmeasured."""
+
+    action_input: dict  # of the Execute Script run instead
+    error: str  # for the step's parse_errors
+    note: str  # put after the observation: the agent learns its move was not made, and why
+
+    action = RUN_ACTION
+
+
+def run_instead(action: str, args: dict, history: Sequence[StepLike], starter: str | None) -> RunInstead | None:
+    """The run of the main script ``starter`` that must come before this move, or None: an edit
+    of it before its baseline ran, or an edit, undo or Final Answer while its last change was
+    never run. Each has one right move, so the step makes it rather than asking again (a second
+    answer costs 6-12 s on two cores, and small models often give the refused one again)."""
+    if starter is None:
+        return None
+    starter = str(PurePosixPath(starter))
+    if unmeasured_baseline(action, args, history, starter):
+        return RunInstead({"script_name": starter},
+                          f"unmeasured baseline: {action} of {starter} before any script ran; "
+                          f"{starter} was run unchanged instead",
+                          render("agents.prompts", "baseline_first", action=action, script=starter))
+    unrun = (last_unrun_change(history) if action == "Final Answer" else
+             unrun_change(action, args, history) if target_file(action, args) == starter else None)
+    if unrun is None or target_file(unrun.action, unrun.action_input) != starter:
+        return None
+    return RunInstead({"script_name": starter},
+                      f"unmeasured change: {action} before the change of step {unrun.step} to {starter} was run; "
+                      f"{starter} was run instead",
+                      render("agents.prompts", "run_change_first", action=action, step=unrun.step, script=starter))
+
+
+def last_unrun_change(history: Sequence[StepLike]) -> StepLike | None:
+    """The last step that changed a file, when no script has run since."""
+    for memory in reversed(history):
+        if memory.action == RUN_ACTION:
+            return None
+        if changed_files(memory):
+            return memory
     return None
 
 
