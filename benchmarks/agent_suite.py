@@ -127,7 +127,8 @@ def run_figures(run_dir: Path) -> dict:
     return {
         "steps": len(steps),
         "repeats": sum(1 for a, b in zip(keys, keys[1:]) if a == b),
-        "first_try": [r.get("parse_attempts") == 1 for r in steps],
+        # a step whose move a guard replaced (measure first) used one answer, but not as given
+        "first_try": [r.get("parse_attempts") == 1 and not r.get("parse_errors") for r in steps],
         "durations": durations,  # per step; per node for the tree strategy
         "model_s": model_s,  # the same without the scripts' run time
         "actions": [r.get("action") for r in steps],
