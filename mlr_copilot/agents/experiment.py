@@ -9,7 +9,6 @@ step record. The loop never touches subprocesses or SDKs itself.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -308,10 +307,7 @@ class ExperimentAgent:
                 instead = self._run_instead(parsed)
                 if instead is not None:
                     errors.append(instead.error)
-                    ran = dataclasses.replace(parsed, action=instead.action, action_input=instead.action_input,
-                                              entries={**parsed.entries, "Action": instead.action,
-                                                       "Action Input": json.dumps(instead.action_input)})
-                    return completion, ran, prompt, attempt, errors, normalised, instead.note
+                    return completion, instead.applied_to(parsed), prompt, attempt, errors, normalised, instead.note
                 repeated = repeated_step(parsed.action, parsed.action_input, self.state.history,
                                          self.env.workspace_digest)
                 unmeasured = self._unmeasured(parsed, excluded)
@@ -363,10 +359,9 @@ class ExperimentAgent:
         return unmeasured_refusal(parsed.action, parsed.action_input, self.state.history, self.config.goal)
 
     def _run_instead(self, parsed) -> RunInstead | None:
-        if not self.config.measure_first:
-            return None
-        return run_instead(parsed.action, parsed.action_input, self.state.history,
-                              self.config.main_script if self.config.starter_code is not None else None)
+        starter = self.config.main_script if self.config.starter_code is not None else None
+        return run_instead(parsed.action, parsed.action_input, self.state.history, starter) \
+            if self.config.measure_first else None
 
     def _call(self, llm, messages, *, purpose: str, max_tokens: int,
               response_spec: ResponseSpec | None = None, temperature: float | None = None) -> Completion:

@@ -10,13 +10,16 @@ actions its retry leaves out).
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Sequence
 
 from ..templates import render
 from .goal import Goal
-from .next_move import (REWRITE_ACTIONS, RUN_ACTION, UNDO_ACTION, StepLike, changed_files, target_file,
+from .parsing import ParsedResponse
+from .next_move import (REWRITE_ACTIONS, RUN_ACTION, UNDO_ACTION, StepLike, last_unrun_change, target_file,
                         unfinished_work, unrun_change)
 
 Refusal = tuple[str, str, frozenset]
@@ -44,7 +47,11 @@ class RunInstead:
     error: str  # for the step's parse_errors
     note: str  # put after the observation: the agent learns its move was not made, and why
 
-    action = RUN_ACTION
+    def applied_to(self, parsed: ParsedResponse) -> ParsedResponse:
+        """The model's answer with this run as its action, its narrative entries kept."""
+        return dataclasses.replace(parsed, action=RUN_ACTION, action_input=self.action_input,
+                                   entries={**parsed.entries, "Action": RUN_ACTION,
+                                            "Action Input": json.dumps(self.action_input)})
 
 
 def run_instead(action: str, args: dict, history: Sequence[StepLike], starter: str | None) -> RunInstead | None:
@@ -68,16 +75,6 @@ def run_instead(action: str, args: dict, history: Sequence[StepLike], starter: s
                       f"unmeasured change: {action} before the change of step {unrun.step} to {starter} was run; "
                       f"{starter} was run instead",
                       render("agents.prompts", "run_change_first", action=action, step=unrun.step, script=starter))
-
-
-def last_unrun_change(history: Sequence[StepLike]) -> StepLike | None:
-    """The last step that changed a file, when no script has run since."""
-    for memory in reversed(history):
-        if memory.action == RUN_ACTION:
-            return None
-        if changed_files(memory):
-            return memory
-    return None
 
 
 def unmeasured_baseline(action: str, action_input: dict, history: Sequence[StepLike], script: str) -> bool:

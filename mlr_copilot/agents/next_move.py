@@ -156,13 +156,24 @@ def _same_error_after_a_fix(runs: list, edits: list) -> StepLike | None:
     return before if fixed and error is not None and error == error_line(before.observation) else None
 
 
+def last_unrun_change(history: Sequence[StepLike]) -> StepLike | None:
+    """The last step that changed a file, when no script has run since."""
+    for memory in reversed(history):
+        if memory.action == RUN_ACTION:
+            return None
+        if changed_files(memory):
+            return memory
+    return None
+
+
 def unfinished_work(history: Sequence[StepLike], goal: Goal | None = None) -> str | None:
     """Why a Final Answer now would report a result nobody measured, or one short of the task's
     ``goal``; None when it would not."""
     runs = [m for m in history if m.action == RUN_ACTION]
     edits = [m for m in history if changed_files(m)]
-    if edits and (not runs or edits[-1].step > runs[-1].step):
-        return (f"the change made in step {edits[-1].step} was never run, so its result is unknown: "
+    unrun = last_unrun_change(history)
+    if unrun is not None:
+        return (f"the change made in step {unrun.step} was never run, so its result is unknown: "
                 "run the changed script with Execute Script first")
     if not any(not failed(m) for m in runs):
         return "no script has run successfully yet, so there is no measured result to report"
