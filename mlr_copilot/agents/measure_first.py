@@ -1,5 +1,5 @@
-"""The measure-first guard: moves a small model makes before anything backs them, each asked
-again once per step (with the compact prompt, or ``--measure-first``).
+"""The measure-first guard: moves a small model makes before anything backs them (with the
+compact prompt, or ``--measure-first``).
 
 Where the main script is what is left unmeasured (an edit of it before its baseline ran; an
 edit, undo or Final Answer while its last change was never run), the one right move is to run

@@ -47,18 +47,21 @@ def worked_example(script: str, text_column: str | None = None, target_kind: str
     (``target_kind``: "classes", "numeric" or None, as ``tree_models.target_kind`` reads the metric),
     else one that encodes the input columns of text categories (``columns``) when there are any.
     Its edit names the starter's (``script_code``) own functions where it has them: on a tickets
-    probe the agent copied the example's edit, not the next move's, before running the baseline."""
+    probe the agent copied the example's edit, not the next move's, before running the baseline.
+    All three read the script, then run it, in the same words."""
+    opening = render("agents.prompts", "experiment_example_read_and_run", script=script).rstrip("\n")
     if text_column is not None:
         example = TEXT_EXAMPLES.get(target_kind, TEXT_EXAMPLES[None])
-        return render("agents.prompts", "experiment_example_text", script=script, **example,
+        return render("agents.prompts", "experiment_example_text", script=script, **example, read_and_run=opening,
                       instruction=text_first_instruction(text_column, target_kind, script_code)).strip()
     if columns.categories:
         gaps = (f" and missing values ({', '.join(columns.gaps)})" if columns.gaps else "")
         why = (f"the tables hold text categories ({', '.join(columns.categories)}){gaps}; "
                f"{'encoded and filled' if gaps else 'encoded'}, every input column can be used, not only some.")
-        return render("agents.prompts", "experiment_example_columns", script=script, why=why,
+        return render("agents.prompts", "experiment_example_columns", script=script, why=why, read_and_run=opening,
                       instruction=columns_instruction(columns, target_kind, script_code)).strip()
-    return render("agents.prompts", "experiment_example", script=script, instruction=TABULAR_INSTRUCTION).strip()
+    return render("agents.prompts", "experiment_example", script=script, instruction=TABULAR_INSTRUCTION,
+                  read_and_run=opening).strip()
 
 
 def columns_instruction(columns: InputColumns, target_kind: str | None, script_code: str | None = None) -> str:
