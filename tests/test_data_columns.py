@@ -2,7 +2,7 @@
 import os
 
 from mlr_copilot.agents.runner import run_experiment
-from mlr_copilot.env.data_columns import tables_note
+from mlr_copilot.env.data_columns import date_parts_note, tables_note, tables_paragraph
 from mlr_copilot.feedback import NoFeedback
 
 from reliability_project import make_project, options, step
@@ -46,6 +46,22 @@ def test_an_ai_edit_prompt_holds_the_tables_columns(tmp_path):
     prompt = models.edit.backend.calls[0]["messages"][0]["content"]
     assert "and their columns (a column a file does not list is not in it: a test file has no target column):\n" \
            "- data/train.csv: id, size, label\n\nEdit it by following this instruction:\nuse size" in prompt
+
+
+def test_the_edit_model_is_told_how_to_make_the_date_parts_an_instruction_names(tmp_path):
+    """On an office-energy probe the agent asked for "the features 'timestamp_weekday',
+    'timestamp_month', 'timestamp_year'" without saying how to make them, the edit model put
+    the names in the script's column list, and the script failed with a KeyError."""
+    write(tmp_path / "data" / "train.csv", "id,timestamp,building,energy,start_year\n")
+    instruction = "Add the features 'timestamp_weekday', timestamp_hour and start_year. Use a forest."
+    assert date_parts_note(instruction, ["id", "timestamp", "building", "energy", "start_year"]) == (
+        "No table has the date parts the instruction names: make each in every table the script reads, before it "
+        "selects its columns: timestamp_weekday = pd.to_datetime(table['timestamp']).dt.day_of_week; "
+        "timestamp_hour = pd.to_datetime(table['timestamp']).dt.hour.")  # start_year is a column already
+    assert tables_paragraph(tmp_path, instruction).endswith(
+        "timestamp_hour = pd.to_datetime(table['timestamp']).dt.hour.\n")
+    assert date_parts_note("Use a stronger model; keep the timestamp_hours column", ["timestamp"]) == ""
+    assert tables_paragraph(tmp_path, "Use a forest.") == f"\n{tables_note(tmp_path)}\n"
 
 
 def test_the_agents_column_names_are_every_tables_but_the_submission_formats(tmp_path):

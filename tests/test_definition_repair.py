@@ -111,3 +111,21 @@ def test_forgotten_well_known_imports_are_still_added_after_the_restore():
     repair = repair_script(old, new)
     assert sorted(repair.code.splitlines()[:2]) == ["import math", "import numpy as np"]
     assert repair.unbound == [] and len(repair.notes) == 2
+
+
+def test_a_dropped_line_the_instruction_gives_in_backticks_goes_in_instead_of_the_old_one(tmp_path):
+    """On an office-energy probe the edit model was told to make the column list
+    `features = [...]` wider, made the new columns, and dropped the list; the old list put back
+    ran the new model on the old two columns (no gain). The instruction's own line goes in."""
+    old = 'import csv\nrows = list(csv.DictReader(open("data/train.csv")))\nfeatures = ["x"]\nprint(len(features))\n'
+    new = ('import csv\nrows = list(csv.DictReader(open("data/train.csv")))\nfor r in rows:\n    r["x2"] = r["x"] * 2\n'
+           'print(len(features))\n')
+    instruction = "Use every input column: make it `features = ['x', 'x2']` (it keeps 1 of the 2 now), and add x2."
+    repair = repair_script(old, new, instruction)
+    assert "features = ['x', 'x2']\nprint(len(features))" in repair.code and 'features = ["x"]' not in repair.code
+    assert repair.notes == ["put back `features = ['x', 'x2']` as the edit instruction gives it: the new script "
+                            "reads features but defines it nowhere"]
+    assert run_script(tmp_path, repair.code).stdout == "2\n"
+    # without such a line (or with one that binds another name), the old line comes back
+    assert 'features = ["x"]' in repair_script(old, new, "Add x2 to the rows; use `x3 = 1`").code
+    assert 'features = ["x"]' in repair_script(old, new).code

@@ -492,3 +492,13 @@ def test_tree_nodes_are_told_to_turn_a_date_column_into_weekday_month_and_year_u
     assert "holds dates" not in node_prompt(tree, improve, script="f.py", starter_code=None, feedback=None,
                                             columns=dated)  # it takes the weekday already
     assert columns_note(InputColumns(numbers=("temp_c",))) == ""
+
+
+def test_tree_nodes_are_told_the_hour_of_hourly_dates():
+    from mlr_copilot.agents.tree_models import dates_note
+
+    hourly = InputColumns(numbers=("temperature",), dates=("timestamp",), timed=("timestamp",))
+    assert dates_note(hourly, None) == (
+        " The column timestamp holds dates: add to each table its weekday, month, year and hour as input columns "
+        "(pd.to_datetime(table['timestamp']).dt.day_of_week, .dt.month, .dt.year, .dt.hour) and leave timestamp "
+        "itself out.")

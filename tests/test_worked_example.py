@@ -163,6 +163,37 @@ def test_dates_are_told_apart_from_numbers_ids_and_categories(tmp_path):
         (tmp_path / name).write_text("stamp,day,code,kind,n\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
     columns = mixed_columns(tmp_path)
     assert columns.dates == ("stamp", "day") and columns.categories == ("kind",) and columns.numbers == ("n",)
+    assert columns.timed == ()  # every stamp is in the same hour, 08: no hour to learn from
+
+
+ENERGY_STARTER = '''import pandas as pd
+from sklearn.linear_model import LinearRegression
+
+train = pd.read_csv("data/train.csv")
+test = pd.read_csv("data/test.csv")
+features = ["temperature", "humidity"]
+model = LinearRegression().fit(train[features], train["energy"])
+'''
+
+
+def test_hourly_readings_are_told_to_make_the_hour_an_input_too(tmp_path):
+    """An office-energy probe's rows were hours of buildings: with the timestamp's weekday, month
+    and year a forest's validation RMSE was 11.3, with its hour too 2.7 (the starter's line: 15.5)."""
+    from mlr_copilot.agents.tree_preview import mixed_columns
+    from mlr_copilot.agents.worked_example import first_change
+
+    hours = [f"2023-03-{1 + h // 24:02d} {h % 24:02d}:00:00,{h % 4 + 1},{h * 7 % 30},{h * 3 % 50}" for h in range(72)]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.csv").write_text("timestamp,building,temperature,humidity,energy\n"
+                                                 + "".join(f"{r},{len(r)}\n" for r in hours))
+    (tmp_path / "data" / "test.csv").write_text("timestamp,building,temperature,humidity\n"
+                                                + "".join(f"{r}\n" for r in hours))
+    columns = mixed_columns(tmp_path)
+    assert columns.dates == ("timestamp",) and columns.timed == ("timestamp",)
+    instruction = first_change(None, columns, "numeric", ENERGY_STARTER).removeprefix('the edit instruction "')[:-1]
+    assert "'timestamp_weekday', 'timestamp_month', 'timestamp_year', 'timestamp_hour']" in instruction
+    assert "(pd.to_datetime(table['timestamp']).dt.day_of_week, .dt.month, .dt.year and .dt.hour)" in instruction
+    assert len(instruction) <= 640  # fits a JSON string of the agent's grammar
 
 
 def test_a_pytorch_starter_on_a_table_is_told_a_pytorch_change():

@@ -15,6 +15,7 @@ import ast
 import re
 from typing import Sequence
 
+from ..env.data_columns import DATE_PARTS
 from .metric import MetricSpec
 
 MODEL_CHARS = 120  # of the model a node fits, shown in the memory
@@ -137,9 +138,11 @@ def dates_note(columns, code: str | None) -> str:
     from 1,427 to 267, and no model reads "2023-05-01" as one."""
     if not columns.dates or WEEKDAY.search(code or ""):
         return ""
-    d = columns.dates[0]
-    return (f" The column {d} holds dates: add to each table its weekday, month and year as input columns "
-            f"(pd.to_datetime(table['{d}']).dt.day_of_week, .dt.month, .dt.year) and leave {d} itself out.")
+    d, parts = columns.dates[0], columns.date_parts
+    said = f"{', '.join(parts[:-1])} and {parts[-1]}"
+    attributes = ", ".join(f".dt.{DATE_PARTS[part]}" for part in parts)
+    return (f" The column {d} holds dates: add to each table its {said} as input columns "
+            f"(pd.to_datetime(table['{d}']){attributes}) and leave {d} itself out.")
 
 
 def column_transformer(columns, by_type: bool = False) -> str:

@@ -33,6 +33,7 @@ TABLE_SAMPLE_ROWS = 500  # rows read of each table to judge its columns
 CATEGORY_MAX_VALUES = 50  # a text column with more distinct values is a name or an id, not a category
 SUBMISSION_NAME = re.compile(r"sample|submission", re.IGNORECASE)  # output formats, not data
 DATE_VALUE = re.compile(r"\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*")
+TIME_OF_DAY = re.compile(r"[ T](\d{1,2}):\d{2}")  # its hour
 ID_NAME = re.compile(r"(^|[_\s])id$|^id[_\s]", re.IGNORECASE)
 
 
@@ -87,6 +88,15 @@ class InputColumns:
     gaps: tuple[str, ...] = ()  # with missing values, of either kind
     names: tuple[str, ...] = ()  # every column of the data tables, ids and targets too (``table_columns``)
     dates: tuple[str, ...] = ()  # text dates ("2024-03-01"): their weekday, month and year are inputs to make
+    timed: tuple[str, ...] = ()  # those of the dates whose times of day differ ("2023-03-01 08:00"): the hour too
+
+    @property
+    def date_parts(self) -> list[str]:
+        """What the first date column gives as inputs (keys of ``env.data_columns.DATE_PARTS``): its weekday, month
+        and year, and its hour when its times differ."""
+        if not self.dates:
+            return []
+        return ["weekday", "month", "year", *(["hour"] if self.dates[0] in self.timed else [])]
 
     @property
     def inputs(self) -> list[str]:
@@ -105,7 +115,7 @@ def mixed_columns(workspace: Path) -> InputColumns:
     if len(frames) < 2:
         return InputColumns(names=table_columns(workspace))
     shared = [c for c in frames[0].columns if sum(c in df.columns for df in frames) > 1]
-    categories, numbers, gaps, dates = [], [], [], []
+    categories, numbers, gaps, dates, timed = [], [], [], [], []
     for name in shared:
         first = frames[0][name]
         if any(df[name].isna().any() for df in frames if name in df.columns):
@@ -117,10 +127,12 @@ def mixed_columns(workspace: Path) -> InputColumns:
                 numbers.append(str(name))
         elif _is_date(present):
             dates.append(str(name))
+            if _has_times(present):
+                timed.append(str(name))
         elif not present.empty and not _is_text(present) \
                 and present.nunique() <= min(CATEGORY_MAX_VALUES, len(present) // 2):  # names repeat, ids do not
             categories.append(str(name))
-    return InputColumns(tuple(categories), tuple(numbers), tuple(gaps), dates=tuple(dates),
+    return InputColumns(tuple(categories), tuple(numbers), tuple(gaps), dates=tuple(dates), timed=tuple(timed),
                         names=table_columns(workspace))
 
 
@@ -160,6 +172,12 @@ def _is_date(values) -> bool:
     if values.empty or not (values.dtype == object or pd.api.types.is_string_dtype(values)):
         return False
     return bool(values.astype(str).str.fullmatch(DATE_VALUE).mean() >= 0.95)
+
+
+def _has_times(values) -> bool:
+    """Whether dates carry hours of the day that differ (hourly readings, not midnights): an
+    office building's energy use follows the hour far more than the date."""
+    return values.astype(str).str.extract(TIME_OF_DAY, expand=False).dropna().nunique() > 1
 
 
 def _is_text(values) -> bool:

@@ -10,6 +10,7 @@ workspace, so a huge workspace or table costs little.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from . import tables
@@ -32,10 +33,35 @@ def tables_note(workspace: Path) -> str:
             "a test file has no target column):\n" + "\n".join(lines))
 
 
-def tables_paragraph(workspace: Path) -> str:
-    """``tables_note`` as a paragraph of an edit prompt (blank lines around it), or ""."""
+def tables_paragraph(workspace: Path, instruction: str = "") -> str:
+    """``tables_note`` as a paragraph of an edit prompt (blank lines around it), with
+    ``date_parts_note`` for ``instruction``; "" without tables."""
     note = tables_note(workspace)
-    return f"\n{note}\n" if note else ""
+    if not note:
+        return ""
+    parts = date_parts_note(instruction, [c for _, columns in table_headers(workspace) for c in columns])
+    return f"\n{note}\n" + (f"{parts}\n" if parts else "")
+
+
+# a column's part an instruction may name as "<column>_<part>": pandas' .dt attribute for it
+DATE_PARTS = {"weekday": "day_of_week", "day_of_week": "day_of_week", "dayofweek": "day_of_week",
+              "hour": "hour", "day": "day", "month": "month", "year": "year", "dayofyear": "dayofyear"}
+
+
+def date_parts_note(instruction: str, columns: list[str]) -> str:
+    """How to make the columns ``instruction`` names as a table column's date part
+    ("timestamp_hour") when no table has them; "" when it names none. On an office-energy probe
+    the agent asked for "the features 'timestamp_weekday', 'timestamp_month', 'timestamp_year'"
+    without saying how to make them, the edit model put the names in the script's column list,
+    and the script failed with a KeyError."""
+    known = set(columns)
+    made = [f"{column}_{part} = pd.to_datetime(table['{column}']).dt.{attribute}"
+            for column in dict.fromkeys(columns) for part, attribute in DATE_PARTS.items()
+            if f"{column}_{part}" not in known and re.search(rf"\b{re.escape(column)}_{part}\b", instruction)]
+    if not made:
+        return ""
+    return ("No table has the date parts the instruction names: make each in every table the script reads, "
+            "before it selects its columns: " + "; ".join(made) + ".")
 
 
 def table_headers(workspace: Path) -> list[tuple[str, list[str]]]:

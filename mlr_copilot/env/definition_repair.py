@@ -12,13 +12,17 @@ in a top-level assignment, function, class or import, gets that statement back (
 statements it needs that the new script lost as well): an import among the imports, anything
 else just before the new script's first top-level statement that reads it. This happens only
 when each such statement can go where all it reads is already bound and it rebinds nothing the
-new script binds; otherwise nothing is put back. Each statement put back is reported, so
-nothing changes silently. ``repair_script`` then applies the import repairs (``import_repair``)
+new script binds; otherwise nothing is put back. Where the edit instruction itself gives the
+lost line in backticks ("make it `features = ['a', 'b']`"), that line goes in instead of the
+old one: on an office-energy probe the edit model dropped the column list it was told to widen,
+and putting the old one back ran the new model on the old two columns. Each statement put back
+is reported, so nothing changes silently. ``repair_script`` then applies the import repairs (``import_repair``)
 and drops keyword arguments a scikit-learn class or function does not take (``argument_repair``).
 """
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 from .argument_repair import drop_unknown_keywords
@@ -38,11 +42,11 @@ class Repair:
     unbound: list[str] = field(default_factory=list)
 
 
-def repair_script(old: str | None, new: str) -> Repair:
-    """``new`` with the definitions it dropped from ``old`` put back, then misplaced and
-    forgotten imports fixed and unknown keywords of scikit-learn calls dropped. Code that
-    does not parse comes back unchanged."""
-    code, notes = restore_dropped_definitions(old, new) if old else (new, [])
+def repair_script(old: str | None, new: str, instruction: str = "") -> Repair:
+    """``new`` with the definitions it dropped from ``old`` (or given by ``instruction``) put
+    back, then misplaced and forgotten imports fixed and unknown keywords of scikit-learn calls
+    dropped. Code that does not parse comes back unchanged."""
+    code, notes = restore_dropped_definitions(old, new, instruction) if old else (new, [])
     code, import_notes = repair_imports(code)
     code, keyword_notes = drop_unknown_keywords(code)
     try:
@@ -52,9 +56,9 @@ def repair_script(old: str | None, new: str) -> Repair:
     return Repair(code, notes + import_notes + keyword_notes, unbound)
 
 
-def restore_dropped_definitions(old: str, new: str) -> tuple[str, list[str]]:
+def restore_dropped_definitions(old: str, new: str, instruction: str = "") -> tuple[str, list[str]]:
     """(``new`` with the top-level statements of ``old`` that bind names ``new`` reads but
-    lost put back, a note per statement)."""
+    lost put back, or those ``instruction`` gives in backticks for them, a note per statement)."""
     try:
         old_tree, new_tree = ast.parse(old), ast.parse(new)
     except (SyntaxError, ValueError):
@@ -64,29 +68,52 @@ def restore_dropped_definitions(old: str, new: str) -> tuple[str, list[str]]:
         return new, []
     old_src = old.splitlines(keepends=True)
     new_bound = {name for stmt in new_tree.body for name in _binds_anywhere(stmt)}
-    chosen = _statements_to_restore(old_tree, old_src, missing, new_bound)
+    given = _given_definitions(instruction, missing, new_bound)
+    from_old = _statements_to_restore(old_tree, old_src, [n for n in missing if n not in given], new_bound)
+    chosen = [stmt for stmt, _ in given.values()] + from_old
     src = new.splitlines(keepends=True)
     if src and not src[-1].endswith("\n"):
         src[-1] += "\n"
-    texts = ["".join(old_src[_first_line(s) - 1:s.end_lineno]).rstrip("\n") + "\n" for s in chosen]
+    texts = [text for _, text in given.values()] + \
+        ["".join(old_src[_first_line(s) - 1:s.end_lineno]).rstrip("\n") + "\n" for s in from_old]
     lines = _placement(chosen, new_tree, src) if chosen else None
     if lines is None:
         return new, []
     inserts: dict[int, list[str]] = {}
     notes = []
     read = set(missing)
-    for stmt, line, text in zip(chosen, lines, texts):
+    for k, (stmt, line, text) in enumerate(zip(chosen, lines, texts)):
         inserts.setdefault(line, []).append(text)
         names = sorted(_binds(stmt) & read) or sorted(_binds(stmt))
         first = text.strip().splitlines()[0]
         shown = first if len(first) <= 100 else first[:97] + "..."
-        notes.append(f"put back `{shown}` (line {_first_line(stmt)} of the script it rewrote): the new script "
+        source = "as the edit instruction gives it" if k < len(given) else \
+            f"(line {_first_line(stmt)} of the script it rewrote)"
+        notes.append(f"put back `{shown}` {source}: the new script "
                      f"reads {', '.join(names)} but defines {'it' if len(names) == 1 else 'them'} nowhere")
     out: list[str] = []
     for i, text in enumerate(src + [""]):
         out.extend(inserts.get(i, []))
         out.append(text)
     return "".join(out), notes
+
+
+def _given_definitions(instruction: str, missing: list[str], new_bound: set[str]) -> dict[str, tuple[ast.stmt, str]]:
+    """The one-line assignments in backticks of ``instruction`` that bind a ``missing`` name
+    and nothing the new script binds: {name: (statement, its line)}, the first for each name."""
+    given: dict[str, tuple[ast.stmt, str]] = {}
+    for snippet in re.findall(r"`([^`\n]+)`", instruction or ""):
+        try:
+            body = ast.parse(snippet.strip()).body
+        except (SyntaxError, ValueError):
+            continue
+        if len(body) != 1 or not isinstance(body[0], (ast.Assign, ast.AnnAssign)):
+            continue
+        names = _binds(body[0])
+        if names & set(missing) and not names & new_bound:
+            for name in names & set(missing):
+                given.setdefault(name, (body[0], snippet.strip() + "\n"))
+    return given
 
 
 def _statements_to_restore(old_tree: ast.Module, old_src: list[str], missing: list[str],
