@@ -196,6 +196,24 @@ def test_hourly_readings_are_told_to_make_the_hour_an_input_too(tmp_path):
     assert len(instruction) <= 640  # fits a JSON string of the agent's grammar
 
 
+def test_the_worked_example_shows_the_change_that_uses_the_columns_a_starter_leaves_out(tmp_path):
+    """On an office-energy probe the agent copied the worked example's model change (RMSE 15.45 to
+    17.71) and the next move's columns change only two steps later; the example shows that one."""
+    from mlr_copilot.agents.tree_preview import InputColumns
+    from mlr_copilot.agents.worked_example import TABULAR_INSTRUCTION, first_change, worked_example
+
+    columns = InputColumns(numbers=("building", "temperature", "humidity"), dates=("timestamp",),
+                           timed=("timestamp",), names=("id", "timestamp", "building", "temperature", "humidity"))
+    instruction = first_change(None, columns, "numeric", ENERGY_STARTER).removeprefix('the edit instruction "')[:-1]
+    example = worked_example("train.py", None, "numeric", columns, ENERGY_STARTER)
+    assert f'"edit_instruction": "{instruction}"' in example
+    assert "Thought: the script keeps only some of its input columns; with every input column and a stronger " \
+           "model it should do better." in example
+    everything = ENERGY_STARTER.replace('["temperature", "humidity"]', '[c for c in train.columns if c != "energy"]')
+    plain = worked_example("train.py", None, "numeric", InputColumns(numbers=columns.numbers), everything)
+    assert f'"edit_instruction": "{TABULAR_INSTRUCTION}"' in plain  # nothing left out: the model change
+
+
 def test_a_pytorch_starter_on_a_table_is_told_a_pytorch_change():
     """With the tabular instruction a sensor probe's edit put a RandomForestClassifier into its
     torch training loop ("object has no attribute 'parameters'"), twice; a starter that imports
