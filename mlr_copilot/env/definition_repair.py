@@ -16,16 +16,20 @@ new script binds; otherwise nothing is put back. Where the edit instruction itse
 lost line in backticks ("make it `features = ['a', 'b']`"), that line goes in instead of the
 old one: on an office-energy probe the edit model dropped the column list it was told to widen,
 and putting the old one back ran the new model on the old two columns. Each statement put back
-is reported, so nothing changes silently. ``repair_script`` then applies the import repairs (``import_repair``)
-and drops keyword arguments a scikit-learn class or function does not take (``argument_repair``).
+is reported, so nothing changes silently. ``repair_script`` then applies the import repairs
+(``import_repair``), drops keyword arguments a scikit-learn class or function does not take (``argument_repair``) and
+makes the date-part columns it reads that no table has (``date_parts_repair``).
 """
 from __future__ import annotations
 
 import ast
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .argument_repair import drop_unknown_keywords
+from .data_columns import table_headers
+from .date_parts_repair import add_date_parts
 from .import_repair import fills_its_lines, import_insert_line, repair_imports, undefined_names
 
 DEFINITIONS = (ast.Assign, ast.AnnAssign, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -42,13 +46,17 @@ class Repair:
     unbound: list[str] = field(default_factory=list)
 
 
-def repair_script(old: str | None, new: str, instruction: str = "") -> Repair:
+def repair_script(old: str | None, new: str, instruction: str = "", workspace: Path | None = None) -> Repair:
     """``new`` with the definitions it dropped from ``old`` (or given by ``instruction``) put
-    back, then misplaced and forgotten imports fixed and unknown keywords of scikit-learn calls
-    dropped. Code that does not parse comes back unchanged."""
+    back, then misplaced and forgotten imports fixed, unknown keywords of scikit-learn calls
+    dropped and, with the ``workspace``, the date parts of its tables it reads made
+    (``date_parts_repair``). Code that does not parse comes back unchanged."""
     code, notes = restore_dropped_definitions(old, new, instruction) if old else (new, [])
     code, import_notes = repair_imports(code)
     code, keyword_notes = drop_unknown_keywords(code)
+    if workspace is not None:
+        code, date_notes = add_date_parts(code, workspace, table_headers(workspace))
+        keyword_notes += date_notes
     try:
         unbound = undefined_names(ast.parse(code))
     except (SyntaxError, ValueError):

@@ -163,7 +163,7 @@ def edit_script(ctx: ActionContext, script_name: str, edit_instruction: str, sav
         prompt = render("env.prompts", "create_script", file_name=script_name, edit_instruction=edit_instruction,
                         language=language, tables=tables_paragraph(ctx.workspace, edit_instruction)).lstrip()
     new = _with_final_newline(_edit_reply(ctx, models.edit, prompt, script_name, language))
-    new, repair_note = _repaired(old, new, save_name, language, edit_instruction)
+    new, repair_note = _repaired(ctx, old, new, save_name, language, edit_instruction)
     _write(ctx, target, new, newline)
     diff = unified_diff(old, new, script_name, save_name)
     return _edit_observation(ctx, save_name, diff, repair_note)
@@ -210,7 +210,7 @@ def edit_script_segment(ctx: ActionContext, script_name: str, start_line_number:
     if new_segment and (segment.endswith("\n") or end < len(lines)):
         new_segment += "\n"
     new = "".join(lines[:start - 1]) + new_segment + "".join(lines[end:])
-    repaired, repair_note = _repaired(old, new, save_name, language, edit_instruction)
+    repaired, repair_note = _repaired(ctx, old, new, save_name, language, edit_instruction)
     _write(ctx, target, repaired, newline)
     if repaired == new:
         diff = unified_diff(segment, new_segment, script_name, save_name, line_offset=start - 1)
@@ -243,15 +243,15 @@ def _edit_reply(ctx: ActionContext, llm: LLM, prompt: str, what: str, language: 
     return code
 
 
-def _repaired(old: str, new: str, save_name: str, language: str, instruction: str = "") -> tuple[str, str]:
+def _repaired(ctx: ActionContext, old: str, new: str, save_name: str, lang: str, instruction: str) -> tuple[str, str]:
     """(the edited Python script with the lines it dropped but uses put back and its imports
     fixed, a note saying what changed and which names are still undefined, for the
     observation). The edit model rewrites whole files and often loses a line it was not asked
     to touch; finding that out by running costs the agent two steps, and the small models
     rarely find the lost line again (``definition_repair``)."""
-    if language != "python":
+    if lang != "python":
         return new, ""
-    repair = repair_script(old or None, new, instruction)
+    repair = repair_script(old or None, new, instruction, ctx.workspace)
     note = ""
     if repair.notes:
         note += "\n\nBefore saving, the edited script was repaired (the diff below shows it):\n" + \
