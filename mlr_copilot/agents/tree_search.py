@@ -140,7 +140,7 @@ class TreeAgent:
         if code is None:
             node.buggy, node.error = True, "The answer held no ```python code block, so nothing was written or run."
             return self._skip(node, step, t0, base)
-        repair = repair_script(self._rewritten(node), code)
+        repair = repair_script(self._rewritten(node), code, workspace=self.env.workspace)
         code, repaired = repair.code, repair.notes
         node.code, node.code_hash = code, code_hash(code)
         same = self.tree.find_code(node.code_hash)
@@ -304,7 +304,8 @@ class TreeAgent:
         """Why the answer would be lost (no code block, or code already tried), or None."""
         if code is None:
             return NO_CODE_NOTE
-        same = self.tree.find_code(code_hash(repair_script(self._rewritten(node), code).code))
+        repaired = repair_script(self._rewritten(node), code, workspace=self.env.workspace).code
+        same = self.tree.find_code(code_hash(repaired))
         return duplicate_note(same, self.tree.metric) if same is not None else None
 
     def _rewritten(self, node: Node) -> str | None:
