@@ -167,9 +167,10 @@ def first_change(text_column: str | None = None, columns: InputColumns = InputCo
 
 def unused_columns_change(columns: InputColumns, script_code: str | None) -> tuple[str, str] | None:
     """(the instruction that makes the starter use the input columns it leaves out, what the
-    starter does: "keeps only some of its input columns"), or None when it uses them all. The worked example shows
-    the same instruction as the usual next move: on an office-energy probe the agent copied the
-    example's model change first (RMSE 15.45 to 17.71) and the columns only two steps later."""
+    starter does: "keeps only some of its input columns"), or None when it uses them all. The
+    worked example shows the same instruction as the usual next move: on an office-energy probe
+    the agent copied the example's model change first (RMSE 15.45 to 17.71) and the columns
+    only two steps later."""
     picked = picked_columns(script_code, columns)
     if picked is not None:
         return wider_instruction(picked, columns, script_code), "keeps only some of its input columns"

@@ -17,8 +17,9 @@ lost line in backticks ("make it `features = ['a', 'b']`"), that line goes in in
 old one: on an office-energy probe the edit model dropped the column list it was told to widen,
 and putting the old one back ran the new model on the old two columns. Each statement put back
 is reported, so nothing changes silently. ``repair_script`` then applies the import repairs
-(``import_repair``), drops keyword arguments a scikit-learn class or function does not take (``argument_repair``) and
-makes the date-part columns it reads that no table has (``date_parts_repair``).
+(``import_repair``), drops keyword arguments a scikit-learn class or function does not take
+(``argument_repair``) and makes the date-part columns it reads that no table has
+(``date_parts_repair``).
 """
 from __future__ import annotations
 
@@ -54,14 +55,14 @@ def repair_script(old: str | None, new: str, instruction: str = "", workspace: P
     code, notes = restore_dropped_definitions(old, new, instruction) if old else (new, [])
     code, import_notes = repair_imports(code)
     code, keyword_notes = drop_unknown_keywords(code)
+    date_notes: list[str] = []
     if workspace is not None:
         code, date_notes = add_date_parts(code, workspace, table_headers(workspace))
-        keyword_notes += date_notes
     try:
         unbound = undefined_names(ast.parse(code))
     except (SyntaxError, ValueError):
         unbound = []
-    return Repair(code, notes + import_notes + keyword_notes, unbound)
+    return Repair(code, notes + import_notes + keyword_notes + date_notes, unbound)
 
 
 def restore_dropped_definitions(old: str, new: str, instruction: str = "") -> tuple[str, list[str]]:
