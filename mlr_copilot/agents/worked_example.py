@@ -18,6 +18,7 @@ import ast
 import re
 
 from ..env.data_columns import DATE_PARTS
+from ..env.tables import PANDAS_READERS
 from ..llm.grammar import MIN_STRING_CHARS
 from ..templates import render
 from .starter_functions import model_maker, text_code, text_code_instruction
@@ -248,14 +249,11 @@ def wider_instruction(picked: tuple[str, str, list[str]], columns: InputColumns,
             f"{date_features(columns)}. {TABULAR_INSTRUCTION}").replace('"', "'")
 
 
-TABLE_READERS = frozenset({"read_csv", "read_json", "read_parquet", "read_table"})
-
-
 def first_table(code: str | None) -> str | None:
     """The name the script gives the first table it reads (``train = pd.read_csv(...)``, or
     ``read_json``, ``read_parquet``, ``read_table``)."""
     for name, value, _ in top_assignments(code):
-        if isinstance(value, ast.Call) and getattr(value.func, "attr", getattr(value.func, "id", "")) in TABLE_READERS:
+        if isinstance(value, ast.Call) and getattr(value.func, "attr", getattr(value.func, "id", "")) in PANDAS_READERS:
             return name
     return None
 

@@ -21,10 +21,11 @@ MAX_ENTRIES = 2_000  # names looked at in all
 MAX_LISTED = 40  # a wider table shows its first and last columns and its count
 
 
-def tables_note(workspace: Path) -> str:
-    """"The data files ... and their columns" with one line per table; "" when there is none."""
+def tables_note(workspace: Path, headers: list[tuple[str, list[str]]] | None = None) -> str:
+    """"The data files ... and their columns" with one line per table (``headers``, when the
+    caller read them already); "" when there is none."""
     lines, listed = [], {}
-    for name, columns in table_headers(workspace):
+    for name, columns in table_headers(workspace) if headers is None else headers:
         lines.append(f"- {name}: {_like_another(columns, listed) or _listing(columns)}")
         listed[name] = columns
     if not lines:
@@ -36,10 +37,11 @@ def tables_note(workspace: Path) -> str:
 def tables_paragraph(workspace: Path, instruction: str = "") -> str:
     """``tables_note`` as a paragraph of an edit prompt (blank lines around it), with
     ``date_parts_note`` for ``instruction``; "" without tables."""
-    note = tables_note(workspace)
+    headers = table_headers(workspace)
+    note = tables_note(workspace, headers)
     if not note:
         return ""
-    parts = date_parts_note(instruction, [c for _, columns in table_headers(workspace) for c in columns])
+    parts = date_parts_note(instruction, [c for _, columns in headers for c in columns])
     return f"\n{note}\n" + (f"{parts}\n" if parts else "")
 
 

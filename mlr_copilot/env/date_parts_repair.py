@@ -16,7 +16,6 @@ from pathlib import Path, PurePosixPath
 from . import tables
 from .data_columns import DATE_PARTS
 
-READERS = frozenset({"read_csv", "read_json", "read_parquet", "read_table"})
 SAMPLE_ROWS = 50  # rows read of a table to see that a column holds dates
 
 
@@ -40,8 +39,8 @@ def add_date_parts(code: str, workspace: Path, headers: list[tuple[str, list[str
     notes = []
     for stmt, name, path in _table_reads(tree, pandas):
         columns = columns_of.get(PurePosixPath(path).as_posix().removeprefix("./"), [])
-        made = [(part, column, attribute) for part, column, attribute in wanted
-                if column in columns and _holds_dates(workspace / path, column)]
+        dated = {column for _, column, _ in wanted if column in columns and _holds_dates(workspace / path, column)}
+        made = [(part, column, attribute) for part, column, attribute in wanted if column in dated]
         if not made:
             continue
         inserts[stmt.end_lineno] = [f'{name}["{part}"] = {pandas}.to_datetime({name}["{column}"]).dt.{attribute}\n'
@@ -92,9 +91,10 @@ def _table_reads(tree: ast.Module, pandas: str):
         if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
             continue
         call = stmt.value
-        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in READERS \
-                and isinstance(call.func.value, ast.Name) and call.func.value.id == pandas and call.args \
-                and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
+        reads = isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+            and call.func.attr in tables.PANDAS_READERS and isinstance(call.func.value, ast.Name) \
+            and call.func.value.id == pandas
+        if reads and call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
             yield stmt, stmt.targets[0].id, call.args[0].value
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 TABLE_KINDS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON Lines", ".ndjson": "JSON Lines", ".parquet": "Parquet"}
 HEADER_BYTES = 64 << 10  # of a header line (CSV) or a first record (JSON Lines)
 MAX_COUNT_BYTES = 256 << 20  # bytes scanned to count the rows of a text table
+PANDAS_READERS = frozenset({"read_csv", "read_json", "read_parquet", "read_table"})  # how scripts read them
 
 
 def is_table(path: Path) -> bool:
