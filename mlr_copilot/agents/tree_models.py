@@ -15,7 +15,6 @@ import ast
 import re
 from typing import Sequence
 
-from ..env.data_columns import DATE_PARTS
 from .metric import MetricSpec
 
 MODEL_CHARS = 120  # of the model a node fits, shown in the memory
@@ -140,7 +139,7 @@ def dates_note(columns, code: str | None) -> str:
         return ""
     d, parts = columns.dates[0], columns.date_parts
     said = f"{', '.join(parts[:-1])} and {parts[-1]}"
-    attributes = ", ".join(f".dt.{DATE_PARTS[part]}" for part in parts)
+    attributes = ", ".join(columns.date_attributes)
     return (f" The column {d} holds dates: add to each table its {said} as input columns "
             f"(pd.to_datetime(table['{d}']){attributes}) and leave {d} itself out.")
 

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from ..env import tables
-from ..env.data_columns import table_headers
+from ..env.data_columns import DATE_PARTS, is_date, table_headers
 
 PREVIEW_MAX_FILES = 15
 PREVIEW_MAX_CSV = 4
@@ -32,7 +32,6 @@ TEXT_MIN_LETTERS = 0.5  # and at least this share of their characters (spaces as
 TABLE_SAMPLE_ROWS = 500  # rows read of each table to judge its columns
 CATEGORY_MAX_VALUES = 50  # a text column with more distinct values is a name or an id, not a category
 SUBMISSION_NAME = re.compile(r"sample|submission", re.IGNORECASE)  # output formats, not data
-DATE_VALUE = re.compile(r"\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*")
 TIME_OF_DAY = re.compile(r"[ T](\d{1,2}):\d{2}")  # its hour
 ID_NAME = re.compile(r"(^|[_\s])id$|^id[_\s]", re.IGNORECASE)
 
@@ -99,6 +98,11 @@ class InputColumns:
         return ["weekday", "month", "year", *(["hour"] if self.dates[0] in self.timed else [])]
 
     @property
+    def date_attributes(self) -> list[str]:
+        """pandas' attributes for ``date_parts``: ".dt.day_of_week", ..."""
+        return [f".dt.{DATE_PARTS[part]}" for part in self.date_parts]
+
+    @property
     def inputs(self) -> list[str]:
         """Every input column: the categories, then the numbers."""
         return [*self.categories, *self.numbers]
@@ -125,7 +129,7 @@ def mixed_columns(workspace: Path) -> InputColumns:
             counter = pd.api.types.is_integer_dtype(first) and present.is_unique and present.is_monotonic_increasing
             if not (ID_NAME.search(str(name)) or counter):  # an id, or a row number
                 numbers.append(str(name))
-        elif _is_date(present):
+        elif is_date(present):
             dates.append(str(name))
             if _has_times(present):
                 timed.append(str(name))
@@ -162,16 +166,6 @@ def _tables(workspace: Path):
             yield path, tables.read_rows(path, TABLE_SAMPLE_ROWS)
         except Exception:  # noqa: BLE001 - a file pandas cannot read tells us nothing
             continue
-
-
-def _is_date(values) -> bool:
-    """Whether non-missing text values are calendar dates ("2024-03-01", "01/03/2024", with or
-    without a time): a bike-hire probe's only strong signal was the weekday of its "day" column."""
-    import pandas as pd
-
-    if values.empty or not (values.dtype == object or pd.api.types.is_string_dtype(values)):
-        return False
-    return bool(values.astype(str).str.fullmatch(DATE_VALUE).mean() >= 0.95)
 
 
 def _has_times(values) -> bool:

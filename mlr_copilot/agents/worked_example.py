@@ -17,7 +17,6 @@ from __future__ import annotations
 import ast
 import re
 
-from ..env.data_columns import DATE_PARTS
 from ..env.tables import PANDAS_READERS
 from ..llm.grammar import MIN_STRING_CHARS
 from ..templates import render
@@ -222,9 +221,8 @@ def date_features(columns: InputColumns) -> str:
     office-energy probe of hourly readings, the hour took it from 11.3 to 2.7."""
     if not columns.dates:
         return ""
-    attributes = [f".dt.{DATE_PARTS[part]}" for part in columns.date_parts]
     return (f", and add to each table it reads the columns {_and(date_columns(columns))} "
-            f"(pd.to_datetime(table['{columns.dates[0]}']){_and(attributes)}) as inputs")
+            f"(pd.to_datetime(table['{columns.dates[0]}']){_and(columns.date_attributes)}) as inputs")
 
 
 def _and(items: list[str]) -> str:

@@ -48,6 +48,28 @@ def tables_paragraph(workspace: Path, instruction: str = "") -> str:
 # a column's part an instruction may name as "<column>_<part>": pandas' .dt attribute for it
 DATE_PARTS = {"weekday": "day_of_week", "day_of_week": "day_of_week", "dayofweek": "day_of_week",
               "hour": "hour", "day": "day", "month": "month", "year": "year", "dayofyear": "dayofyear"}
+DATE_VALUE = re.compile(r"\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*")
+
+
+def is_date(values) -> bool:
+    """Whether non-missing text values (a pandas Series) are calendar dates ("2024-03-01",
+    "01/03/2024", with or without a time): a bike-hire probe's only strong signal was the
+    weekday of its "day" column."""
+    import pandas as pd
+
+    if values.empty or not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return False
+    return bool(values.astype(str).str.fullmatch(DATE_VALUE).mean() >= 0.95)
+
+
+def date_part(name: str, columns) -> tuple[str, str] | None:
+    """(the column, pandas' .dt attribute) when ``name`` is one of ``columns`` joined to a date
+    part ("timestamp_hour"), the longest such column first; else None."""
+    for column in sorted(columns, key=len, reverse=True):
+        part = name[len(column) + 1:] if name.startswith(f"{column}_") else None
+        if part in DATE_PARTS:
+            return column, DATE_PARTS[part]
+    return None
 
 
 def date_parts_note(instruction: str, columns: list[str]) -> str:
@@ -57,9 +79,11 @@ def date_parts_note(instruction: str, columns: list[str]) -> str:
     without saying how to make them, the edit model put the names in the script's column list,
     and the script failed with a KeyError."""
     known = set(columns)
-    made = [f"{column}_{part} = pd.to_datetime(table['{column}']).dt.{attribute}"
-            for column in dict.fromkeys(columns) for part, attribute in DATE_PARTS.items()
-            if f"{column}_{part}" not in known and re.search(rf"\b{re.escape(column)}_{part}\b", instruction)]
+    made = []
+    for word in dict.fromkeys(re.findall(r"\w+", instruction)):
+        found = date_part(word, known) if word not in known else None
+        if found:
+            made.append(f"{word} = pd.to_datetime(table['{found[0]}']).dt.{found[1]}")
     if not made:
         return ""
     return ("No table has the date parts the instruction names: make each in every table the script reads, "

@@ -4,9 +4,9 @@ Asked to use "the columns timestamp_weekday, ..., timestamp_hour (pd.to_datetime
 .dt.day_of_week, ...)", the edit model on an office-energy probe once put the names in the
 script's column list and made none of them: ``KeyError: "['timestamp_weekday', ...] not in
 index"``, and the agent's next move copied a data file onto itself. A string the script uses
-that is a date column's name joined to a part (``data_columns.DATE_PARTS``), which no table has
+that is a date column's name joined to a part (``data_columns.date_part``), which no table has
 and the script never assigns, is made right after each top-level ``name = pd.read_csv("path")``
-whose table has that date column (seen in its first rows: text that parses as dates).
+whose table has that date column (its first rows hold dates, ``data_columns.is_date``).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import ast
 from pathlib import Path, PurePosixPath
 
 from . import tables
-from .data_columns import DATE_PARTS
+from .data_columns import date_part, is_date
 
 SAMPLE_ROWS = 50  # rows read of a table to see that a column holds dates
 
@@ -66,14 +66,7 @@ def _wanted_parts(tree: ast.Module, known: set[str]) -> list[tuple[str, str, str
                 if isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant)}
     assigned |= {k.arg for node in ast.walk(tree) if isinstance(node, ast.Call)
                  and isinstance(node.func, ast.Attribute) and node.func.attr == "assign" for k in node.keywords}
-    wanted = []
-    for text in sorted(strings - known - assigned):
-        for column in sorted(known, key=len, reverse=True):
-            part = text[len(column) + 1:] if text.startswith(f"{column}_") else None
-            if part in DATE_PARTS:
-                wanted.append((text, column, DATE_PARTS[part]))
-                break
-    return wanted
+    return [(text, *found) for text in sorted(strings - known - assigned) if (found := date_part(text, known))]
 
 
 def _pandas_alias(tree: ast.Module) -> str | None:
@@ -99,14 +92,8 @@ def _table_reads(tree: ast.Module, pandas: str):
 
 
 def _holds_dates(path: Path, column: str) -> bool:
-    """Whether the table's first rows hold text dates in ``column``."""
-    import pandas as pd
-
+    """Whether the table's first rows hold text dates in ``column`` (``data_columns.is_date``)."""
     try:
-        values = tables.read_rows(path, SAMPLE_ROWS)[column].dropna()
+        return is_date(tables.read_rows(path, SAMPLE_ROWS)[column].dropna())
     except Exception:  # noqa: BLE001 - a table that cannot be read is not changed for
         return False
-    if values.empty or pd.api.types.is_numeric_dtype(values):
-        return False
-    parsed = pd.to_datetime(values.astype(str), errors="coerce", format="mixed")
-    return bool(parsed.notna().mean() >= 0.95)
